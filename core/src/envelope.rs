@@ -1,0 +1,17 @@
+/// Record header names Tributary writes on every event (DESIGN.md, "Names on the wire").
+pub mod headers {
+    /// UUIDv7 unless the producer sent one.
+    pub const EVENT_ID: &str = "tributary.event_id";
+    /// The producer that published the event.
+    pub const PRODUCER: &str = "tributary.producer";
+    /// When the gateway received the event, in milliseconds since the Unix epoch.
+    pub const RECEIVED_AT: &str = "tributary.received_at";
+    /// The schema version the event was validated against.
+    pub const SCHEMA_VERSION: &str = "tributary.schema_version";
+    /// The event's quality score, 0–100.
+    pub const QUALITY: &str = "tributary.quality";
+    /// Set on replayed records: the replay job that emitted them.
+    pub const REPLAY_JOB: &str = "tributary.replay_job";
+    /// W3C trace context, passed through unchanged.
+    pub const TRACEPARENT: &str = "traceparent";
+}

@@ -1,0 +1,3 @@
+fn main() {
+    println!("tributary {}", env!("CARGO_PKG_VERSION"));
+}
