@@ -54,8 +54,8 @@ impl DatabaseBackend {
 pub enum DbError {
     #[error("unsupported database url {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
-    #[error("cannot connect to {url}: {source}")]
-    Connect { url: String, source: sqlx::Error },
+    #[error("cannot connect: {source}")]
+    Connect { source: sqlx::Error },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -118,9 +118,8 @@ impl Database {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
 
         let backend =
-            DatabaseBackend::from_url(url).ok_or_else(|| DbError::UnsupportedUrl(redact(url)))?;
+            DatabaseBackend::from_url(url).ok_or_else(|| DbError::UnsupportedUrl(redact_url(url)))?;
         let options: AnyConnectOptions = url.parse().map_err(|source| DbError::Connect {
-            url: redact(url),
             source,
         })?;
         let max_connections = match backend {
@@ -150,13 +149,11 @@ impl Database {
             Some(Ok(pool)) => pool,
             Some(Err(source)) => {
                 return Err(DbError::Connect {
-                    url: redact(url),
                     source,
                 });
             }
             None => {
                 return Err(DbError::Connect {
-                    url: redact(url),
                     source: sqlx::Error::PoolTimedOut,
                 });
             }
@@ -173,9 +170,19 @@ impl Database {
     }
 
     /// Applies every pending migration. Safe to run from several instances at once: the
-    /// migrator takes a database lock on PostgreSQL.
+    /// migrator takes an advisory lock on PostgreSQL; SQLite has no such lock, so callers in
+    /// one process are serialised, and a migration that lost a race with another process is
+    /// accepted once the database shows it applied.
     pub async fn migrate(&self) -> Result<MigrationReport, DbError> {
-        self.backend.migrator().run(&self.pool).await?;
+        static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _guard = IN_PROCESS.lock().await;
+        if let Err(err) = self.backend.migrator().run(&self.pool).await {
+            let report = self.migration_report().await?;
+            if self.backend == DatabaseBackend::Sqlite && report.is_current() {
+                return Ok(report);
+            }
+            return Err(err.into());
+        }
         self.migration_report().await
     }
 
@@ -241,8 +248,8 @@ async fn tokio_timeout<F: std::future::Future>(limit: Duration, fut: F) -> Optio
     tokio::time::timeout(limit, fut).await.ok()
 }
 
-/// The URL without its password, for messages and logs.
-pub(crate) fn redact(url: &str) -> String {
+/// The URL with its password hidden, for messages and logs.
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -262,11 +269,11 @@ mod tests {
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(
-            redact("postgres://app:s3cret@db:5432/x"),
+            redact_url("postgres://app:s3cret@db:5432/x"),
             "postgres://app:***@db:5432/x"
         );
-        assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
-        assert_eq!(redact("sqlite://data/t.db"), "sqlite://data/t.db");
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact_url("sqlite://data/t.db"), "sqlite://data/t.db");
     }
 
     #[test]

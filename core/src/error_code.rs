@@ -52,6 +52,23 @@ impl ErrorCode {
         }
     }
 
+    /// A short, fixed title for problem+json bodies.
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "Bad request",
+            ErrorCode::Unauthenticated => "Authentication required",
+            ErrorCode::Forbidden => "Forbidden",
+            ErrorCode::NotFound => "Not found",
+            ErrorCode::Conflict => "Conflict",
+            ErrorCode::PayloadTooLarge => "Payload too large",
+            ErrorCode::UnsupportedMediaType => "Unsupported media type",
+            ErrorCode::Unprocessable => "Unprocessable content",
+            ErrorCode::RateLimited => "Too many requests",
+            ErrorCode::Unavailable => "Service unavailable",
+            ErrorCode::Internal => "Internal error",
+        }
+    }
+
     /// The code as it appears in problem+json bodies.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -9,8 +9,10 @@ mod db;
 mod envelope;
 mod error_code;
 mod names;
+mod problem;
 
-pub use db::{Database, DatabaseBackend, DbError, MigrationReport, MigrationState};
+pub use db::{Database, DatabaseBackend, DbError, MigrationReport, MigrationState, redact_url};
 pub use envelope::headers;
 pub use error_code::ErrorCode;
+pub use problem::{PROBLEM_JSON, Problem};
 pub use names::{EventTypeName, MAX_EVENT_TYPE_LEN, NameError};

@@ -1,0 +1,140 @@
+//! One metadata-store suite, run on SQLite and on PostgreSQL.
+
+use std::time::Duration;
+
+use tributary_core::{Database, DatabaseBackend, MigrationState};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A fresh, empty database of each kind, dropped with the guard.
+struct Fresh {
+    db: Database,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn fresh_sqlite() -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display());
+    Fresh { db: Database::connect(&url, TIMEOUT).await.unwrap(), _dir: Some(dir) }
+}
+
+/// Creates a new database on the server named by TRIBUTARY_TEST_DATABASE_URL, so tests never
+/// see each other's tables.
+async fn fresh_postgres() -> Fresh {
+    let admin_url = std::env::var("TRIBUTARY_TEST_DATABASE_URL")
+        .expect("TRIBUTARY_TEST_DATABASE_URL is not set: run scripts/test-full, which starts PostgreSQL");
+    let admin = Database::connect(&admin_url, TIMEOUT).await.unwrap();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await.unwrap();
+    admin.close().await;
+    let (base, _) = admin_url.rsplit_once('/').expect("database url ends with /DBNAME");
+    let db = Database::connect(&format!("{base}/{name}"), TIMEOUT).await.unwrap();
+    Fresh { db, _dir: None }
+}
+
+macro_rules! database_suite {
+    ($backend:ident, $fresh:path $(, #[$meta:meta])*) => {
+        mod $backend {
+            use super::*;
+
+            $(#[$meta])*
+            #[tokio::test]
+            async fn migrations_apply_once_and_report_current() {
+                cases::migrations_apply_once_and_report_current($fresh().await.db).await;
+            }
+
+            $(#[$meta])*
+            #[tokio::test]
+            async fn queries_are_portable() {
+                cases::queries_are_portable($fresh().await.db).await;
+            }
+
+            $(#[$meta])*
+            #[tokio::test]
+            async fn concurrent_migrations_are_safe() {
+                cases::concurrent_migrations_are_safe($fresh().await.db).await;
+            }
+        }
+    };
+}
+
+database_suite!(sqlite, fresh_sqlite);
+database_suite!(
+    postgres,
+    fresh_postgres,
+    #[ignore = "needs PostgreSQL: set TRIBUTARY_TEST_DATABASE_URL (scripts/test-full does)"]
+);
+
+mod cases {
+    use super::*;
+
+    pub(super) async fn migrations_apply_once_and_report_current(db: Database) {
+        let before = db.migration_report().await.unwrap();
+        assert!(!before.is_current());
+        assert!(before.migrations.iter().all(|(_, _, s)| *s == MigrationState::Pending), "{before}");
+
+        let after = db.migrate().await.unwrap();
+        assert!(after.is_current(), "{after}");
+        assert_eq!(after.migrations.len(), before.migrations.len());
+        let again = db.migrate().await.unwrap();
+        assert_eq!(again, after, "migrating twice changes nothing");
+        db.ping().await.unwrap();
+    }
+
+    /// The same SQL text (with `$n` placeholders) runs on both backends.
+    pub(super) async fn queries_are_portable(db: Database) {
+        db.migrate().await.unwrap();
+        for i in 0..3i64 {
+            sqlx::query(
+                "INSERT INTO audit_log (at_ms, actor, action, target_kind, target, before_json, after_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(1_700_000_000_000 + i)
+            .bind("team-a")
+            .bind("update")
+            .bind("event_type")
+            .bind("orders.order_placed")
+            .bind(None::<String>)
+            .bind(Some(format!("{{\"v\":{i}}}")))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT at_ms, actor, after_json FROM audit_log WHERE target = $1 AND at_ms >= $2 ORDER BY at_ms DESC",
+        )
+        .bind("orders.order_placed")
+        .bind(1_700_000_000_001i64)
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], (1_700_000_000_002, String::from("team-a"), Some(String::from("{\"v\":2}"))));
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO audit_log (at_ms, actor, action, target_kind, target) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(1i64)
+        .bind("x")
+        .bind("y")
+        .bind("z")
+        .bind("w")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(id, 4, "ids count up from 1 on both backends");
+    }
+
+    pub(super) async fn concurrent_migrations_are_safe(db: Database) {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move { db.migrate().await })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().unwrap().is_current());
+        }
+        let backend = db.backend();
+        assert!(matches!(backend, DatabaseBackend::Sqlite | DatabaseBackend::Postgres));
+    }
+}

@@ -1,0 +1,112 @@
+# Starts and stops the real services Tributary's tests use, on 127.0.0.1 only.
+# Source this file; every function prints what it does on stderr.
+#   ensure_packages    Debian packages the services need (PostgreSQL, Redis)
+#   ensure_tansu       the Tansu broker (cargo install, reused when present)
+#   start_postgres DIR exports TRIBUTARY_TEST_DATABASE_URL
+#   start_tansu DIR    exports TRIBUTARY_TEST_KAFKA (sqlite:// storage: correct offsets)
+#   stop_services      stops everything started here
+
+TANSU_VERSION=0.6.0
+_started_pids=()
+
+_log() { echo "services: $*" >&2; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until something accepts TCP connections on 127.0.0.1:$1 (at most $2 seconds).
+wait_for_port() {
+  local port=$1 limit=${2:-60} i
+  for ((i = 0; i < limit * 10; i++)); do
+    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', $port)))" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  _log "nothing is listening on 127.0.0.1:$port after ${limit}s"
+  return 1
+}
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+  done
+  return 1
+}
+
+ensure_packages() {
+  local missing=()
+  pg_bin >/dev/null || missing+=(postgresql)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  if [ ${#missing[@]} -gt 0 ]; then
+    _log "installing ${missing[*]} from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+ensure_tansu() {
+  if command -v tansu >/dev/null && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    return 0
+  fi
+  if [ -x "$HOME/.cargo/bin/tansu" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+    return 0
+  fi
+  _log "building tansu $TANSU_VERSION (about 10-15 minutes, once per machine)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql >&2
+}
+
+# A private PostgreSQL cluster in DIR, owned by the postgres user (it refuses to run as root).
+start_postgres() {
+  local dir=$1 bin port
+  bin=$(pg_bin) || { _log "PostgreSQL is not installed"; return 1; }
+  port=$(free_port)
+  mkdir -p "$dir"
+  local runas=()
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$dir"
+    runas=(runuser -u postgres --)
+  fi
+  "${runas[@]}" "$bin/initdb" -D "$dir/data" -U tributary --auth=trust -E UTF8 >/dev/null
+  "${runas[@]}" "$bin/postgres" -D "$dir/data" -c listen_addresses=127.0.0.1 -p "$port" \
+    -c unix_socket_directories="$dir" -c fsync=off -c max_connections=300 >"$dir/postgres.log" 2>&1 &
+  _started_pids+=($!)
+  wait_for_port "$port" 60
+  export TRIBUTARY_TEST_DATABASE_URL="postgres://tributary@127.0.0.1:$port/postgres"
+  _log "PostgreSQL on 127.0.0.1:$port ($TRIBUTARY_TEST_DATABASE_URL)"
+}
+
+# Tansu on sqlite:// storage: memory:// answers ListOffsets wrongly (see TESTBED.md).
+start_tansu() {
+  local dir=$1 engine=${2:-sqlite} port storage
+  port=$(free_port)
+  mkdir -p "$dir"
+  case $engine in
+    sqlite) storage="sqlite://$dir/tansu.db" ;;
+    memory) storage="memory://tansu/" ;;
+  esac
+  tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine "$storage" >"$dir/tansu.log" 2>&1 &
+  _started_pids+=($!)
+  wait_for_port "$port" 60
+  export TRIBUTARY_TEST_KAFKA="127.0.0.1:$port"
+  _log "Tansu ($engine) on $TRIBUTARY_TEST_KAFKA"
+}
+
+# Tansu on sqlite ignores SIGTERM (TESTBED.md): SIGKILL what is left after a grace period.
+stop_services() {
+  local pid
+  for pid in "${_started_pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  sleep 1
+  for pid in "${_started_pids[@]}"; do
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  _started_pids=()
+}

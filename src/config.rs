@@ -1,0 +1,583 @@
+//! Configuration: `tributary.toml` < `TRIBUTARY_*` environment < command-line flags.
+//!
+//! The file and the environment are parsed into [`Settings`], which refuses unknown keys;
+//! flags are laid over it; then [`Config::from_layers`] validates everything into runtime
+//! types that cannot hold an invalid value. Every error names the key and what it allows.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The config file read when `--config` is not given (if it exists).
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "tributary.toml";
+
+/// Top-level `TRIBUTARY_*` variables that are not serve settings but are still ours.
+const OTHER_ENV: &[&str] = &["CONFIG", "LOG", "SERVER"];
+
+/// Everything `tributary.toml` may contain. Top-level keys also have a flag and a
+/// `TRIBUTARY_*` variable (see `tributary serve --help`); sections can be set from the
+/// environment with a double underscore: `TRIBUTARY_EVENTLOG__FSYNC=never`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Settings {
+    /// Address and port to serve on.
+    #[arg(long, env = "TRIBUTARY_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) listen: Option<String>,
+
+    /// Where the embedded event log and the SQLite file live [default: ./tributary-data].
+    #[arg(long, env = "TRIBUTARY_DATA_DIR", value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    /// Kafka bootstrap servers (host:port,…); when set, events live in Kafka instead of the
+    /// embedded log.
+    #[arg(long, env = "TRIBUTARY_KAFKA", value_name = "SERVERS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) kafka: Option<String>,
+
+    /// Metadata database: sqlite://PATH or postgres://USER:PASS@HOST/DB [default: SQLite file
+    /// in the data directory].
+    #[arg(long, env = "TRIBUTARY_DATABASE_URL", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) database_url: Option<String>,
+
+    /// Online feature store: `embedded` or redis://HOST:PORT [default: embedded].
+    #[arg(long, env = "TRIBUTARY_ONLINE_STORE", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) online_store: Option<String>,
+
+    /// Prefix put before every event type to name its topic [default: none].
+    #[arg(long, env = "TRIBUTARY_TOPIC_PREFIX", value_name = "PREFIX")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) topic_prefix: Option<String>,
+
+    /// Log output: `text` or `json` [default: text]. Levels come from TRIBUTARY_LOG
+    /// (e.g. `info,tributary_eventlog=debug`).
+    #[arg(long, env = "TRIBUTARY_LOG_FORMAT", value_name = "FORMAT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_format: Option<String>,
+
+    /// Event-log settings shared by both backends.
+    #[arg(skip)]
+    #[serde(default, skip_serializing)]
+    pub(crate) eventlog: EventLogSection,
+    /// Settings of the Kafka client (used when `kafka` is set).
+    #[arg(skip)]
+    #[serde(default, skip_serializing)]
+    pub(crate) kafka_client: KafkaSection,
+    /// Metadata-database settings.
+    #[arg(skip)]
+    #[serde(default, skip_serializing)]
+    pub(crate) database: DatabaseSection,
+    /// HTTP server settings.
+    #[arg(skip)]
+    #[serde(default, skip_serializing)]
+    pub(crate) server: ServerSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventLogSection {
+    /// Partitions of a new event type's topic when it names none (1–1024) [default: 3].
+    default_partitions: Option<u32>,
+    /// Retention of a new topic when it names none, e.g. "7d" [default: 7d].
+    default_retention: Option<String>,
+    /// Embedded log: `always` (fsync before acknowledging) or `never` [default: always].
+    fsync: Option<String>,
+    /// Embedded log: size at which a segment file is rolled, e.g. "64MiB" [default: 64MiB].
+    segment_size: Option<String>,
+    /// Embedded log: how often retention is enforced, e.g. "1m" [default: 1m].
+    retention_check_interval: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KafkaSection {
+    /// How long an append may wait for the broker before it fails, e.g. "30s" [default: 30s].
+    append_timeout: Option<String>,
+    /// Bytes of records waiting for the broker before appends wait, e.g. "64MiB".
+    max_in_flight: Option<String>,
+    /// Replication factor of topics Tributary creates [default: the broker's].
+    replication_factor: Option<i32>,
+    /// How long to wait for the broker at start-up, e.g. "10s" [default: 10s].
+    connect_timeout: Option<String>,
+    /// Extra librdkafka properties (security.protocol, sasl.*, ssl.*, …). Tributary's
+    /// durability settings (acks, enable.idempotence) cannot be overridden.
+    #[serde(default)]
+    properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DatabaseSection {
+    /// How long to wait for the database at start-up, e.g. "10s" [default: 10s].
+    connect_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerSection {
+    /// After SIGTERM, how long in-flight requests may take before the server stops anyway,
+    /// e.g. "30s" [default: 30s].
+    shutdown_timeout: Option<String>,
+}
+
+/// A configuration error: one line naming the key and what it allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(key: &str, value: &str, allowed: &str) -> ConfigError {
+    ConfigError(format!("invalid value {value:?} for `{key}`: {allowed}"))
+}
+
+/// How events are stored.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EventLogConfig {
+    Embedded {
+        dir: PathBuf,
+        fsync: tributary_eventlog::FsyncPolicy,
+        segment_bytes: u64,
+        retention_check_interval: Duration,
+    },
+    Kafka {
+        bootstrap_servers: String,
+        append_timeout: Duration,
+        max_in_flight_bytes: u64,
+        replication_factor: Option<i32>,
+        connect_timeout: Duration,
+        properties: BTreeMap<String, String>,
+    },
+}
+
+/// Where online features are served from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OnlineStore {
+    Embedded,
+    Redis(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration `tributary serve` runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Config {
+    pub(crate) listen: SocketAddr,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) database_url: String,
+    pub(crate) database_connect_timeout: Duration,
+    pub(crate) event_log: EventLogConfig,
+    pub(crate) online_store: OnlineStore,
+    pub(crate) topic_prefix: String,
+    pub(crate) default_partitions: u32,
+    pub(crate) default_retention: Duration,
+    pub(crate) log_format: LogFormat,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+/// Reads the file (if any) and the `TRIBUTARY_*` environment, then lays `flags` on top.
+/// `flags` already holds values clap took from flags or from their environment variables.
+pub(crate) fn load(config_file: Option<&Path>, flags: &Settings) -> Result<Config, ConfigError> {
+    let mut figment = Figment::new();
+    match config_file {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+            figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+        }
+        None => {}
+    }
+    // Section keys only (`TRIBUTARY_EVENTLOG__FSYNC`); top-level keys arrive through clap.
+    figment = figment.merge(Env::prefixed("TRIBUTARY_").filter(|key| key.as_str().contains("__")).split("__"));
+    figment = figment.merge(Serialized::defaults(flags));
+    let file: Settings = figment.extract().map_err(|e| describe_figment_error(&e))?;
+    warn_unknown_env();
+    Config::from_layers(&file)
+}
+
+fn describe_figment_error(err: &figment::Error) -> ConfigError {
+    let mut lines = Vec::new();
+    for e in err.clone() {
+        let key = if e.path.is_empty() { String::new() } else { format!(" `{}`", e.path.join(".")) };
+        let source = match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+            Some(figment::Source::File(path)) => format!(" in {}", path.display()),
+            Some(other) => format!(" from {other}"),
+            None => match &e.metadata {
+                Some(m) if m.name.contains("environment") => String::from(" from the environment"),
+                _ => String::new(),
+            },
+        };
+        let message = match &e.kind {
+            figment::error::Kind::UnknownField(field, allowed) => {
+                format!("unknown key `{field}`; allowed keys: {}", allowed.join(", "))
+            }
+            // TOML parse errors span several lines (a caret under the column): keep one line.
+            other => other
+                .to_string()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                .collect::<Vec<_>>()
+                .join(": "),
+        };
+        lines.push(format!("config{key}{source}: {message}"));
+    }
+    ConfigError(lines.join("; "))
+}
+
+fn warn_unknown_env() {
+    for (name, _) in std::env::vars() {
+        let Some(rest) = name.strip_prefix("TRIBUTARY_") else { continue };
+        if rest.contains("__") || rest.starts_with("TEST_") || OTHER_ENV.contains(&rest) {
+            continue;
+        }
+        let known = ["LISTEN", "DATA_DIR", "KAFKA", "DATABASE_URL", "ONLINE_STORE", "TOPIC_PREFIX", "LOG_FORMAT"];
+        if !known.contains(&rest) {
+            eprintln!("tributary: warning: ignoring unknown environment variable {name}");
+        }
+    }
+}
+
+impl Config {
+    /// Validates the merged layers into runtime types.
+    pub(crate) fn from_layers(file: &Settings) -> Result<Config, ConfigError> {
+        let top = &file;
+        let listen_raw = top.listen.clone().unwrap_or_else(|| String::from("127.0.0.1:8080"));
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .map_err(|_| invalid("listen", &listen_raw, "expected IP:PORT, such as 127.0.0.1:8080 or 0.0.0.0:8080"))?;
+
+        let data_dir = top.data_dir.clone().unwrap_or_else(|| PathBuf::from("tributary-data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "", "expected a directory path"));
+        }
+
+        let database_url = match top.database_url.clone() {
+            Some(url) => {
+                if tributary_core::DatabaseBackend::from_url(&url).is_none() {
+                    return Err(invalid(
+                        "database_url",
+                        &tributary_core::redact_url(&url),
+                        "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+                    ));
+                }
+                url
+            }
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("tributary.db").display()),
+        };
+
+        let eventlog = &file.eventlog;
+        let default_partitions = eventlog.default_partitions.unwrap_or(3);
+        if !(1..=tributary_eventlog::MAX_PARTITIONS).contains(&default_partitions) {
+            return Err(invalid(
+                "eventlog.default_partitions",
+                &default_partitions.to_string(),
+                "expected a number from 1 to 1024",
+            ));
+        }
+        let default_retention = duration("eventlog.default_retention", eventlog.default_retention.clone(), "7d")?;
+
+        let event_log = match top.kafka.clone() {
+            Some(servers) => {
+                let servers = servers.trim().to_owned();
+                validate_bootstrap(&servers)?;
+                let kafka = &file.kafka_client;
+                for key in kafka.properties.keys() {
+                    if PROTECTED_KAFKA_PROPERTIES.contains(&key.as_str()) {
+                        return Err(ConfigError(format!(
+                            "config key `kafka_client.properties.{key}` cannot be set: Tributary fixes it \
+                             so that acknowledged events are durable"
+                        )));
+                    }
+                }
+                if let Some(rf) = kafka.replication_factor {
+                    if rf < 1 {
+                        return Err(invalid(
+                            "kafka_client.replication_factor",
+                            &rf.to_string(),
+                            "expected a number of at least 1 (leave it out for the broker's default)",
+                        ));
+                    }
+                }
+                EventLogConfig::Kafka {
+                    bootstrap_servers: servers,
+                    append_timeout: duration("kafka_client.append_timeout", kafka.append_timeout.clone(), "30s")?,
+                    max_in_flight_bytes: size("kafka_client.max_in_flight", kafka.max_in_flight.clone(), "64MiB")?,
+                    replication_factor: kafka.replication_factor,
+                    connect_timeout: duration("kafka_client.connect_timeout", kafka.connect_timeout.clone(), "10s")?,
+                    properties: kafka.properties.clone(),
+                }
+            }
+            None => {
+                let fsync = match eventlog.fsync.as_deref() {
+                    None | Some("always") => tributary_eventlog::FsyncPolicy::Always,
+                    Some("never") => tributary_eventlog::FsyncPolicy::Never,
+                    Some(other) => return Err(invalid("eventlog.fsync", other, "expected `always` or `never`")),
+                };
+                let segment_bytes = size("eventlog.segment_size", eventlog.segment_size.clone(), "64MiB")?;
+                if segment_bytes < 4096 {
+                    return Err(invalid("eventlog.segment_size", &segment_bytes.to_string(), "expected at least 4KiB"));
+                }
+                EventLogConfig::Embedded {
+                    dir: data_dir.join("eventlog"),
+                    fsync,
+                    segment_bytes,
+                    retention_check_interval: duration(
+                        "eventlog.retention_check_interval",
+                        eventlog.retention_check_interval.clone(),
+                        "1m",
+                    )?,
+                }
+            }
+        };
+
+        let online_store = match top.online_store.as_deref() {
+            None | Some("embedded") => OnlineStore::Embedded,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => OnlineStore::Redis(url.to_owned()),
+            Some(other) => {
+                return Err(invalid("online_store", other, "expected `embedded` or redis://HOST:PORT"));
+            }
+        };
+
+        let topic_prefix = top.topic_prefix.clone().unwrap_or_default();
+        if let Some(c) = topic_prefix.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+            return Err(invalid(
+                "topic_prefix",
+                &topic_prefix,
+                &format!("{c:?} is not allowed in a topic name; use letters, digits, '.', '_' and '-'"),
+            ));
+        }
+
+        let log_format = match top.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(invalid("log_format", other, "expected `text` or `json`")),
+        };
+
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url,
+            database_connect_timeout: duration("database.connect_timeout", file.database.connect_timeout.clone(), "10s")?,
+            event_log,
+            online_store,
+            topic_prefix,
+            default_partitions,
+            default_retention,
+            log_format,
+            shutdown_timeout: duration("server.shutdown_timeout", file.server.shutdown_timeout.clone(), "30s")?,
+        })
+    }
+
+    /// The database URL with any password hidden, for logs.
+    pub(crate) fn database_url_redacted(&self) -> String {
+        tributary_core::redact_url(&self.database_url)
+    }
+}
+
+/// librdkafka properties that decide durability: fixed by Tributary.
+const PROTECTED_KAFKA_PROPERTIES: &[&str] =
+    &["acks", "request.required.acks", "enable.idempotence", "bootstrap.servers", "metadata.broker.list"];
+
+fn validate_bootstrap(servers: &str) -> Result<(), ConfigError> {
+    let allowed = "expected comma-separated HOST:PORT pairs, such as kafka-1:9092,kafka-2:9092";
+    if servers.is_empty() {
+        return Err(invalid("kafka", servers, allowed));
+    }
+    for server in servers.split(',') {
+        let server = server.trim();
+        let server = server.split_once("://").map_or(server, |(_, rest)| rest);
+        let Some((host, port)) = server.rsplit_once(':') else {
+            return Err(invalid("kafka", servers, allowed));
+        };
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(invalid("kafka", servers, allowed));
+        }
+    }
+    Ok(())
+}
+
+fn duration(key: &str, value: Option<String>, default: &str) -> Result<Duration, ConfigError> {
+    let raw = value.unwrap_or_else(|| default.to_owned());
+    let parsed = humantime::parse_duration(raw.trim())
+        .map_err(|_| invalid(key, &raw, "expected a duration such as 500ms, 30s, 5m, 12h or 7d"))?;
+    if parsed.is_zero() {
+        return Err(invalid(key, &raw, "expected a duration greater than zero"));
+    }
+    Ok(parsed)
+}
+
+fn size(key: &str, value: Option<String>, default: &str) -> Result<u64, ConfigError> {
+    let raw = value.unwrap_or_else(|| default.to_owned());
+    parse_size(&raw).ok_or_else(|| invalid(key, &raw, "expected a size such as 4096, 512KiB, 64MiB or 1GiB"))
+}
+
+/// Parses `1234`, `512KiB`, `64MiB`, `1GiB` (also `KB`/`MB`/`GB` as powers of 1000).
+pub(crate) fn parse_size(raw: &str) -> Option<u64> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(multiplier).filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_toml(text: &str) -> Result<Config, ConfigError> {
+        let file: Settings = Figment::new()
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| describe_figment_error(&e))?;
+        Config::from_layers(&file)
+    }
+
+    #[test]
+    fn defaults_are_embedded_and_loopback() {
+        let config = parse_toml("").unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("tributary-data"));
+        assert_eq!(config.database_url, "sqlite://tributary-data/tributary.db?mode=rwc");
+        assert!(matches!(
+            config.event_log,
+            EventLogConfig::Embedded { ref dir, fsync: tributary_eventlog::FsyncPolicy::Always, .. }
+                if dir == Path::new("tributary-data/eventlog")
+        ));
+        assert_eq!(config.online_store, OnlineStore::Embedded);
+        assert_eq!(config.default_partitions, 3);
+        assert_eq!(config.default_retention, Duration::from_secs(7 * 86_400));
+    }
+
+    #[test]
+    fn kafka_section_applies_when_kafka_is_set() {
+        let config = parse_toml(
+            r#"
+            kafka = "k1:9092, k2:9093"
+            [kafka_client]
+            append_timeout = "5s"
+            max_in_flight = "8MiB"
+            properties = { "security.protocol" = "SASL_SSL" }
+            "#,
+        )
+        .unwrap();
+        let EventLogConfig::Kafka { bootstrap_servers, append_timeout, max_in_flight_bytes, properties, .. } =
+            config.event_log
+        else {
+            panic!("expected kafka");
+        };
+        assert_eq!(bootstrap_servers, "k1:9092, k2:9093");
+        assert_eq!(append_timeout, Duration::from_secs(5));
+        assert_eq!(max_in_flight_bytes, 8 << 20);
+        assert_eq!(properties["security.protocol"], "SASL_SSL");
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_the_allowed_ones() {
+        let err = parse_toml("lisen = \"0.0.0.0:1\"").unwrap_err().to_string();
+        assert!(err.contains("unknown key `lisen`"), "{err}");
+        assert!(err.contains("listen"), "{err}");
+        let err = parse_toml("[eventlog]\nfsink = \"never\"").unwrap_err().to_string();
+        assert!(err.contains("`eventlog.fsink`") && err.contains("unknown key `fsink`"), "{err}");
+        assert!(err.contains("fsync"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_what_is_allowed() {
+        let cases = [
+            ("listen = \"localhost\"", "`listen`", "IP:PORT"),
+            ("database_url = \"mysql://x\"", "`database_url`", "postgres://"),
+            ("kafka = \"nohostport\"", "`kafka`", "HOST:PORT"),
+            ("online_store = \"memcached://x\"", "`online_store`", "redis://"),
+            ("topic_prefix = \"a/b\"", "`topic_prefix`", "'/'"),
+            ("log_format = \"xml\"", "`log_format`", "`json`"),
+            ("[eventlog]\nfsync = \"sometimes\"", "`eventlog.fsync`", "`always`"),
+            ("[eventlog]\ndefault_partitions = 0", "`eventlog.default_partitions`", "1 to 1024"),
+            ("[eventlog]\ndefault_retention = \"forever\"", "`eventlog.default_retention`", "duration"),
+            ("[eventlog]\nsegment_size = \"12 parsecs\"", "`eventlog.segment_size`", "size"),
+            ("[server]\nshutdown_timeout = \"0s\"", "`server.shutdown_timeout`", "greater than zero"),
+            ("kafka = \"k:1\"\n[kafka_client]\nproperties = { acks = \"1\" }", "acks", "durable"),
+            ("kafka = \"k:1\"\n[kafka_client]\nreplication_factor = 0", "replication_factor", "at least 1"),
+        ];
+        for (toml, key, allowed) in cases {
+            let err = parse_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(allowed), "{toml:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn toml_syntax_errors_are_one_line() {
+        let err = parse_toml("not toml [").unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let err = parse_toml("[eventlog]\ndefault_partitions = \"three\"").unwrap_err().to_string();
+        assert!(err.contains("eventlog.default_partitions"), "{err}");
+    }
+
+    #[test]
+    fn passwords_never_appear_in_errors() {
+        let err = parse_toml("database_url = \"mongodb://u:hunter2@h/d\"").unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_size("2MB"), Some(2_000_000));
+        assert_eq!(parse_size("0"), None);
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("1PiB"), None);
+        assert_eq!(parse_size("99999999999999999999GiB"), None);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let flags = Settings { listen: Some("127.0.0.1:9999".into()), ..Settings::default() };
+        let file: Settings = Figment::new()
+            .merge(Toml::string("listen = \"127.0.0.1:1111\"\ndata_dir = \"/srv/t\""))
+            .merge(Serialized::defaults(&flags))
+            .extract()
+            .unwrap();
+        let config = Config::from_layers(&file).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/t"));
+    }
+}

@@ -1,0 +1,241 @@
+//! `tributary serve`: opens the stores, mounts every router on one port, and shuts down
+//! cleanly on SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tributary_core::{Database, ErrorCode, PROBLEM_JSON, Problem};
+use tributary_eventlog::EventLog;
+
+use crate::cli::Failure;
+use crate::config::Config;
+use crate::telemetry::{self, names};
+
+/// How long one readiness probe may wait for each dependency.
+const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What every handler of the binary's own routes can reach.
+#[derive(Debug, Clone)]
+struct AppState {
+    db: Database,
+    log: Arc<dyn EventLog>,
+    metrics: PrometheusHandle,
+    /// Set once shutdown starts, so `/readyz` turns load balancers away.
+    stopping: Arc<AtomicBool>,
+}
+
+pub(crate) async fn run(config: Config) -> Result<(), Failure> {
+    telemetry::init_logging(config.log_format);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener.local_addr().map_err(Failure::runtime)?;
+
+    let uses_data_dir = config.database_url.starts_with("sqlite:")
+        || matches!(config.event_log, crate::config::EventLogConfig::Embedded { .. });
+    if uses_data_dir {
+        prepare_data_dir(&config.data_dir)?;
+    }
+    let metrics = telemetry::init_metrics().map_err(Failure::runtime)?;
+
+    let db = crate::migrate::connect(&config).await?;
+    db.migrate().await.map_err(|e| {
+        Failure::runtime(format!("cannot migrate the metadata database {}: {e}", config.database_url_redacted()))
+    })?;
+    let log = crate::eventlog::open(&config).await?;
+    tracing::info!(
+        eventlog = log.backend(),
+        database = db.backend().as_str(),
+        data_dir = %config.data_dir.display(),
+        "stores open"
+    );
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let state = AppState { db: db.clone(), log: log.clone(), metrics: metrics.clone(), stopping: stopping.clone() };
+    let app = router(state);
+
+    let upkeep = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            metrics.run_upkeep();
+        }
+    });
+
+    println!("Tributary listening on http://{addr}  (UI: http://{addr}/ui)");
+    let _ = std::io::stdout().flush();
+
+    let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
+    let shutdown = {
+        let stopping = stopping.clone();
+        let mut rx = signalled_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+            stopping.store(true, Ordering::SeqCst);
+        }
+    };
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
+        let _ = signalled_tx.send(true);
+    });
+
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let mut grace_rx = signalled_rx;
+    let grace_over = async move {
+        let _ = grace_rx.wait_for(|s| *s).await;
+        tokio::time::sleep(config.shutdown_timeout).await;
+    };
+    let outcome = tokio::select! {
+        served = server => served.map_err(|e| Failure::runtime(format!("server error: {e}"))),
+        () = grace_over => {
+            tracing::warn!(timeout = ?config.shutdown_timeout, "in-flight requests did not finish in time; stopping anyway");
+            Ok(())
+        }
+    };
+    upkeep.abort();
+
+    // In-flight appends finish (or fail) before the log closes; then the database.
+    let closed = log.close().await;
+    db.close().await;
+    outcome?;
+    closed.map_err(|e| Failure::runtime(format!("event log did not close cleanly: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates the data directory and proves it is writable, with one clear error if not.
+pub(crate) fn prepare_data_dir(dir: &Path) -> Result<(), Failure> {
+    let unwritable =
+        |e: std::io::Error| Failure::runtime(format!("data directory {} is not writable: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(unwritable)?;
+    let probe = dir.join(".write-probe");
+    std::fs::write(&probe, b"ok").map_err(unwritable)?;
+    std::fs::remove_file(&probe).map_err(unwritable)?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(middleware::from_fn(track_http))
+        .with_state(state)
+}
+
+/// The process is up and serving HTTP.
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready to take traffic: the event log and the database both answer.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.stopping.load(Ordering::SeqCst) {
+        return problem(ErrorCode::Unavailable, "shutting down");
+    }
+    let (log, db) = tokio::join!(
+        tokio::time::timeout(READY_CHECK_TIMEOUT, state.log.check_health()),
+        tokio::time::timeout(READY_CHECK_TIMEOUT, state.db.ping()),
+    );
+    let log = match log {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(String::from("no answer within 2s")),
+    };
+    let db = match db {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(String::from("no answer within 2s")),
+    };
+    let failures: Vec<String> = [("eventlog", &log), ("database", &db)]
+        .into_iter()
+        .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+        .collect();
+    if !failures.is_empty() {
+        return problem(ErrorCode::Unavailable, failures.join("; "));
+    }
+    axum::Json(serde_json::json!({
+        "status": "ready",
+        "eventlog": state.log.backend(),
+        "database": state.db.backend().as_str(),
+    }))
+    .into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    problem(ErrorCode::NotFound, format!("no route for {}", uri.path()))
+}
+
+fn problem(code: ErrorCode, detail: impl Into<String>) -> Response {
+    let body = Problem::new(code, detail);
+    let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], axum::Json(body)).into_response()
+}
+
+/// Counts requests and their latency by method, route template and status.
+async fn track_http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| String::from("unmatched"), |p| p.as_str().to_owned());
+    // Only standard methods become label values: a client cannot mint new series.
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(names::HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(names::HTTP_DURATION, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
