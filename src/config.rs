@@ -312,14 +312,14 @@ impl Config {
                         )));
                     }
                 }
-                if let Some(rf) = kafka.replication_factor {
-                    if rf < 1 {
-                        return Err(invalid(
-                            "kafka_client.replication_factor",
-                            &rf.to_string(),
-                            "expected a number of at least 1 (leave it out for the broker's default)",
-                        ));
-                    }
+                if let Some(rf) = kafka.replication_factor
+                    && rf < 1
+                {
+                    return Err(invalid(
+                        "kafka_client.replication_factor",
+                        &rf.to_string(),
+                        "expected a number of at least 1 (leave it out for the broker's default)",
+                    ));
                 }
                 EventLogConfig::Kafka {
                     bootstrap_servers: servers,

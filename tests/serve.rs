@@ -1,6 +1,9 @@
 //! End-to-end tests of `tributary serve`, `migrate` and `version`: the real binary, started
 //! as a user would start it, on an ephemeral port.
 
+// These tests are synchronous (no async runtime to block), so std::thread::sleep is fine here.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

@@ -133,7 +133,7 @@ async fn eventlog_append(args: AppendArgs) -> anyhow::Result<()> {
             let admin = KafkaLog::connect(KafkaOptions::new(args.bootstrap.clone())).await?;
             admin.create_topic(&TopicSpec::new(&topic, args.partitions)).await?;
             let producer = Arc::new(producer);
-            let elapsed = run_writers(args.concurrency, batches, {
+            run_writers(args.concurrency, batches, {
                 let topic = topic.clone();
                 let payload = payload.clone();
                 let batch = args.batch;
@@ -159,8 +159,7 @@ async fn eventlog_append(args: AppendArgs) -> anyhow::Result<()> {
                     }
                 }
             })
-            .await?;
-            elapsed
+            .await?
         }
     };
 
