@@ -134,7 +134,7 @@ impl Database {
                     if backend == DatabaseBackend::Sqlite {
                         for pragma in [
                             "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA synchronous = FULL",
                             "PRAGMA busy_timeout = 5000",
                             "PRAGMA foreign_keys = ON",
                         ] {
