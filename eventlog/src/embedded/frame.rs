@@ -325,7 +325,8 @@ mod tests {
     #[test]
     fn damage_is_reported_not_panicked_on() {
         let (_, good) = write_frames(3);
-        let damages: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+        type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+        let damages: Vec<(&str, Damage)> = vec![
             (
                 "torn tail",
                 Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 5)),

@@ -391,11 +391,11 @@ impl EventLog for EmbeddedLog {
                     .await
                     .unwrap_or_else(|e| vec![Err(e); n]);
                 let end = written.iter().filter_map(|r| r.as_ref().ok()).max();
-                if let (FsyncPolicy::Always, Some(&last)) = (fsync, end) {
-                    if let Err(e) = partition.make_durable(last + 1).await {
-                        for result in written.iter_mut().filter(|r| r.is_ok()) {
-                            *result = Err(e.clone());
-                        }
+                if let (FsyncPolicy::Always, Some(&last)) = (fsync, end)
+                    && let Err(e) = partition.make_durable(last + 1).await
+                {
+                    for result in written.iter_mut().filter(|r| r.is_ok()) {
+                        *result = Err(e.clone());
                     }
                 }
                 (p, indexes, written)

@@ -209,10 +209,11 @@ impl Partition {
         // Roll an old active segment so that time retention can delete it.
         if let Some(age) = retention_time {
             let active = st.active();
-            if active.size > 0 && active.created.elapsed() >= age {
-                if let Err(e) = self.roll(&mut st) {
-                    return vec![Err(e); n];
-                }
+            if active.size > 0
+                && active.created.elapsed() >= age
+                && let Err(e) = self.roll(&mut st)
+            {
+                return vec![Err(e); n];
             }
         }
         let mut buf = Vec::new();
