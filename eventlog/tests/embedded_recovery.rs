@@ -407,12 +407,29 @@ async fn a_group_rebalances_when_members_join_and_leave() {
         committed,
         vec![(0, Some(10)), (1, Some(10)), (2, Some(10)), (3, Some(11))]
     );
+    drop(a);
+    let log = std::sync::Arc::into_inner(appender.0).expect("only owner");
     assert_eq!(
-        appender
-            .0
-            .committed_offsets("nobody", TOPIC)
+        log.committed_offsets("nobody", TOPIC)
             .await
             .expect("empty group"),
         vec![(0, None), (1, None), (2, None), (3, None)]
+    );
+
+    // Committed offsets are durable: a reopened log still has them.
+    log.close().await.expect("close");
+    drop(log);
+    let log = EmbeddedLog::open(options(dir.path()))
+        .await
+        .expect("reopen");
+    assert_eq!(
+        log.committed_offsets("g", TOPIC).await.expect("committed"),
+        committed
+    );
+    let mut c = log.subscribe("g", &topics).await.expect("c joins");
+    let nothing = c.poll(100, Duration::from_millis(100)).await.expect("poll");
+    assert!(
+        nothing.is_empty(),
+        "a new member resumes after the commits: {nothing:?}"
     );
 }
