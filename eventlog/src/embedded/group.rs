@@ -3,9 +3,11 @@
 //! Members of a group share the partitions of the topics they subscribe to: every
 //! `(topic, partition)`, in sorted order, is dealt round-robin over the members subscribed to
 //! that topic, in join order. Joining or leaving bumps the group's generation; the other
-//! members see it on their next `poll` or `commit` and take up the new assignment, starting
-//! each newly owned partition at the committed offset (or the low watermark). Committed
-//! offsets are written atomically to `groups/{group}.json` before `commit` returns.
+//! members see it on their next `poll` or `commit` and take up the new assignment. A newly
+//! assigned partition is *claimed* only once its previous owner has released it (on its own
+//! next `poll`/`commit`, or when dropped), so no two members ever read one partition at the
+//! same time; reading starts at the committed offset as of the claim (or the low watermark).
+//! Committed offsets are written atomically to `groups/{group}.json` before `commit` returns.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -49,6 +51,10 @@ pub(super) struct Group {
     /// Member id (join order) → subscribed topics.
     members: Mutex<BTreeMap<u64, Vec<String>>>,
     generation: watch::Sender<u64>,
+    /// Which member holds each claimed `(topic, partition)`.
+    owners: Mutex<HashMap<(String, u32), u64>>,
+    /// Bumped whenever a member releases a partition.
+    released: watch::Sender<u64>,
     /// Held across the file write of a commit, so commits apply one at a time.
     committed: tokio::sync::Mutex<GroupFile>,
     path: PathBuf,
@@ -107,6 +113,8 @@ impl Groups {
             Arc::new(Group {
                 members: Mutex::new(BTreeMap::new()),
                 generation: watch::Sender::new(0),
+                owners: Mutex::new(HashMap::new()),
+                released: watch::Sender::new(0),
                 committed: tokio::sync::Mutex::new(file),
                 path,
             })
@@ -170,7 +178,31 @@ impl Group {
         if let Ok(mut members) = self.members.lock() {
             members.remove(&member);
         }
+        if let Ok(mut owners) = self.owners.lock() {
+            owners.retain(|_, owner| *owner != member);
+        }
+        self.released.send_modify(|r| *r += 1);
         self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Claims a partition for `member` unless another member still holds it.
+    fn try_claim(&self, topic: &str, partition: u32, member: u64) -> Result<bool, LogError> {
+        let mut owners = lock(&self.owners, "the consumer group")?;
+        let owner = owners
+            .entry((topic.to_owned(), partition))
+            .or_insert(member);
+        Ok(*owner == member)
+    }
+
+    fn release(&self, topic: &str, partition: u32, member: u64) -> Result<(), LogError> {
+        let mut owners = lock(&self.owners, "the consumer group")?;
+        let key = (topic.to_owned(), partition);
+        if owners.get(&key) == Some(&member) {
+            owners.remove(&key);
+            drop(owners);
+            self.released.send_modify(|r| *r += 1);
+        }
+        Ok(())
     }
 }
 
@@ -221,11 +253,13 @@ pub(super) async fn subscribe(
     lock(&group.members, "the consumer group")?.insert(member, subscribed);
     group.generation.send_modify(|g| *g += 1);
     let generation = group.generation.subscribe();
+    let released = group.released.subscribe();
     let mut consumer = EmbeddedConsumer {
         log,
         group,
         member,
         generation,
+        released,
         synced: false,
         owned: Vec::new(),
         cursor: 0,
@@ -242,7 +276,9 @@ struct Owned {
     partition: u32,
     handle: Arc<Partition>,
     high: watch::Receiver<i64>,
-    /// The next offset to hand out.
+    /// Whether the previous owner has let go and this member holds the partition.
+    claimed: bool,
+    /// The next offset to hand out (once claimed).
     position: i64,
     /// `position` moved since the last commit.
     dirty: bool,
@@ -255,6 +291,7 @@ pub(super) struct EmbeddedConsumer {
     group: Arc<Group>,
     member: u64,
     generation: watch::Receiver<u64>,
+    released: watch::Receiver<u64>,
     /// The assignment matches a generation already seen.
     synced: bool,
     owned: Vec<Owned>,
@@ -289,6 +326,10 @@ impl EmbeddedConsumer {
             if let Some(i) = still.filter(|_| same_topic) {
                 wanted.swap_remove(i);
                 kept.push(owned);
+            } else {
+                // Uncommitted progress on it is redelivered to the next owner.
+                self.group
+                    .release(&owned.topic, owned.partition, self.member)?;
             }
         }
         for (topic_name, partition) in wanted {
@@ -296,27 +337,44 @@ impl EmbeddedConsumer {
                 continue;
             };
             let handle = Arc::clone(topic.partition(partition)?);
-            let committed = self
-                .group
-                .committed(&topic.name, &topic.id, topic.partitions.len() as u32)
-                .await;
-            let w = handle.watermarks();
-            let position = match committed[partition as usize].1 {
-                Some(offset) if (w.low..=w.high).contains(&offset) => offset,
-                _ => w.low,
-            };
             kept.push(Owned {
                 topic: topic.name.clone(),
                 topic_id: topic.id.clone(),
                 partition,
                 high: handle.subscribe_high(),
                 handle,
-                position,
+                claimed: false,
+                position: 0,
                 dirty: false,
             });
         }
         kept.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         self.owned = kept;
+        self.claim_released().await
+    }
+
+    /// Claims assigned partitions their previous owners have released, positioned at the
+    /// committed offset (or the low watermark).
+    async fn claim_released(&mut self) -> Result<(), LogError> {
+        self.released.borrow_and_update();
+        for owned in self.owned.iter_mut().filter(|o| !o.claimed) {
+            if !self
+                .group
+                .try_claim(&owned.topic, owned.partition, self.member)?
+            {
+                continue;
+            }
+            let committed = self
+                .group
+                .committed(&owned.topic, &owned.topic_id, owned.partition + 1)
+                .await;
+            let w = owned.handle.watermarks();
+            owned.position = match committed[owned.partition as usize].1 {
+                Some(offset) if (w.low..=w.high).contains(&offset) => offset,
+                _ => w.low,
+            };
+            owned.claimed = true;
+        }
         Ok(())
     }
 
@@ -328,7 +386,7 @@ impl EmbeddedConsumer {
             let i = (self.cursor + k) % n;
             let owned = &mut self.owned[i];
             let high = *owned.high.borrow_and_update();
-            if high > owned.position {
+            if owned.claimed && high > owned.position {
                 wanted.push((i, Arc::clone(&owned.handle), owned.position));
             }
         }
@@ -392,6 +450,9 @@ impl GroupConsumer for EmbeddedConsumer {
         loop {
             self.log.check_open()?;
             self.rebalance().await?;
+            if self.released.has_changed().unwrap_or(false) {
+                self.claim_released().await?;
+            }
             let records = self.fetch(max_records).await?;
             if !records.is_empty() || max_records == 0 {
                 return Ok(records);
@@ -410,6 +471,7 @@ impl GroupConsumer for EmbeddedConsumer {
             tokio::select! {
                 () = any_high => {}
                 _ = self.generation.changed() => {}
+                _ = self.released.changed() => {}
                 () = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
             }
         }
@@ -422,7 +484,7 @@ impl GroupConsumer for EmbeddedConsumer {
         let updates: Vec<_> = self
             .owned
             .iter()
-            .filter(|o| o.dirty)
+            .filter(|o| o.claimed && o.dirty)
             .map(|o| (o.topic.clone(), o.topic_id.clone(), o.partition, o.position))
             .collect();
         if updates.is_empty() {
@@ -435,6 +497,7 @@ impl GroupConsumer for EmbeddedConsumer {
         Ok(())
     }
 
+    /// Includes partitions assigned but not yet released by their previous owner.
     fn assignment(&self) -> Vec<(String, u32)> {
         self.owned
             .iter()
