@@ -59,7 +59,13 @@ async fn crash_child_appends_until_killed() {
                     .iter()
                     .map(|v| Record::new(v.clone(), now_ms()))
                     .collect();
-                let results = log.append(TOPIC, batch).await.expect("append");
+                let results = match log.append(TOPIC, batch).await {
+                    Ok(results) => results,
+                    Err(e) => {
+                        eprintln!("child append failed: {e}");
+                        return;
+                    }
+                };
                 for (value, result) in values.iter().zip(results) {
                     let position = result.expect("record appended");
                     println!("ack {} {} {value}", position.partition, position.offset);

@@ -338,8 +338,14 @@ async fn a_group_rebalances_when_members_join_and_leave() {
     assert_eq!(a.assignment().len(), 4, "a lone member owns everything");
     let mut b = log.subscribe("g", &topics).await.expect("b joins");
     // Until `a` lets go of b's partitions, `b` reads nothing: one reader per partition.
-    let early = b.poll(100, Duration::from_millis(100)).await.expect("b polls");
-    assert!(early.is_empty(), "b read partitions a still holds: {early:?}");
+    let early = b
+        .poll(100, Duration::from_millis(100))
+        .await
+        .expect("b polls");
+    assert!(
+        early.is_empty(),
+        "b read partitions a still holds: {early:?}"
+    );
 
     // `a` takes up the new assignment on its next poll.
     let mut seen = HashSet::new();
