@@ -1,4 +1,4 @@
-//! Recovery, indexes, retention and consumer-group rebalancing of the embedded log.
+//! Recovery, indexes, retention, limits and consumer-group rebalancing of the embedded log.
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
@@ -441,4 +441,34 @@ async fn a_group_rebalances_when_members_join_and_leave() {
         nothing.is_empty(),
         "a new member resumes after the commits: {nothing:?}"
     );
+}
+
+#[tokio::test]
+async fn an_oversized_record_is_rejected_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = EmbeddedLog::open(options(dir.path())).await.expect("open");
+    log.create_topic(&TopicSpec::new(TOPIC, 1))
+        .await
+        .expect("create");
+    let huge = vec![0u8; 17 << 20];
+    let results = log
+        .append(
+            TOPIC,
+            vec![
+                Record::new("before", 1),
+                Record::new(huge, 2),
+                Record::new("after", 3),
+            ],
+        )
+        .await
+        .expect("append");
+    assert_eq!(results[0].clone().expect("first").offset, 0);
+    assert!(
+        matches!(&results[1], Err(LogError::Rejected(m)) if m.contains("exceeds")),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(results[2].clone().expect("third").offset, 1);
+    let back = read_to_end(&log, TOPIC, 0, 0).await;
+    assert_eq!(back[1].value, "after".as_bytes());
 }

@@ -76,16 +76,19 @@ impl EmbeddedOptions {
         }
     }
 
+    /// Sets when appended records are forced to disk.
     pub fn with_fsync(mut self, fsync: FsyncPolicy) -> Self {
         self.fsync = fsync;
         self
     }
 
+    /// Sets the size at which the active segment is sealed.
     pub fn with_segment_bytes(mut self, segment_bytes: u64) -> Self {
         self.segment_bytes = segment_bytes;
         self
     }
 
+    /// Sets how often the background task applies retention.
     pub fn with_retention_check_interval(mut self, interval: Duration) -> Self {
         self.retention_check_interval = interval;
         self

@@ -198,7 +198,6 @@ impl Partition {
         retention_time: Option<Duration>,
     ) -> Vec<Result<i64, LogError>> {
         let n = records.len();
-        let mut out = Vec::with_capacity(n);
         let mut st = match self
             .state()
             .and_then(|st| self.check_usable(&st).map(|()| st))
@@ -216,13 +215,15 @@ impl Partition {
                 return vec![Err(e); n];
             }
         }
+        // One verdict per record, by index: rejected records are answered before the
+        // buffered ones ahead of them are written.
+        let mut out: Vec<Option<Result<i64, LogError>>> = vec![None; n];
         let mut buf = Vec::new();
-        let mut pending: Vec<(i64, i64, u64)> = Vec::new();
-        let mut records = records.into_iter();
-        while let Some(record) = records.next() {
-            let body = frame::body_len(&record);
+        let mut pending = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            let body = frame::body_len(record);
             if body > MAX_BODY {
-                out.push(Err(LogError::Rejected(format!(
+                out[i] = Some(Err(LogError::Rejected(format!(
                     "a record of {body} bytes exceeds the embedded log's limit of {MAX_BODY} bytes"
                 ))));
                 continue;
@@ -237,24 +238,29 @@ impl Partition {
                     false => Ok(()),
                 });
                 if let Err(e) = rolled {
-                    out.push(Err(e.clone()));
-                    out.extend(records.by_ref().map(|_| Err(e.clone())));
+                    fill_unanswered(&mut out, &e);
                     break;
                 }
             }
             let offset = st.next_offset + pending.len() as i64;
-            frame::encode(&mut buf, offset, &record);
-            pending.push((offset, record.timestamp_ms, size));
+            frame::encode(&mut buf, offset, record);
+            pending.push(Pending {
+                index: i,
+                offset,
+                timestamp_ms: record.timestamp_ms,
+                size,
+            });
         }
         if let Err(e) = self.flush(&mut st, &mut buf, &mut pending, &mut out) {
-            out.extend(records.by_ref().map(|_| Err(e.clone())));
+            fill_unanswered(&mut out, &e);
         }
         if self.config.fsync == FsyncPolicy::Never {
             let next = st.next_offset;
             self.publish_high(next);
         }
-        debug_assert_eq!(out.len(), n);
-        out
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(LogError::Fatal("a record got no verdict".into()))))
+            .collect()
     }
 
     /// Writes the buffered frames to the active segment. On failure the segment is cut back
@@ -263,8 +269,8 @@ impl Partition {
         &self,
         st: &mut State,
         buf: &mut Vec<u8>,
-        pending: &mut Vec<(i64, i64, u64)>,
-        out: &mut Vec<Result<i64, LogError>>,
+        pending: &mut Vec<Pending>,
+        out: &mut [Option<Result<i64, LogError>>],
     ) -> Result<(), LogError> {
         if pending.is_empty() {
             return Ok(());
@@ -281,16 +287,17 @@ impl Partition {
             if let Err(cut) = cut {
                 st.failed = Some(format!("could not cut back a failed write: {cut}"));
             }
-            out.extend(pending.drain(..).map(|_| Err(err.clone())));
+            for p in pending.drain(..) {
+                out[p.index] = Some(Err(err.clone()));
+            }
             buf.clear();
             return Err(err);
         }
-        for &(offset, ts, size) in pending.iter() {
-            active.note_append(offset, ts, size, interval);
-            out.push(Ok(offset));
+        for p in pending.drain(..) {
+            active.note_append(p.offset, p.timestamp_ms, p.size, interval);
+            out[p.index] = Some(Ok(p.offset));
         }
         st.next_offset = active.end_offset;
-        pending.clear();
         buf.clear();
         Ok(())
     }
@@ -550,6 +557,23 @@ impl Partition {
             seg.remove_files(&self.dir)?;
         }
         sync_dir(&self.dir)
+    }
+}
+
+/// A record encoded into the write buffer but not yet written.
+#[derive(Debug)]
+struct Pending {
+    /// Its place in the append.
+    index: usize,
+    offset: i64,
+    timestamp_ms: i64,
+    size: u64,
+}
+
+/// Gives every record without a verdict yet the error `err`.
+fn fill_unanswered(out: &mut [Option<Result<i64, LogError>>], err: &LogError) {
+    for slot in out.iter_mut().filter(|slot| slot.is_none()) {
+        *slot = Some(Err(err.clone()));
     }
 }
 
