@@ -390,7 +390,7 @@ impl EventLog for EmbeddedLog {
             async move {
                 let n = records.len();
                 let writer = Arc::clone(&partition);
-                let mut written = blocking(move || Ok(writer.write(records, retention_time)))
+                let mut written = blocking(move || Ok(writer.write(&records, retention_time)))
                     .await
                     .unwrap_or_else(|e| vec![Err(e); n]);
                 let end = written.iter().filter_map(|r| r.as_ref().ok()).max();

@@ -194,7 +194,7 @@ impl Partition {
     /// durable yet with [`FsyncPolicy::Always`]: call [`Partition::make_durable`] next.
     pub(super) fn write(
         &self,
-        records: Vec<Record>,
+        records: &[Record],
         retention_time: Option<Duration>,
     ) -> Vec<Result<i64, LogError>> {
         let n = records.len();
