@@ -119,7 +119,6 @@ pub struct EmbeddedLog {
     retention_task: tokio::task::JoinHandle<()>,
 }
 
-#[derive(Debug)]
 struct Inner {
     root: PathBuf,
     config: StorageConfig,
@@ -186,6 +185,16 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedLog")
+            .field("dir", &self.root)
+            .field("config", &self.config)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Inner {

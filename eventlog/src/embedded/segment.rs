@@ -28,7 +28,6 @@ pub(super) struct IndexEntry {
     pub(super) max_timestamp_before: i64,
 }
 
-#[derive(Debug)]
 pub(super) struct Segment {
     pub(super) base: i64,
     pub(super) path: PathBuf,
@@ -43,6 +42,17 @@ pub(super) struct Segment {
     /// Position of the last index entry.
     last_entry_at: u64,
     pub(super) created: Instant,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("path", &self.path)
+            .field("offsets", &(self.base..self.end_offset))
+            .field("size", &self.size)
+            .field("index_entries", &self.index.len())
+            .finish_non_exhaustive()
+    }
 }
 
 pub(super) fn log_path(dir: &Path, base: i64) -> PathBuf {
