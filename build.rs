@@ -11,6 +11,6 @@ fn main() {
         .filter(|out| out.status.success())
         .and_then(|out| String::from_utf8(out.stdout).ok());
     if let Some(commit) = commit {
-        println!("cargo:rustc-env=TRIBUTARY_GIT_COMMIT={}", commit.trim());
+        println!("cargo:rustc-env=BUILD_GIT_COMMIT={}", commit.trim());
     }
 }

@@ -88,24 +88,31 @@ pub(crate) struct Failure {
 impl Failure {
     /// A problem with the configuration or the command line (status 2, like clap's).
     pub(crate) fn usage(message: impl std::fmt::Display) -> Self {
-        Failure { message: message.to_string(), exit_code: 2 }
+        Failure {
+            message: message.to_string(),
+            exit_code: 2,
+        }
     }
 
     /// A runtime failure (status 1).
     pub(crate) fn runtime(message: impl std::fmt::Display) -> Self {
-        Failure { message: message.to_string(), exit_code: 1 }
+        Failure {
+            message: message.to_string(),
+            exit_code: 1,
+        }
     }
 }
 
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => {
-            let config = config::load(args.config.as_deref(), &args.settings).map_err(Failure::usage)?;
+            let config =
+                config::load(args.config.as_deref(), &args.settings).map_err(Failure::usage)?;
             crate::serve::run(config).await
         }
         Command::Migrate(args) => {
-            let config =
-                config::load(args.serve.config.as_deref(), &args.serve.settings).map_err(Failure::usage)?;
+            let config = config::load(args.serve.config.as_deref(), &args.serve.settings)
+                .map_err(Failure::usage)?;
             crate::migrate::run(&config, args.check).await
         }
         Command::Version { json } => {
@@ -117,7 +124,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
 
 fn print_version(json: bool) {
     let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
-    let commit = option_env!("TRIBUTARY_GIT_COMMIT").unwrap_or("unknown");
+    let commit = option_env!("BUILD_GIT_COMMIT").unwrap_or("unknown");
     if json {
         let doc = serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),

@@ -200,7 +200,10 @@ pub(crate) fn load(config_file: Option<&Path>, flags: &Settings) -> Result<Confi
     match config_file {
         Some(path) => {
             if !path.is_file() {
-                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
@@ -210,7 +213,11 @@ pub(crate) fn load(config_file: Option<&Path>, flags: &Settings) -> Result<Confi
         None => {}
     }
     // Section keys only (`TRIBUTARY_EVENTLOG__FSYNC`); top-level keys arrive through clap.
-    figment = figment.merge(Env::prefixed("TRIBUTARY_").filter(|key| key.as_str().contains("__")).split("__"));
+    figment = figment.merge(
+        Env::prefixed("TRIBUTARY_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__"),
+    );
     figment = figment.merge(Serialized::defaults(flags));
     let file: Settings = figment.extract().map_err(|e| describe_figment_error(&e))?;
     warn_unknown_env();
@@ -220,7 +227,11 @@ pub(crate) fn load(config_file: Option<&Path>, flags: &Settings) -> Result<Confi
 fn describe_figment_error(err: &figment::Error) -> ConfigError {
     let mut lines = Vec::new();
     for e in err.clone() {
-        let key = if e.path.is_empty() { String::new() } else { format!(" `{}`", e.path.join(".")) };
+        let key = if e.path.is_empty() {
+            String::new()
+        } else {
+            format!(" `{}`", e.path.join("."))
+        };
         let source = match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
             Some(figment::Source::File(path)) => format!(" in {}", path.display()),
             Some(other) => format!(" from {other}"),
@@ -231,14 +242,21 @@ fn describe_figment_error(err: &figment::Error) -> ConfigError {
         };
         let message = match &e.kind {
             figment::error::Kind::UnknownField(field, allowed) => {
-                format!("unknown key `{field}`; allowed keys: {}", allowed.join(", "))
+                format!(
+                    "unknown key `{field}`; allowed keys: {}",
+                    allowed.join(", ")
+                )
             }
             // TOML parse errors span several lines (a caret under the column): keep one line.
             other => other
                 .to_string()
                 .lines()
                 .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with('|')
+                        && !l.chars().next().is_some_and(|c| c.is_ascii_digit())
+                })
                 .collect::<Vec<_>>()
                 .join(": "),
         };
@@ -249,11 +267,21 @@ fn describe_figment_error(err: &figment::Error) -> ConfigError {
 
 fn warn_unknown_env() {
     for (name, _) in std::env::vars() {
-        let Some(rest) = name.strip_prefix("TRIBUTARY_") else { continue };
+        let Some(rest) = name.strip_prefix("TRIBUTARY_") else {
+            continue;
+        };
         if rest.contains("__") || rest.starts_with("TEST_") || OTHER_ENV.contains(&rest) {
             continue;
         }
-        let known = ["LISTEN", "DATA_DIR", "KAFKA", "DATABASE_URL", "ONLINE_STORE", "TOPIC_PREFIX", "LOG_FORMAT"];
+        let known = [
+            "LISTEN",
+            "DATA_DIR",
+            "KAFKA",
+            "DATABASE_URL",
+            "ONLINE_STORE",
+            "TOPIC_PREFIX",
+            "LOG_FORMAT",
+        ];
         if !known.contains(&rest) {
             eprintln!("tributary: warning: ignoring unknown environment variable {name}");
         }
@@ -264,12 +292,22 @@ impl Config {
     /// Validates the merged layers into runtime types.
     pub(crate) fn from_layers(file: &Settings) -> Result<Config, ConfigError> {
         let top = &file;
-        let listen_raw = top.listen.clone().unwrap_or_else(|| String::from("127.0.0.1:8080"));
-        let listen: SocketAddr = listen_raw
-            .parse()
-            .map_err(|_| invalid("listen", &listen_raw, "expected IP:PORT, such as 127.0.0.1:8080 or 0.0.0.0:8080"))?;
+        let listen_raw = top
+            .listen
+            .clone()
+            .unwrap_or_else(|| String::from("127.0.0.1:8080"));
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+            invalid(
+                "listen",
+                &listen_raw,
+                "expected IP:PORT, such as 127.0.0.1:8080 or 0.0.0.0:8080",
+            )
+        })?;
 
-        let data_dir = top.data_dir.clone().unwrap_or_else(|| PathBuf::from("tributary-data"));
+        let data_dir = top
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("tributary-data"));
         if data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "", "expected a directory path"));
         }
@@ -285,7 +323,10 @@ impl Config {
                 }
                 url
             }
-            None => format!("sqlite://{}?mode=rwc", data_dir.join("tributary.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("tributary.db").display()
+            ),
         };
 
         let eventlog = &file.eventlog;
@@ -297,7 +338,11 @@ impl Config {
                 "expected a number from 1 to 1024",
             ));
         }
-        let default_retention = duration("eventlog.default_retention", eventlog.default_retention.clone(), "7d")?;
+        let default_retention = duration(
+            "eventlog.default_retention",
+            eventlog.default_retention.clone(),
+            "7d",
+        )?;
 
         let event_log = match top.kafka.clone() {
             Some(servers) => {
@@ -323,10 +368,22 @@ impl Config {
                 }
                 EventLogConfig::Kafka {
                     bootstrap_servers: servers,
-                    append_timeout: duration("kafka_client.append_timeout", kafka.append_timeout.clone(), "30s")?,
-                    max_in_flight_bytes: size("kafka_client.max_in_flight", kafka.max_in_flight.clone(), "64MiB")?,
+                    append_timeout: duration(
+                        "kafka_client.append_timeout",
+                        kafka.append_timeout.clone(),
+                        "30s",
+                    )?,
+                    max_in_flight_bytes: size(
+                        "kafka_client.max_in_flight",
+                        kafka.max_in_flight.clone(),
+                        "64MiB",
+                    )?,
                     replication_factor: kafka.replication_factor,
-                    connect_timeout: duration("kafka_client.connect_timeout", kafka.connect_timeout.clone(), "10s")?,
+                    connect_timeout: duration(
+                        "kafka_client.connect_timeout",
+                        kafka.connect_timeout.clone(),
+                        "10s",
+                    )?,
                     properties: kafka.properties.clone(),
                 }
             }
@@ -334,11 +391,25 @@ impl Config {
                 let fsync = match eventlog.fsync.as_deref() {
                     None | Some("always") => tributary_eventlog::FsyncPolicy::Always,
                     Some("never") => tributary_eventlog::FsyncPolicy::Never,
-                    Some(other) => return Err(invalid("eventlog.fsync", other, "expected `always` or `never`")),
+                    Some(other) => {
+                        return Err(invalid(
+                            "eventlog.fsync",
+                            other,
+                            "expected `always` or `never`",
+                        ));
+                    }
                 };
-                let segment_bytes = size("eventlog.segment_size", eventlog.segment_size.clone(), "64MiB")?;
+                let segment_bytes = size(
+                    "eventlog.segment_size",
+                    eventlog.segment_size.clone(),
+                    "64MiB",
+                )?;
                 if segment_bytes < 4096 {
-                    return Err(invalid("eventlog.segment_size", &segment_bytes.to_string(), "expected at least 4KiB"));
+                    return Err(invalid(
+                        "eventlog.segment_size",
+                        &segment_bytes.to_string(),
+                        "expected at least 4KiB",
+                    ));
                 }
                 EventLogConfig::Embedded {
                     dir: data_dir.join("eventlog"),
@@ -355,18 +426,29 @@ impl Config {
 
         let online_store = match top.online_store.as_deref() {
             None | Some("embedded") => OnlineStore::Embedded,
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => OnlineStore::Redis(url.to_owned()),
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                OnlineStore::Redis(url.to_owned())
+            }
             Some(other) => {
-                return Err(invalid("online_store", other, "expected `embedded` or redis://HOST:PORT"));
+                return Err(invalid(
+                    "online_store",
+                    other,
+                    "expected `embedded` or redis://HOST:PORT",
+                ));
             }
         };
 
         let topic_prefix = top.topic_prefix.clone().unwrap_or_default();
-        if let Some(c) = topic_prefix.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        if let Some(c) = topic_prefix
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
             return Err(invalid(
                 "topic_prefix",
                 &topic_prefix,
-                &format!("{c:?} is not allowed in a topic name; use letters, digits, '.', '_' and '-'"),
+                &format!(
+                    "{c:?} is not allowed in a topic name; use letters, digits, '.', '_' and '-'"
+                ),
             ));
         }
 
@@ -380,14 +462,22 @@ impl Config {
             listen,
             data_dir,
             database_url,
-            database_connect_timeout: duration("database.connect_timeout", file.database.connect_timeout.clone(), "10s")?,
+            database_connect_timeout: duration(
+                "database.connect_timeout",
+                file.database.connect_timeout.clone(),
+                "10s",
+            )?,
             event_log,
             online_store,
             topic_prefix,
             default_partitions,
             default_retention,
             log_format,
-            shutdown_timeout: duration("server.shutdown_timeout", file.server.shutdown_timeout.clone(), "30s")?,
+            shutdown_timeout: duration(
+                "server.shutdown_timeout",
+                file.server.shutdown_timeout.clone(),
+                "30s",
+            )?,
         })
     }
 
@@ -398,8 +488,13 @@ impl Config {
 }
 
 /// librdkafka properties that decide durability: fixed by Tributary.
-const PROTECTED_KAFKA_PROPERTIES: &[&str] =
-    &["acks", "request.required.acks", "enable.idempotence", "bootstrap.servers", "metadata.broker.list"];
+const PROTECTED_KAFKA_PROPERTIES: &[&str] = &[
+    "acks",
+    "request.required.acks",
+    "enable.idempotence",
+    "bootstrap.servers",
+    "metadata.broker.list",
+];
 
 fn validate_bootstrap(servers: &str) -> Result<(), ConfigError> {
     let allowed = "expected comma-separated HOST:PORT pairs, such as kafka-1:9092,kafka-2:9092";
@@ -421,8 +516,13 @@ fn validate_bootstrap(servers: &str) -> Result<(), ConfigError> {
 
 fn duration(key: &str, value: Option<String>, default: &str) -> Result<Duration, ConfigError> {
     let raw = value.unwrap_or_else(|| default.to_owned());
-    let parsed = humantime::parse_duration(raw.trim())
-        .map_err(|_| invalid(key, &raw, "expected a duration such as 500ms, 30s, 5m, 12h or 7d"))?;
+    let parsed = humantime::parse_duration(raw.trim()).map_err(|_| {
+        invalid(
+            key,
+            &raw,
+            "expected a duration such as 500ms, 30s, 5m, 12h or 7d",
+        )
+    })?;
     if parsed.is_zero() {
         return Err(invalid(key, &raw, "expected a duration greater than zero"));
     }
@@ -431,7 +531,13 @@ fn duration(key: &str, value: Option<String>, default: &str) -> Result<Duration,
 
 fn size(key: &str, value: Option<String>, default: &str) -> Result<u64, ConfigError> {
     let raw = value.unwrap_or_else(|| default.to_owned());
-    parse_size(&raw).ok_or_else(|| invalid(key, &raw, "expected a size such as 4096, 512KiB, 64MiB or 1GiB"))
+    parse_size(&raw).ok_or_else(|| {
+        invalid(
+            key,
+            &raw,
+            "expected a size such as 4096, 512KiB, 64MiB or 1GiB",
+        )
+    })
 }
 
 /// Parses `1234`, `512KiB`, `64MiB`, `1GiB` (also `KB`/`MB`/`GB` as powers of 1000).
@@ -470,7 +576,10 @@ mod tests {
         let config = parse_toml("").unwrap();
         assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("tributary-data"));
-        assert_eq!(config.database_url, "sqlite://tributary-data/tributary.db?mode=rwc");
+        assert_eq!(
+            config.database_url,
+            "sqlite://tributary-data/tributary.db?mode=rwc"
+        );
         assert!(matches!(
             config.event_log,
             EventLogConfig::Embedded { ref dir, fsync: tributary_eventlog::FsyncPolicy::Always, .. }
@@ -493,8 +602,13 @@ mod tests {
             "#,
         )
         .unwrap();
-        let EventLogConfig::Kafka { bootstrap_servers, append_timeout, max_in_flight_bytes, properties, .. } =
-            config.event_log
+        let EventLogConfig::Kafka {
+            bootstrap_servers,
+            append_timeout,
+            max_in_flight_bytes,
+            properties,
+            ..
+        } = config.event_log
         else {
             panic!("expected kafka");
         };
@@ -509,8 +623,13 @@ mod tests {
         let err = parse_toml("lisen = \"0.0.0.0:1\"").unwrap_err().to_string();
         assert!(err.contains("unknown key `lisen`"), "{err}");
         assert!(err.contains("listen"), "{err}");
-        let err = parse_toml("[eventlog]\nfsink = \"never\"").unwrap_err().to_string();
-        assert!(err.contains("`eventlog.fsink`") && err.contains("unknown key `fsink`"), "{err}");
+        let err = parse_toml("[eventlog]\nfsink = \"never\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`eventlog.fsink`") && err.contains("unknown key `fsink`"),
+            "{err}"
+        );
         assert!(err.contains("fsync"), "{err}");
     }
 
@@ -518,22 +637,61 @@ mod tests {
     fn bad_values_name_the_key_and_what_is_allowed() {
         let cases = [
             ("listen = \"localhost\"", "`listen`", "IP:PORT"),
-            ("database_url = \"mysql://x\"", "`database_url`", "postgres://"),
+            (
+                "database_url = \"mysql://x\"",
+                "`database_url`",
+                "postgres://",
+            ),
             ("kafka = \"nohostport\"", "`kafka`", "HOST:PORT"),
-            ("online_store = \"memcached://x\"", "`online_store`", "redis://"),
+            (
+                "online_store = \"memcached://x\"",
+                "`online_store`",
+                "redis://",
+            ),
             ("topic_prefix = \"a/b\"", "`topic_prefix`", "'/'"),
             ("log_format = \"xml\"", "`log_format`", "`json`"),
-            ("[eventlog]\nfsync = \"sometimes\"", "`eventlog.fsync`", "`always`"),
-            ("[eventlog]\ndefault_partitions = 0", "`eventlog.default_partitions`", "1 to 1024"),
-            ("[eventlog]\ndefault_retention = \"forever\"", "`eventlog.default_retention`", "duration"),
-            ("[eventlog]\nsegment_size = \"12 parsecs\"", "`eventlog.segment_size`", "size"),
-            ("[server]\nshutdown_timeout = \"0s\"", "`server.shutdown_timeout`", "greater than zero"),
-            ("kafka = \"k:1\"\n[kafka_client]\nproperties = { acks = \"1\" }", "acks", "durable"),
-            ("kafka = \"k:1\"\n[kafka_client]\nreplication_factor = 0", "replication_factor", "at least 1"),
+            (
+                "[eventlog]\nfsync = \"sometimes\"",
+                "`eventlog.fsync`",
+                "`always`",
+            ),
+            (
+                "[eventlog]\ndefault_partitions = 0",
+                "`eventlog.default_partitions`",
+                "1 to 1024",
+            ),
+            (
+                "[eventlog]\ndefault_retention = \"forever\"",
+                "`eventlog.default_retention`",
+                "duration",
+            ),
+            (
+                "[eventlog]\nsegment_size = \"12 parsecs\"",
+                "`eventlog.segment_size`",
+                "size",
+            ),
+            (
+                "[server]\nshutdown_timeout = \"0s\"",
+                "`server.shutdown_timeout`",
+                "greater than zero",
+            ),
+            (
+                "kafka = \"k:1\"\n[kafka_client]\nproperties = { acks = \"1\" }",
+                "acks",
+                "durable",
+            ),
+            (
+                "kafka = \"k:1\"\n[kafka_client]\nreplication_factor = 0",
+                "replication_factor",
+                "at least 1",
+            ),
         ];
         for (toml, key, allowed) in cases {
             let err = parse_toml(toml).unwrap_err().to_string();
-            assert!(err.contains(key) && err.contains(allowed), "{toml:?} gave {err:?}");
+            assert!(
+                err.contains(key) && err.contains(allowed),
+                "{toml:?} gave {err:?}"
+            );
         }
     }
 
@@ -546,13 +704,17 @@ mod tests {
 
     #[test]
     fn wrong_types_name_the_key() {
-        let err = parse_toml("[eventlog]\ndefault_partitions = \"three\"").unwrap_err().to_string();
+        let err = parse_toml("[eventlog]\ndefault_partitions = \"three\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("eventlog.default_partitions"), "{err}");
     }
 
     #[test]
     fn passwords_never_appear_in_errors() {
-        let err = parse_toml("database_url = \"mongodb://u:hunter2@h/d\"").unwrap_err().to_string();
+        let err = parse_toml("database_url = \"mongodb://u:hunter2@h/d\"")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("hunter2"), "{err}");
     }
 
@@ -570,9 +732,14 @@ mod tests {
 
     #[test]
     fn flags_override_the_file() {
-        let flags = Settings { listen: Some("127.0.0.1:9999".into()), ..Settings::default() };
+        let flags = Settings {
+            listen: Some("127.0.0.1:9999".into()),
+            ..Settings::default()
+        };
         let file: Settings = Figment::new()
-            .merge(Toml::string("listen = \"127.0.0.1:1111\"\ndata_dir = \"/srv/t\""))
+            .merge(Toml::string(
+                "listen = \"127.0.0.1:1111\"\ndata_dir = \"/srv/t\"",
+            ))
             .merge(Serialized::defaults(&flags))
             .extract()
             .unwrap();

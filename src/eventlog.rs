@@ -9,14 +9,19 @@ use crate::config::{Config, EventLogConfig};
 
 pub(crate) async fn open(config: &Config) -> Result<Arc<dyn EventLog>, Failure> {
     match &config.event_log {
-        EventLogConfig::Embedded { dir, fsync, segment_bytes, retention_check_interval } => {
+        EventLogConfig::Embedded {
+            dir,
+            fsync,
+            segment_bytes,
+            retention_check_interval,
+        } => {
             let mut options = EmbeddedOptions::new(dir.clone());
             options.fsync = *fsync;
             options.segment_bytes = *segment_bytes;
             options.retention_check_interval = *retention_check_interval;
-            let log = EmbeddedLog::open(options)
-                .await
-                .map_err(|e| Failure::runtime(format!("cannot open the embedded event log in {}: {e}", dir.display())))?;
+            let log = EmbeddedLog::open(options).await.map_err(|e| {
+                Failure::runtime(format!("cannot open the embedded event log: {e}"))
+            })?;
             Ok(Arc::new(log))
         }
         EventLogConfig::Kafka {
@@ -33,9 +38,9 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<dyn EventLog>, Failure> 
             options.replication_factor = *replication_factor;
             options.connect_timeout = *connect_timeout;
             options.extra = properties.clone();
-            let log = KafkaLog::connect(options)
-                .await
-                .map_err(|e| Failure::runtime(format!("cannot reach Kafka at {bootstrap_servers}: {e}")))?;
+            let log = KafkaLog::connect(options).await.map_err(|e| {
+                Failure::runtime(format!("cannot reach Kafka at {bootstrap_servers}: {e}"))
+            })?;
             Ok(Arc::new(log))
         }
     }

@@ -34,7 +34,12 @@ pub(crate) async fn run(config: &Config, check: bool) -> Result<(), Failure> {
 
 /// Opens the metadata database, with a message naming it on failure.
 pub(crate) async fn connect(config: &Config) -> Result<Database, Failure> {
-    Database::connect(&config.database_url, config.database_connect_timeout).await.map_err(|e| {
-        Failure::runtime(format!("cannot open the metadata database {}: {e}", config.database_url_redacted()))
-    })
+    Database::connect(&config.database_url, config.database_connect_timeout)
+        .await
+        .map_err(|e| {
+            Failure::runtime(format!(
+                "cannot open the metadata database {}: {e}",
+                config.database_url_redacted()
+            ))
+        })
 }

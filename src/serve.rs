@@ -43,7 +43,10 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     let addr = listener.local_addr().map_err(Failure::runtime)?;
 
     let uses_data_dir = config.database_url.starts_with("sqlite:")
-        || matches!(config.event_log, crate::config::EventLogConfig::Embedded { .. });
+        || matches!(
+            config.event_log,
+            crate::config::EventLogConfig::Embedded { .. }
+        );
     if uses_data_dir {
         prepare_data_dir(&config.data_dir)?;
     }
@@ -51,7 +54,10 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
 
     let db = crate::migrate::connect(&config).await?;
     db.migrate().await.map_err(|e| {
-        Failure::runtime(format!("cannot migrate the metadata database {}: {e}", config.database_url_redacted()))
+        Failure::runtime(format!(
+            "cannot migrate the metadata database {}: {e}",
+            config.database_url_redacted()
+        ))
     })?;
     let log = crate::eventlog::open(&config).await?;
     tracing::info!(
@@ -62,7 +68,12 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     );
 
     let stopping = Arc::new(AtomicBool::new(false));
-    let state = AppState { db: db.clone(), log: log.clone(), metrics: metrics.clone(), stopping: stopping.clone() };
+    let state = AppState {
+        db: db.clone(),
+        log: log.clone(),
+        metrics: metrics.clone(),
+        stopping: stopping.clone(),
+    };
     let app = router(state);
 
     let upkeep = tokio::spawn(async move {
@@ -117,8 +128,12 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
 
 /// Creates the data directory and proves it is writable, with one clear error if not.
 pub(crate) fn prepare_data_dir(dir: &Path) -> Result<(), Failure> {
-    let unwritable =
-        |e: std::io::Error| Failure::runtime(format!("data directory {} is not writable: {e}", dir.display()));
+    let unwritable = |e: std::io::Error| {
+        Failure::runtime(format!(
+            "data directory {} is not writable: {e}",
+            dir.display()
+        ))
+    };
     std::fs::create_dir_all(dir).map_err(unwritable)?;
     let probe = dir.join(".write-probe");
     std::fs::write(&probe, b"ok").map_err(unwritable)?;
@@ -200,7 +215,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
@@ -210,7 +232,12 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 fn problem(code: ErrorCode, detail: impl Into<String>) -> Response {
     let body = Problem::new(code, detail);
     let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], axum::Json(body)).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, PROBLEM_JSON)],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Counts requests and their latency by method, route template and status.

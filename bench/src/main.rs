@@ -13,7 +13,9 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions, Record, TopicSpec};
+use tributary_eventlog::{
+    EmbeddedLog, EmbeddedOptions, EventLog, KafkaLog, KafkaOptions, Record, TopicSpec,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "tributary-bench", about = "Tributary load harness")]
@@ -67,7 +69,9 @@ struct AppendArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::EventlogAppend(args) => runtime.block_on(eventlog_append(args)),
     }
@@ -98,7 +102,8 @@ async fn eventlog_append(args: AppendArgs) -> anyhow::Result<()> {
             } else {
                 Arc::new(KafkaLog::connect(KafkaOptions::new(args.bootstrap.clone())).await?)
             };
-            log.create_topic(&TopicSpec::new(&topic, args.partitions)).await?;
+            log.create_topic(&TopicSpec::new(&topic, args.partitions))
+                .await?;
             let elapsed = run_writers(args.concurrency, batches, {
                 let log = log.clone();
                 let topic = topic.clone();
@@ -109,7 +114,9 @@ async fn eventlog_append(args: AppendArgs) -> anyhow::Result<()> {
                     let topic = topic.clone();
                     let payload = payload.clone();
                     async move {
-                        let records = (0..batch).map(|_| Record::new(payload.clone(), now_ms())).collect();
+                        let records = (0..batch)
+                            .map(|_| Record::new(payload.clone(), now_ms()))
+                            .collect();
                         let results = log.append(&topic, records).await?;
                         if let Some(err) = results.into_iter().find_map(Result::err) {
                             bail!("append failed: {err}");
@@ -131,7 +138,9 @@ async fn eventlog_append(args: AppendArgs) -> anyhow::Result<()> {
                 .create()
                 .context("create producer")?;
             let admin = KafkaLog::connect(KafkaOptions::new(args.bootstrap.clone())).await?;
-            admin.create_topic(&TopicSpec::new(&topic, args.partitions)).await?;
+            admin
+                .create_topic(&TopicSpec::new(&topic, args.partitions))
+                .await?;
             let producer = Arc::new(producer);
             run_writers(args.concurrency, batches, {
                 let topic = topic.clone();
@@ -144,7 +153,9 @@ async fn eventlog_append(args: AppendArgs) -> anyhow::Result<()> {
                     async move {
                         let mut deliveries = Vec::with_capacity(batch);
                         for _ in 0..batch {
-                            let record = FutureRecord::<(), [u8]>::to(&topic).payload(&payload[..]).timestamp(now_ms());
+                            let record = FutureRecord::<(), [u8]>::to(&topic)
+                                .payload(&payload[..])
+                                .timestamp(now_ms());
                             match producer.send_result(record) {
                                 Ok(delivery) => deliveries.push(delivery),
                                 Err((err, _)) => bail!("enqueue failed: {err}"),
@@ -182,7 +193,11 @@ async fn eventlog_append(args: AppendArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `batches` calls of `one_batch`, `concurrency` at a time; returns the wall time.
-async fn run_writers<F, Fut>(concurrency: usize, batches: usize, one_batch: F) -> anyhow::Result<Duration>
+async fn run_writers<F, Fut>(
+    concurrency: usize,
+    batches: usize,
+    one_batch: F,
+) -> anyhow::Result<Duration>
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -208,5 +223,7 @@ where
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

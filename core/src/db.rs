@@ -117,11 +117,10 @@ impl Database {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
 
-        let backend =
-            DatabaseBackend::from_url(url).ok_or_else(|| DbError::UnsupportedUrl(redact_url(url)))?;
-        let options: AnyConnectOptions = url.parse().map_err(|source| DbError::Connect {
-            source,
-        })?;
+        let backend = DatabaseBackend::from_url(url)
+            .ok_or_else(|| DbError::UnsupportedUrl(redact_url(url)))?;
+        let options: AnyConnectOptions =
+            url.parse().map_err(|source| DbError::Connect { source })?;
         let max_connections = match backend {
             DatabaseBackend::Sqlite => 4,
             DatabaseBackend::Postgres => 16,
@@ -148,9 +147,7 @@ impl Database {
         let pool = match tokio_timeout(timeout, connect).await {
             Some(Ok(pool)) => pool,
             Some(Err(source)) => {
-                return Err(DbError::Connect {
-                    source,
-                });
+                return Err(DbError::Connect { source });
             }
             None => {
                 return Err(DbError::Connect {

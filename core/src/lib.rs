@@ -14,5 +14,5 @@ mod problem;
 pub use db::{Database, DatabaseBackend, DbError, MigrationReport, MigrationState, redact_url};
 pub use envelope::headers;
 pub use error_code::ErrorCode;
-pub use problem::{PROBLEM_JSON, Problem};
 pub use names::{EventTypeName, MAX_EVENT_TYPE_LEN, NameError};
+pub use problem::{PROBLEM_JSON, Problem};

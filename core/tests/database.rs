@@ -15,20 +15,31 @@ struct Fresh {
 async fn fresh_sqlite() -> Fresh {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display());
-    Fresh { db: Database::connect(&url, TIMEOUT).await.unwrap(), _dir: Some(dir) }
+    Fresh {
+        db: Database::connect(&url, TIMEOUT).await.unwrap(),
+        _dir: Some(dir),
+    }
 }
 
 /// Creates a new database on the server named by TRIBUTARY_TEST_DATABASE_URL, so tests never
 /// see each other's tables.
 async fn fresh_postgres() -> Fresh {
-    let admin_url = std::env::var("TRIBUTARY_TEST_DATABASE_URL")
-        .expect("TRIBUTARY_TEST_DATABASE_URL is not set: run scripts/test-full, which starts PostgreSQL");
+    let admin_url = std::env::var("TRIBUTARY_TEST_DATABASE_URL").expect(
+        "TRIBUTARY_TEST_DATABASE_URL is not set: run scripts/test-full, which starts PostgreSQL",
+    );
     let admin = Database::connect(&admin_url, TIMEOUT).await.unwrap();
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(admin.pool())
+        .await
+        .unwrap();
     admin.close().await;
-    let (base, _) = admin_url.rsplit_once('/').expect("database url ends with /DBNAME");
-    let db = Database::connect(&format!("{base}/{name}"), TIMEOUT).await.unwrap();
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("database url ends with /DBNAME");
+    let db = Database::connect(&format!("{base}/{name}"), TIMEOUT)
+        .await
+        .unwrap();
     Fresh { db, _dir: None }
 }
 
@@ -71,7 +82,13 @@ mod cases {
     pub(super) async fn migrations_apply_once_and_report_current(db: Database) {
         let before = db.migration_report().await.unwrap();
         assert!(!before.is_current());
-        assert!(before.migrations.iter().all(|(_, _, s)| *s == MigrationState::Pending), "{before}");
+        assert!(
+            before
+                .migrations
+                .iter()
+                .all(|(_, _, s)| *s == MigrationState::Pending),
+            "{before}"
+        );
 
         let after = db.migrate().await.unwrap();
         assert!(after.is_current(), "{after}");
@@ -109,7 +126,14 @@ mod cases {
         .await
         .unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0], (1_700_000_000_002, String::from("team-a"), Some(String::from("{\"v\":2}"))));
+        assert_eq!(
+            rows[0],
+            (
+                1_700_000_000_002,
+                String::from("team-a"),
+                Some(String::from("{\"v\":2}"))
+            )
+        );
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO audit_log (at_ms, actor, action, target_kind, target) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -135,6 +159,9 @@ mod cases {
             assert!(task.await.unwrap().unwrap().is_current());
         }
         let backend = db.backend();
-        assert!(matches!(backend, DatabaseBackend::Sqlite | DatabaseBackend::Postgres));
+        assert!(matches!(
+            backend,
+            DatabaseBackend::Sqlite | DatabaseBackend::Postgres
+        ));
     }
 }
