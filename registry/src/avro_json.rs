@@ -165,10 +165,10 @@ fn convert(
         Schema::Union(u) => {
             for (i, branch) in u.variants().iter().enumerate() {
                 let mut scratch = Vec::new();
-                if let Some(v) = convert(root, branch, value, pointer, depth + 1, &mut scratch) {
-                    if scratch.is_empty() {
-                        return Some(Avro::Union(i as u32, Box::new(v)));
-                    }
+                if let Some(v) = convert(root, branch, value, pointer, depth + 1, &mut scratch)
+                    && scratch.is_empty()
+                {
+                    return Some(Avro::Union(i as u32, Box::new(v)));
                 }
             }
             let names: Vec<String> = u.variants().iter().map(branch_name).collect();

@@ -128,10 +128,11 @@ impl ValidatorCache {
 
     fn forget_empty(&self, id: SchemaId) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = entries.get(&id) {
-            if entry.compiled.get().is_none() && Arc::strong_count(entry) == 1 {
-                entries.remove(&id);
-            }
+        if let Some(entry) = entries.get(&id)
+            && entry.compiled.get().is_none()
+            && Arc::strong_count(entry) == 1
+        {
+            entries.remove(&id);
         }
     }
 

@@ -69,7 +69,14 @@ impl SchemaLimits {
     /// Parses `text` as JSON after [`SchemaLimits::check_text`].
     pub(crate) fn parse_json(&self, text: &str) -> Result<serde_json::Value, SchemaError> {
         self.check_text(text)?;
-        serde_json::from_str(text).map_err(|e| SchemaError::InvalidJson(e.to_string()))
+        serde_json::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            let message = match message.strip_prefix("EOF") {
+                Some(rest) => format!("end of input{rest}"),
+                None => message,
+            };
+            SchemaError::InvalidJson(message)
+        })
     }
 }
 

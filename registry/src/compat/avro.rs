@@ -178,18 +178,18 @@ impl<'s> Checker<'s> {
     }
 
     fn check_resolved(&mut self, reader: &'s Schema, writer: &'s Schema, path: &str) -> bool {
-        if let (Schema::Decimal(r), Schema::Decimal(w)) = (reader, writer) {
-            if r.precision != w.precision || r.scale != w.scale {
-                return self.fail(
-                    IncompatibilityKind::TypeMismatch,
-                    path,
-                    format!(
-                        "reader decimal({}, {}) cannot read writer decimal({}, {}): precision \
+        if let (Schema::Decimal(r), Schema::Decimal(w)) = (reader, writer)
+            && (r.precision != w.precision || r.scale != w.scale)
+        {
+            return self.fail(
+                IncompatibilityKind::TypeMismatch,
+                path,
+                format!(
+                    "reader decimal({}, {}) cannot read writer decimal({}, {}): precision \
                          and scale must match",
-                        r.precision, r.scale, w.precision, w.scale
-                    ),
-                );
-            }
+                    r.precision, r.scale, w.precision, w.scale
+                ),
+            );
         }
         let r = shape(reader);
         let w = shape(writer);

@@ -225,10 +225,7 @@ fn check_object(
         Some(_) => return Err(format!("\"namespace\" must be a string {}", at(path))),
     };
     let full = full_name(name, own_namespace);
-    let inner_namespace = match full.rfind('.') {
-        Some(dot) => Some(&full[..dot]),
-        None => None,
-    };
+    let inner_namespace = full.rfind('.').map(|dot| &full[..dot]);
     match kind.as_str() {
         "enum" => {
             if !matches!(object.get("symbols"), Some(Value::Array(_))) {

@@ -107,12 +107,11 @@ fn normalize_avro_in(value: &Value, namespace: Option<&str>) -> Value {
 }
 
 fn normalize_avro_object(object: &Map<String, Value>, namespace: Option<&str>) -> Value {
-    if object.len() == 1 {
-        if let Some(Value::String(kind)) = object.get("type") {
-            if AVRO_PRIMITIVES.contains(&kind.as_str()) {
-                return Value::String(kind.clone());
-            }
-        }
+    if object.len() == 1
+        && let Some(Value::String(kind)) = object.get("type")
+        && AVRO_PRIMITIVES.contains(&kind.as_str())
+    {
+        return Value::String(kind.clone());
     }
     let kind = object.get("type").and_then(Value::as_str).unwrap_or("");
     let named = matches!(kind, "record" | "error" | "enum" | "fixed");

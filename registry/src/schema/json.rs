@@ -10,8 +10,8 @@ use super::ResolvedReference;
 use crate::error::SchemaError;
 
 /// The base URI of a schema without `$id`; relative `$ref`s (and reference names) resolve
-/// against it, e.g. `address.json` → `json-schema:///address.json`.
-pub(crate) const BASE_URI: &str = "json-schema:///";
+/// against it, e.g. `address.json` → `tributary:///address.json`.
+pub(crate) const BASE_URI: &str = "tributary:///";
 
 /// The JSON Schema drafts the registry accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +99,7 @@ impl JsonSchemaDoc {
         };
         let validator = jsonschema::options()
             .with_draft(draft.to_draft())
+            .with_base_uri(BASE_URI)
             .with_retriever(retriever)
             .build(value)
             .map_err(|e| SchemaError::InvalidJsonSchema(lowercase_first(&e.to_string())))?;

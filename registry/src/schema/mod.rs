@@ -15,7 +15,7 @@ use crate::limits::SchemaLimits;
 
 pub(crate) use avro::AvroSchema;
 pub use json::JsonDraft;
-pub(crate) use json::JsonSchemaDoc;
+pub(crate) use json::{BASE_URI, JsonSchemaDoc};
 
 /// The schema formats the registry accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

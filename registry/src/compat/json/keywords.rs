@@ -237,10 +237,10 @@ fn bound(schema: &Value, draft: JsonDraft, inclusive: &str, exclusive: &str) -> 
             draft == JsonDraft::Draft4 && object.get(exclusive) == Some(&Value::Bool(true));
         consider((v, exclusive_flag));
     }
-    if draft != JsonDraft::Draft4 {
-        if let Some(v) = object.get(exclusive).and_then(Value::as_f64) {
-            consider((v, true));
-        }
+    if draft != JsonDraft::Draft4
+        && let Some(v) = object.get(exclusive).and_then(Value::as_f64)
+    {
+        consider((v, true));
     }
     best
 }
@@ -315,29 +315,30 @@ fn count_bounds(
     max: &str,
 ) -> bool {
     let mut ok = true;
-    if let Some(rmin) = count(r, min) {
-        if rmin > 0 && count(w, min).is_none_or(|wmin| wmin < rmin) {
-            ok = checker.fail(
-                Kind::BoundNarrowed,
-                &format!("{path}/{min}"),
-                format!(
-                    "reader {min} {rmin} is above the writer's {:?}",
-                    count(w, min)
-                ),
-            );
-        }
+    if let Some(rmin) = count(r, min)
+        && rmin > 0
+        && count(w, min).is_none_or(|wmin| wmin < rmin)
+    {
+        ok = checker.fail(
+            Kind::BoundNarrowed,
+            &format!("{path}/{min}"),
+            format!(
+                "reader {min} {rmin} is above the writer's {:?}",
+                count(w, min)
+            ),
+        );
     }
-    if let Some(rmax) = count(r, max) {
-        if count(w, max).is_none_or(|wmax| wmax > rmax) {
-            ok = checker.fail(
-                Kind::BoundNarrowed,
-                &format!("{path}/{max}"),
-                format!(
-                    "reader {max} {rmax} is below the writer's {:?}",
-                    count(w, max)
-                ),
-            ) && ok;
-        }
+    if let Some(rmax) = count(r, max)
+        && count(w, max).is_none_or(|wmax| wmax > rmax)
+    {
+        ok = checker.fail(
+            Kind::BoundNarrowed,
+            &format!("{path}/{max}"),
+            format!(
+                "reader {max} {rmax} is below the writer's {:?}",
+                count(w, max)
+            ),
+        ) && ok;
     }
     ok
 }

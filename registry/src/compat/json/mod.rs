@@ -26,12 +26,14 @@ const MAX_DEPTH: usize = 256;
 
 /// Every reason data valid under `writer` may be invalid under `reader`; empty when none.
 pub(super) fn check(reader: &JsonSchemaDoc, writer: &JsonSchemaDoc) -> Vec<Finding> {
-    // The writer is simplified first (sibling keywords merged into its combinator branches),
-    // which only ever keeps or drops writer constraints.
-    let writer_root = resolve::simplify_writer(&writer.root);
+    // Both sides are simplified first: `allOf` branches that share no (interacting) keyword
+    // are merged, which does not change what a schema accepts.
+    let writer_root = resolve::simplify(&writer.root);
     let writer_documents = resolve::simplify_documents(&writer.documents);
+    let reader_root = resolve::simplify(&reader.root);
+    let reader_documents = resolve::simplify_documents(&reader.documents);
     let mut checker = Checker {
-        reader_docs: &reader.documents,
+        reader_docs: &reader_documents,
         writer_docs: &writer_documents,
         in_progress: HashSet::new(),
         findings: Vec::new(),
@@ -40,7 +42,7 @@ pub(super) fn check(reader: &JsonSchemaDoc, writer: &JsonSchemaDoc) -> Vec<Findi
         exhausted: false,
     };
     let w = Node::root(&writer_root, writer.draft);
-    let r = Node::root(&reader.root, reader.draft);
+    let r = Node::root(&reader_root, reader.draft);
     checker.subset(w, r, "");
     if checker.exhausted {
         checker.findings.push(Finding::new(
@@ -156,10 +158,12 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        ok && self.subset_plain(w, r, path)
+        ok && self.subset_plain(w, r, path, true)
     }
 
-    fn subset_plain(&mut self, w: Node<'a>, r: Node<'a>, path: &str) -> bool {
+    /// The subset check after references; `split` is false when checking a writer's keywords
+    /// without its `anyOf`/`oneOf`.
+    fn subset_plain(&mut self, w: Node<'a>, r: Node<'a>, path: &str, split: bool) -> bool {
         // Rule "boolean schemas".
         if is_true(r.schema) {
             return true;
@@ -180,7 +184,7 @@ impl<'a> Checker<'a> {
             return true;
         }
         // Rule "combinators", writer side: split the writer into alternatives first.
-        if let Some(ok) = self.split_writer(w, r, path) {
+        if split && let Some(ok) = self.split_writer(w, r, path) {
             return ok;
         }
         // Rule "enum and const", writer side: a finite writer is checked value by value.
@@ -193,16 +197,30 @@ impl<'a> Checker<'a> {
         ok
     }
 
-    /// Writer `anyOf` / `oneOf`: every alternative must be a subset (the writer's sibling
-    /// keywords were merged into the branches beforehand where they do not overlap). Writer
-    /// `allOf` left after simplification: one branch being a subset suffices; otherwise the
-    /// writer's own keywords are checked without it (a bigger writer: sound).
+    /// Writer `anyOf` / `oneOf`: the writer's other keywords alone being a subset suffices;
+    /// otherwise every alternative must be a subset. Writer `allOf` left after
+    /// simplification: one branch being a subset suffices; otherwise the writer's own keywords
+    /// are checked without it (a bigger writer: sound).
     fn split_writer(&mut self, w: Node<'a>, r: Node<'a>, path: &str) -> Option<bool> {
         let object = w.schema.as_object()?;
         for keyword in ["anyOf", "oneOf"] {
             let Some(Value::Array(branches)) = object.get(keyword) else {
                 continue;
             };
+            if keyword == "oneOf" && r.schema.get("oneOf") == object.get("oneOf") {
+                continue;
+            }
+            let has_siblings = object
+                .keys()
+                .any(|k| k != keyword && !is_annotation(k) && k != "anyOf" && k != "oneOf");
+            if has_siblings {
+                let mark = self.findings.len();
+                let ok = self.subset_plain(w, r, path, false);
+                self.findings.truncate(mark);
+                if ok {
+                    return Some(true);
+                }
+            }
             let mut ok = true;
             for (i, branch) in branches.iter().enumerate() {
                 let before = self.findings.len();
@@ -244,7 +262,7 @@ impl<'a> Checker<'a> {
             ok = self.some_branch(w, r, branches, "anyOf", path) && ok;
         }
         if let Some(Value::Array(branches)) = object.get("oneOf") {
-            let same = w.schema.get("oneOf") == Some(&Value::Array(branches.clone()));
+            let same = w.schema.get("oneOf") == object.get("oneOf");
             if !same && !values::pairwise_type_disjoint(branches) {
                 ok = self.fail(
                     IncompatibilityKind::NotProvablyCompatible,
@@ -300,10 +318,10 @@ impl<'a> Checker<'a> {
     /// `w ⊆ not X` holds when the writer has `not Y` with `X ⊆ Y`, or when the writer's
     /// types and X's types are disjoint.
     fn reader_not(&mut self, w: Node<'a>, r: Node<'a>, not: &'a Value, path: &str) -> bool {
-        if let Some(writer_not) = w.schema.get("not") {
-            if self.probe(r.child(not), w.child(writer_not)) {
-                return true;
-            }
+        if let Some(writer_not) = w.schema.get("not")
+            && self.probe(r.child(not), w.child(writer_not))
+        {
+            return true;
         }
         let writer_types = keywords::type_set(w.schema);
         let excluded = keywords::type_set(not);

@@ -12,7 +12,7 @@ pub(super) static TRUE_SCHEMA: Value = Value::Bool(true);
 /// The `false` schema, for properties a writer does not send.
 pub(super) static FALSE_SCHEMA: Value = Value::Bool(false);
 
-const BASE_URI: &str = "json-schema:///";
+use crate::schema::BASE_URI;
 /// Most `$ref` hops followed in a row.
 const MAX_HOPS: usize = 32;
 
@@ -149,12 +149,13 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -169,10 +170,10 @@ fn find_anchor<'a>(value: &'a Value, anchor: &str) -> Option<&'a Value> {
                 return Some(value);
             }
             for key in ["$id", "id"] {
-                if let Some(Value::String(id)) = object.get(key) {
-                    if id.strip_prefix('#') == Some(anchor) {
-                        return Some(value);
-                    }
+                if let Some(Value::String(id)) = object.get(key)
+                    && id.strip_prefix('#') == Some(anchor)
+                {
+                    return Some(value);
                 }
             }
             for (key, child) in object {
@@ -190,19 +191,42 @@ fn find_anchor<'a>(value: &'a Value, anchor: &str) -> Option<&'a Value> {
     }
 }
 
-/// Simplifies every referenced writer document (see [`simplify_writer`]).
+/// Simplifies every referenced document (see [`simplify`]).
 pub(super) fn simplify_documents(docs: &HashMap<String, Value>) -> HashMap<String, Value> {
     docs.iter()
-        .map(|(uri, doc)| (uri.clone(), simplify_writer(doc)))
+        .map(|(uri, doc)| (uri.clone(), simplify(doc)))
         .collect()
 }
 
-/// Rewrites a writer schema into an equivalent-or-bigger one that is easier to compare:
-/// sibling keywords of `anyOf` / `oneOf` are merged into each branch when no key overlaps,
-/// and an `allOf` whose branches share no keys is merged into one schema. Where a merge is
-/// not possible the siblings are dropped from that branch, which only makes the writer
-/// bigger — so a subset proof for the result holds for the original.
-pub(super) fn simplify_writer(value: &Value) -> Value {
+/// Keywords that read each other; merging two schemas that each use one of a group could
+/// change what either means (e.g. `additionalProperties` depends on `properties`).
+const GROUPS: [&[&str]; 7] = [
+    &[
+        "properties",
+        "patternProperties",
+        "additionalProperties",
+        "unevaluatedProperties",
+    ],
+    &[
+        "items",
+        "additionalItems",
+        "prefixItems",
+        "unevaluatedItems",
+    ],
+    &["if", "then", "else"],
+    &["contains", "minContains", "maxContains"],
+    &["minimum", "exclusiveMinimum"],
+    &["maximum", "exclusiveMaximum"],
+    &["$ref", "$dynamicRef", "$recursiveRef"],
+];
+
+/// Rewrites a schema into an equivalent one that is easier to compare: an `allOf` whose
+/// branches (and the object's own keywords) share no keyword, nor two keywords of one
+/// interacting group, is merged into one schema — for independent keywords, "all of them
+/// hold" is the same as one object holding all of them. Otherwise the `allOf` is left as it
+/// is. (Anchors and definitions inside merged branches are dropped; a reference to them then
+/// fails to resolve, which the checker reports rather than guesses.)
+pub(super) fn simplify(value: &Value) -> Value {
     match value {
         Value::Object(object) => {
             let mut out = Map::new();
@@ -211,80 +235,42 @@ pub(super) fn simplify_writer(value: &Value) -> Value {
                     if matches!(key.as_str(), "enum" | "const" | "default" | "examples") {
                         child.clone()
                     } else {
-                        simplify_writer(child)
+                        simplify(child)
                     };
                 out.insert(key.clone(), simplified);
             }
-            merge_combinators(out)
+            merge_all_of(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(simplify_writer).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(simplify).collect()),
         other => other.clone(),
     }
 }
 
-fn merge_combinators(mut object: Map<String, Value>) -> Value {
-    if let Some(Value::Array(branches)) = object.get("allOf").cloned() {
-        let mut merged = object.clone();
-        merged.remove("allOf");
-        let mut mergeable = true;
-        for branch in &branches {
-            let Value::Object(branch) = branch else {
-                mergeable = false;
-                break;
-            };
-            for (key, v) in branch {
-                if is_annotation(key) {
-                    continue;
-                }
-                if key == "$ref" || merged.contains_key(key) {
-                    mergeable = false;
-                    break;
-                }
-                merged.insert(key.clone(), v.clone());
-            }
-        }
-        if mergeable {
-            object = merged;
-        }
-    }
-    for keyword in ["anyOf", "oneOf"] {
-        let Some(Value::Array(branches)) = object.get(keyword).cloned() else {
-            continue;
+fn group_of(key: &str) -> Option<usize> {
+    GROUPS.iter().position(|group| group.contains(&key))
+}
+
+fn merge_all_of(object: Map<String, Value>) -> Value {
+    let Some(Value::Array(branches)) = object.get("allOf") else {
+        return Value::Object(object);
+    };
+    let mut merged = object.clone();
+    merged.remove("allOf");
+    for branch in branches {
+        let Value::Object(branch) = branch else {
+            return Value::Object(object);
         };
-        if object.contains_key("anyOf") && object.contains_key("oneOf") {
-            break;
+        for (key, v) in branch {
+            if is_annotation(key) {
+                continue;
+            }
+            let clash = merged.contains_key(key)
+                || group_of(key).is_some_and(|g| merged.keys().any(|k| group_of(k) == Some(g)));
+            if clash {
+                return Value::Object(object);
+            }
+            merged.insert(key.clone(), v.clone());
         }
-        let siblings: Map<String, Value> = object
-            .iter()
-            .filter(|(k, _)| k.as_str() != keyword && !is_annotation(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if siblings.is_empty() {
-            continue;
-        }
-        let mut merged_branches = Vec::with_capacity(branches.len());
-        for branch in branches {
-            let merged = match branch {
-                Value::Object(mut b)
-                    if !b.contains_key("$ref") && !b.keys().any(|k| siblings.contains_key(k)) =>
-                {
-                    for (k, v) in &siblings {
-                        b.insert(k.clone(), v.clone());
-                    }
-                    Value::Object(b)
-                }
-                // Cannot merge: keep the branch alone (bigger writer).
-                other => other,
-            };
-            merged_branches.push(merged);
-        }
-        let mut out: Map<String, Value> = object
-            .iter()
-            .filter(|(k, _)| is_annotation(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        out.insert(keyword.to_string(), Value::Array(merged_branches));
-        return Value::Object(out);
     }
-    Value::Object(object)
+    Value::Object(merged)
 }
