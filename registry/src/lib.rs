@@ -1,4 +1,30 @@
-//! Schemas (Avro, JSON Schema), canonical forms, compatibility, the validator cache, the Confluent-compatible REST API, event-type metadata and the catalog search index.
+//! The schema core of Tributary's registry: parsing Avro and JSON Schema, canonical forms and
+//! fingerprints, schema references, compatibility checking, and the cache of compiled
+//! validators the ingest path uses.
 //!
-//! This crate is filled in by its own issue; until then it only reserves its place in the
-//! workspace and its position in the dependency order (see DESIGN.md, "Workspace").
+//! This crate owns what a schema *means*. It is a pure library: it does no I/O, starts no
+//! servers, and never fetches anything a schema points at — references arrive already
+//! resolved through a [`ReferenceResolver`] that storage implements. Every refusal is a
+//! [`SchemaError`] carrying Confluent's error code. Parsing and compatibility checks are sync
+//! and CPU-bound; async callers run them on a blocking pool. The Confluent REST API and the
+//! storage of schemas build on this surface.
+
+mod avro_json;
+mod cache;
+mod compat;
+mod compiled;
+mod error;
+mod limits;
+mod schema;
+
+pub use cache::{SchemaId, ValidatorCache};
+pub use compat::{
+    CompatibilityLevel, Direction, Incompatibility, IncompatibilityKind, check, is_compatible,
+};
+pub use compiled::{CompiledSchema, confluent_frame, split_confluent_frame};
+pub use error::{DecodeError, INVALID_COMPATIBILITY_LEVEL, INVALID_SCHEMA, SchemaError, Violation};
+pub use limits::SchemaLimits;
+pub use schema::{
+    InMemoryReferences, JsonDraft, ParsedSchema, ReferenceResolver, RegisteredSchema,
+    SchemaReference, SchemaType,
+};

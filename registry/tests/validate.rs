@@ -1,0 +1,141 @@
+//! Compiled schemas, the validator cache, and Avro JSON/binary round trips.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::json;
+use tributary_registry::{
+    CompiledSchema, InMemoryReferences, ParsedSchema, SchemaError, SchemaType, ValidatorCache,
+    confluent_frame, split_confluent_frame,
+};
+
+fn compile(t: SchemaType, text: &str) -> Arc<CompiledSchema> {
+    ParsedSchema::parse(t, text, &[], &InMemoryReferences::new())
+        .unwrap()
+        .compiled()
+}
+
+const ORDER: &str = r#"{"type":"record","name":"Order","fields":[
+    {"name":"id","type":"string"},
+    {"name":"qty","type":"int"},
+    {"name":"note","type":["null","string"],"default":null},
+    {"name":"kind","type":{"type":"enum","name":"Kind","symbols":["A","B"]}},
+    {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}},
+    {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},
+    {"name":"tags","type":{"type":"array","items":"string"},"default":[]}]}"#;
+
+#[test]
+fn json_schema_violations_carry_pointers() {
+    let c = compile(
+        SchemaType::Json,
+        r#"{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"array","items":{"type":"string"}}},"required":["a"]}"#,
+    );
+    assert!(c.validate_json(&json!({"a": 1, "b": ["x"]})).is_empty());
+    let violations = c.validate_json(&json!({"a": "x", "b": ["x", 2]}));
+    let pointers: Vec<&str> = violations.iter().map(|v| v.pointer.as_str()).collect();
+    assert!(pointers.contains(&"/a"), "{pointers:?}");
+    assert!(pointers.contains(&"/b/1"), "{pointers:?}");
+}
+
+#[test]
+fn avro_plain_json_validates_encodes_and_decodes() {
+    let c = compile(SchemaType::Avro, ORDER);
+    let event =
+        json!({"id": "o1", "qty": 2, "kind": "A", "price": "12.30", "at": 1700000000000i64});
+    assert!(
+        c.validate_json(&event).is_empty(),
+        "{:?}",
+        c.validate_json(&event)
+    );
+    let bytes = c.encode_avro_from_json(&event).unwrap();
+    let framed = confluent_frame(7, &bytes);
+    let (id, payload) = split_confluent_frame(&framed).unwrap();
+    assert_eq!(id, 7);
+    let back = c.decode_avro_to_json(payload).unwrap();
+    assert_eq!(
+        back,
+        json!({"id": "o1", "qty": 2, "note": null, "kind": "A", "price": "12.30",
+        "at": 1700000000000i64, "tags": []})
+    );
+    assert!(split_confluent_frame(&bytes[..2]).is_err());
+}
+
+#[test]
+fn avro_violations_name_every_bad_place() {
+    let c = compile(SchemaType::Avro, ORDER);
+    let bad = json!({"qty": 3000000000i64, "kind": "Z", "price": "1.234", "at": 1, "extra": 1});
+    let violations = c.validate_json(&bad);
+    let pointers: Vec<&str> = violations.iter().map(|v| v.pointer.as_str()).collect();
+    for expected in ["/id", "/qty", "/kind", "/price", "/extra"] {
+        assert!(
+            pointers.contains(&expected),
+            "{expected} missing from {violations:?}"
+        );
+    }
+}
+
+#[test]
+fn avro_decoding_refuses_garbage_and_trailing_bytes() {
+    let c = compile(SchemaType::Avro, r#""long""#);
+    assert!(c.decode_avro(&[0x02]).is_ok());
+    assert!(c.decode_avro(&[0x02, 0x00]).is_err(), "trailing byte");
+    assert!(c.decode_avro(&[0xff]).is_err(), "truncated varint");
+    let s = compile(SchemaType::Avro, r#""string""#);
+    assert!(
+        s.decode_avro(&[0xfe, 0xff, 0xff, 0xff, 0x0f]).is_err(),
+        "huge length, no data"
+    );
+}
+
+#[test]
+fn cache_compiles_once_under_concurrency() {
+    let cache = Arc::new(ValidatorCache::new(10));
+    let loads = Arc::new(AtomicUsize::new(0));
+    let mut threads = Vec::new();
+    for _ in 0..8 {
+        let cache = Arc::clone(&cache);
+        let loads = Arc::clone(&loads);
+        threads.push(std::thread::spawn(move || {
+            for _ in 0..100 {
+                let c = cache
+                    .get_or_compile(1, || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        ParsedSchema::parse(
+                            SchemaType::Json,
+                            r#"{"type":"string"}"#,
+                            &[],
+                            &InMemoryReferences::new(),
+                        )
+                        .map(|p| p.compiled())
+                    })
+                    .unwrap();
+                assert!(c.validate_json(&json!("x")).is_empty());
+            }
+        }));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(cache.compilations(), 1);
+}
+
+#[test]
+fn cache_does_not_keep_failures_and_evicts_lru() {
+    let cache = ValidatorCache::new(2);
+    let err: Result<_, SchemaError> =
+        cache.get_or_compile(1, || Err(SchemaError::InvalidJson("x".into())));
+    assert!(err.is_err());
+    assert!(cache.get(1).is_none());
+    let s = compile(SchemaType::Avro, r#""int""#);
+    cache.insert(1, Arc::clone(&s));
+    cache.insert(2, Arc::clone(&s));
+    assert!(
+        cache.get(1).is_some(),
+        "touch 1 so 2 is the least recently used"
+    );
+    cache.insert(3, s);
+    assert_eq!(cache.len(), 2);
+    assert!(cache.get(2).is_none());
+    assert!(cache.get(1).is_some() && cache.get(3).is_some());
+}
