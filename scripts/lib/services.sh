@@ -2,6 +2,7 @@
 # Source this file; every function prints what it does on stderr.
 #   ensure_packages    Debian packages the services need (PostgreSQL, Redis)
 #   ensure_tansu       the Tansu broker (cargo install, reused when present)
+#   ensure_python      PyPI packages the tests use as independent implementations
 #   start_postgres DIR exports TRIBUTARY_TEST_DATABASE_URL
 #   start_tansu DIR    exports TRIBUTARY_TEST_KAFKA (sqlite:// storage: correct offsets)
 #   stop_services      stops everything started here
@@ -45,6 +46,16 @@ ensure_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+# Pinned so that an independent implementation's answers do not drift under the tests.
+PYTHON_TEST_PACKAGES=(avro==1.12.0)
+
+ensure_python() {
+  if ! python3 -c 'import avro' 2>/dev/null; then
+    _log "installing ${PYTHON_TEST_PACKAGES[*]} from PyPI"
+    python3 -m pip install --quiet --disable-pip-version-check "${PYTHON_TEST_PACKAGES[@]}" >&2
   fi
 }
 
