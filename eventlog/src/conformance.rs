@@ -58,15 +58,20 @@ macro_rules! conformance_suite {
             concurrent_appends_keep_offsets_unique,
         );
     };
-    (@cases [$(#[$meta:meta])*] $setup:expr; $($case:ident),* $(,)?) => {
+    // The attributes travel as one bracketed token tree so that they can be repeated once
+    // per case (a `$meta` repetition cannot be nested inside the `$case` repetition).
+    (@cases $attrs:tt $setup:expr; $($case:ident),* $(,)?) => {
         $(
-            $(#[$meta])*
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let subject = $setup.await;
-                $crate::conformance::$case(&subject).await;
-            }
+            $crate::conformance_suite!(@case $attrs $setup; $case);
         )*
+    };
+    (@case [$(#[$meta:meta])*] $setup:expr; $case:ident) => {
+        $(#[$meta])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let subject = $setup.await;
+            $crate::conformance::$case(&subject).await;
+        }
     };
 }
 
