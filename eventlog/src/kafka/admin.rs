@@ -232,11 +232,11 @@ impl Admin {
         // the next append or read does not race it.
         let deadline = Instant::now() + self.options.request_timeout;
         loop {
-            if let TopicState::Exists(count) = self.topic_state(&spec.name).await? {
-                if count >= spec.partitions {
-                    self.remember(&spec.name, count);
-                    return Ok(());
-                }
+            if let TopicState::Exists(count) = self.topic_state(&spec.name).await?
+                && count >= spec.partitions
+            {
+                self.remember(&spec.name, count);
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(LogError::Timeout(format!(

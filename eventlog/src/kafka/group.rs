@@ -103,11 +103,22 @@ impl GroupConsumer for KafkaGroupMember {
             move || poll_blocking(&consumer, max_records, timeout),
         )
         .await?;
-        for r in &records {
-            self.positions
-                .insert((r.topic.clone(), r.partition), r.record.offset + 1);
+        // Each record at most once per member: a broker that re-sends a batch (Tansu
+        // `memory://` does) must not make `poll` hand out a record again.
+        let mut fresh = Vec::with_capacity(records.len());
+        for r in records {
+            let key = (r.topic.clone(), r.partition);
+            if self
+                .positions
+                .get(&key)
+                .is_some_and(|next| r.record.offset < *next)
+            {
+                continue;
+            }
+            self.positions.insert(key, r.record.offset + 1);
+            fresh.push(r);
         }
-        Ok(records)
+        Ok(fresh)
     }
 
     async fn commit(&mut self) -> Result<(), LogError> {

@@ -488,6 +488,23 @@ fn fetch(
     }
 }
 
+/// The records at or after `offset`, at most `max`, with offsets strictly increasing: Kafka
+/// returns whole batches (records before `offset`), and a broker that sends a batch twice
+/// (Tansu `memory://` does) must not make a read return a record twice.
+fn in_order_from(fetched: Vec<StoredRecord>, offset: i64, max: usize) -> Vec<StoredRecord> {
+    let mut records: Vec<StoredRecord> = Vec::with_capacity(fetched.len().min(max));
+    for record in fetched {
+        if records.len() >= max {
+            break;
+        }
+        let next = records.last().map_or(offset, |last| last.offset + 1);
+        if record.offset >= next {
+            records.push(record);
+        }
+    }
+    records
+}
+
 /// Reads up to `max` records from `offset`, stepping back when the broker skips past it.
 /// `low` is the partition's start if known (asked from the broker when needed).
 fn read_blocking(
@@ -508,23 +525,18 @@ fn read_blocking(
         }
         let first = fetched.records.first().map(|r| r.offset);
         let end = fetched.end;
-        let mut records: Vec<StoredRecord> = fetched
-            .records
-            .into_iter()
-            .filter(|r| r.offset >= offset)
-            .collect();
-        records.truncate(max);
-        if records.is_empty() {
-            if let Some(end) = end {
-                if end < offset {
-                    return Ok(ReadOutcome::PastEnd { end });
-                }
-                if end == offset {
-                    return Ok(ReadOutcome::Records {
-                        records,
-                        end: Some(end),
-                    });
-                }
+        let records = in_order_from(fetched.records, offset, max);
+        if records.is_empty()
+            && let Some(end) = end
+        {
+            if end < offset {
+                return Ok(ReadOutcome::PastEnd { end });
+            }
+            if end == offset {
+                return Ok(ReadOutcome::Records {
+                    records,
+                    end: Some(end),
+                });
             }
         }
         if first.is_some_and(|first| first <= offset) {
@@ -643,19 +655,19 @@ fn check_offset_for_time(
     w: Watermarks,
     deadline: Instant,
 ) -> Result<(i64, bool), LogError> {
-    if let Some(answer) = answer {
-        if let Some(probes) = time_probes(w.low, w.high, answer) {
-            let at = match probes.at {
-                Some(o) => timestamp_at(reader, topic, partition, o, w.low, deadline)?,
-                None => None,
-            };
-            let before = match probes.before {
-                Some(o) => timestamp_at(reader, topic, partition, o, w.low, deadline)?,
-                None => None,
-            };
-            if time_answer_holds(probes, timestamp_ms, at, before) {
-                return Ok((answer.unwrap_or(w.high), false));
-            }
+    if let Some(answer) = answer
+        && let Some(probes) = time_probes(w.low, w.high, answer)
+    {
+        let at = match probes.at {
+            Some(o) => timestamp_at(reader, topic, partition, o, w.low, deadline)?,
+            None => None,
+        };
+        let before = match probes.before {
+            Some(o) => timestamp_at(reader, topic, partition, o, w.low, deadline)?,
+            None => None,
+        };
+        if time_answer_holds(probes, timestamp_ms, at, before) {
+            return Ok((answer.unwrap_or(w.high), false));
         }
     }
     let found = first_at_or_after(w.low, w.high, timestamp_ms, |offset| {
@@ -667,4 +679,39 @@ fn check_offset_for_time(
         }
     })?;
     Ok((found, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(offset: i64) -> StoredRecord {
+        StoredRecord {
+            offset,
+            timestamp_ms: 0,
+            key: None,
+            value: Bytes::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn offsets(records: &[StoredRecord]) -> Vec<i64> {
+        records.iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn reads_drop_earlier_records_repeats_and_excess() {
+        let batch: Vec<_> = [10, 11, 12, 13, 14].into_iter().map(at).collect();
+        assert_eq!(
+            offsets(&in_order_from(batch.clone(), 12, 10)),
+            vec![12, 13, 14]
+        );
+        assert_eq!(offsets(&in_order_from(batch.clone(), 12, 2)), vec![12, 13]);
+        let repeated: Vec<_> = [12, 13, 14, 12, 13, 14, 15].into_iter().map(at).collect();
+        assert_eq!(
+            offsets(&in_order_from(repeated, 12, 10)),
+            vec![12, 13, 14, 15]
+        );
+        assert!(in_order_from(batch, 15, 10).is_empty());
+    }
 }
