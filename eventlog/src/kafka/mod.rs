@@ -59,7 +59,8 @@ pub struct KafkaOptions {
     pub max_in_flight_bytes: usize,
     /// Records appended but not yet durable; callers wait beyond this.
     pub max_in_flight_records: usize,
-    /// Replication factor of created topics; `None` lets the broker choose (`-1`).
+    /// Replication factor of created topics; `None` lets the broker choose (`-1`). (Tansu
+    /// accepts any value on its single node.)
     pub replication_factor: Option<i32>,
     /// How long the producer waits to fill a batch (`linger.ms`).
     pub linger: Duration,
