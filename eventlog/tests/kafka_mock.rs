@@ -27,6 +27,7 @@ enum Command {
     Down(oneshot::Sender<()>),
     Up(oneshot::Sender<()>),
     CreateTopic(String, i32, oneshot::Sender<Result<(), String>>),
+    RoundTrip(Duration, oneshot::Sender<()>),
 }
 
 #[derive(Debug)]
@@ -54,6 +55,12 @@ impl Mock {
                     }
                     Command::Up(done) => {
                         cluster.broker_up(BROKER).expect("broker up");
+                        let _ = done.send(());
+                    }
+                    Command::RoundTrip(delay, done) => {
+                        cluster
+                            .broker_round_trip_time(BROKER, delay)
+                            .expect("round-trip delay");
                         let _ = done.send(());
                     }
                     Command::CreateTopic(name, partitions, done) => {
@@ -243,3 +250,36 @@ tributary_eventlog::conformance_suite!(@cases [] mock();
     batch_of_ten_thousand,
     concurrent_appends_keep_offsets_unique,
 );
+
+/// With at most 10 records in flight and a broker that takes 100 ms per request, 100 records
+/// need at least 10 round trips: the append waits for durable answers instead of queueing
+/// everything at once. Every record still ends up durable, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_broker_back_pressures_appends() {
+    let mock = Mock::start();
+    let mut options = KafkaOptions::new(mock.bootstrap.clone());
+    options.max_in_flight_records = 10;
+    options.message_timeout = Duration::from_secs(30);
+    let inner = KafkaLog::connect(options)
+        .await
+        .expect("connect to the mock");
+    let log = MockLog { inner, mock };
+    let topic = tributary_eventlog::conformance::unique_topic("back-pressure");
+    log.create_topic(&TopicSpec::new(&topic, 1)).await.unwrap();
+    log.mock
+        .ask(|done| Command::RoundTrip(Duration::from_millis(100), done))
+        .await;
+
+    let started = std::time::Instant::now();
+    let records = (0..100)
+        .map(|i| Record::new(format!("r{i}"), 1_700_000_000_000))
+        .collect();
+    let results = log.append(&topic, records).await.unwrap();
+    let took = started.elapsed();
+    let offsets: Vec<i64> = results.iter().map(|r| r.as_ref().unwrap().offset).collect();
+    assert_eq!(offsets, (0..100).collect::<Vec<_>>());
+    assert!(
+        took >= Duration::from_millis(900),
+        "100 records with 10 in flight at 100 ms per round trip took only {took:?}"
+    );
+}

@@ -190,7 +190,7 @@ fn poll_blocking(
                 out.push(ConsumedRecord {
                     topic: message.topic().to_owned(),
                     partition: message.partition() as u32,
-                    record: super::reader::stored(&message),
+                    record: super::fetch::stored(&message),
                 });
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {}

@@ -13,6 +13,7 @@
 
 mod admin;
 mod errors;
+mod fetch;
 mod group;
 mod producer;
 mod reader;
