@@ -16,7 +16,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::Metadata;
 
-use super::{KafkaOptions, blocking, errors};
+use super::{KafkaOptions, OffRuntime, blocking, errors};
 use crate::record::validate_topic_name;
 use crate::{LogError, Retention, TopicDescription, TopicSpec};
 
@@ -26,7 +26,7 @@ const PROPAGATION_POLL: Duration = Duration::from_millis(50);
 /// The admin client and the partition-count cache.
 pub(super) struct Admin {
     options: Arc<KafkaOptions>,
-    client: Arc<AdminClient<DefaultClientContext>>,
+    client: OffRuntime<Arc<AdminClient<DefaultClientContext>>>,
     partitions: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -35,12 +35,6 @@ impl std::fmt::Debug for Admin {
         f.debug_struct("Admin")
             .field("bootstrap_servers", &self.options.bootstrap_servers)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Admin {
-    fn drop(&mut self) {
-        super::drop_off_runtime(self.client.clone());
     }
 }
 
@@ -58,7 +52,7 @@ impl Admin {
             .map_err(|e| errors::from_kafka(&e, "create kafka admin client"))?;
         Ok(Admin {
             options,
-            client: Arc::new(client),
+            client: OffRuntime::new(Arc::new(client)),
             partitions: Mutex::new(HashMap::new()),
         })
     }
@@ -87,7 +81,7 @@ impl Admin {
 
     /// Metadata for one topic (`Some`) or all topics (`None`), on the blocking pool.
     async fn metadata(&self, topic: Option<&str>, timeout: Duration) -> Result<Metadata, LogError> {
-        let client = self.client.clone();
+        let client = Arc::clone(&self.client);
         let topic = topic.map(str::to_owned);
         blocking(
             "kafka metadata",

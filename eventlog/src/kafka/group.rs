@@ -16,12 +16,13 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{KafkaOptions, blocking, errors, millis};
+use super::{KafkaOptions, OffRuntime, blocking, errors, millis};
 use crate::{ConsumedRecord, GroupConsumer, LogError};
 
 /// One member of a consumer group.
 pub(super) struct KafkaGroupMember {
-    consumer: Arc<BaseConsumer>,
+    /// Closed on the blocking pool when the member is dropped (LeaveGroup waits on the network).
+    consumer: OffRuntime<Arc<BaseConsumer>>,
     group: String,
     request_timeout: Duration,
     /// Next offset per partition, after the last record `poll` returned.
@@ -34,13 +35,6 @@ impl std::fmt::Debug for KafkaGroupMember {
             .field("group", &self.group)
             .field("positions", &self.positions)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for KafkaGroupMember {
-    fn drop(&mut self) {
-        // Closing leaves the group, which waits on the network.
-        super::drop_off_runtime(self.consumer.clone());
     }
 }
 
@@ -78,7 +72,7 @@ impl KafkaGroupMember {
         })
         .await?;
         Ok(KafkaGroupMember {
-            consumer: Arc::new(consumer),
+            consumer: OffRuntime::new(Arc::new(consumer)),
             group: group.to_owned(),
             request_timeout: options.request_timeout,
             positions: HashMap::new(),
@@ -96,7 +90,7 @@ impl GroupConsumer for KafkaGroupMember {
         if max_records == 0 {
             return Ok(Vec::new());
         }
-        let consumer = self.consumer.clone();
+        let consumer = Arc::clone(&self.consumer);
         let records = blocking(
             "kafka group poll",
             timeout + Duration::from_secs(5),
@@ -122,7 +116,7 @@ impl GroupConsumer for KafkaGroupMember {
     }
 
     async fn commit(&mut self) -> Result<(), LogError> {
-        let consumer = self.consumer.clone();
+        let consumer = Arc::clone(&self.consumer);
         let positions = self.positions.clone();
         let timeout = self.request_timeout;
         blocking("kafka commit", timeout, move || {

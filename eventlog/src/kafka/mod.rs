@@ -164,6 +164,32 @@ fn drop_off_runtime<T: Send + 'static>(value: T) {
     }
 }
 
+/// Owns a librdkafka client (or an `Arc` of one) and, when dropped, drops it on the blocking
+/// pool. Holding the value itself (not a clone) is what makes the final drop happen there.
+struct OffRuntime<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> OffRuntime<T> {
+    fn new(value: T) -> Self {
+        OffRuntime(Some(value))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for OffRuntime<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Send + 'static> Drop for OffRuntime<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            drop_off_runtime(value);
+        }
+    }
+}
+
 /// The Kafka backend. Cheap to share behind an `Arc`; see the module docs for its parts.
 #[derive(Debug)]
 pub struct KafkaLog {

@@ -25,7 +25,7 @@ use rdkafka::producer::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::admin::Admin;
-use super::{KafkaOptions, blocking, errors, millis};
+use super::{KafkaOptions, OffRuntime, blocking, errors, millis};
 use crate::metrics::{IN_FLIGHT_BYTES, record_append};
 use crate::{AppendResult, LogError, Position, Record, partition_for_key};
 
@@ -85,7 +85,7 @@ type Inner = ThreadedProducer<DeliveryContext>;
 pub(super) struct Producer {
     options: Arc<KafkaOptions>,
     admin: Arc<Admin>,
-    inner: RwLock<Arc<Inner>>,
+    inner: RwLock<OffRuntime<Arc<Inner>>>,
     bytes: Arc<Semaphore>,
     records: Arc<Semaphore>,
     closed: AtomicBool,
@@ -99,13 +99,6 @@ impl std::fmt::Debug for Producer {
             .field("available_records", &self.records.available_permits())
             .field("closed", &self.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Producer {
-    fn drop(&mut self) {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner()).clone();
-        super::drop_off_runtime(inner);
     }
 }
 
@@ -123,7 +116,7 @@ impl Producer {
         Ok(Producer {
             options,
             admin,
-            inner: RwLock::new(Arc::new(inner)),
+            inner: RwLock::new(OffRuntime::new(Arc::new(inner))),
             bytes,
             records,
             closed: AtomicBool::new(false),
@@ -133,13 +126,13 @@ impl Producer {
 
     /// The producer to use, rebuilt first if the current one hit a fatal error.
     fn current(&self) -> Result<Arc<Inner>, LogError> {
-        let current = self.inner.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let current = Arc::clone(&self.inner.read().unwrap_or_else(|p| p.into_inner()));
         let Some((code, reason)) = current.client().fatal_error() else {
             return Ok(current);
         };
         let mut slot = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if !Arc::ptr_eq(&slot, &current) {
-            return Ok(slot.clone()); // someone else rebuilt it already
+            return Ok(Arc::clone(&slot)); // someone else rebuilt it already
         }
         tracing::warn!(
             ?code,
@@ -147,8 +140,8 @@ impl Producer {
             "rebuilding the kafka producer after a fatal error"
         );
         let fresh = Arc::new(build(&self.options)?);
-        let old = std::mem::replace(&mut *slot, fresh.clone());
-        super::drop_off_runtime(old);
+        // The old producer is dropped on the blocking pool with its wrapper.
+        *slot = OffRuntime::new(fresh.clone());
         Ok(fresh)
     }
 
@@ -156,7 +149,7 @@ impl Producer {
         if self.closed.load(Ordering::Acquire) {
             return Err(LogError::Closed);
         }
-        let current = self.inner.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let current = Arc::clone(&self.inner.read().unwrap_or_else(|p| p.into_inner()));
         match current.client().fatal_error() {
             Some((code, reason)) => Err(LogError::Fatal(format!(
                 "kafka producer failed ({}): {reason}; it is rebuilt on the next append",
@@ -283,7 +276,7 @@ impl Producer {
     /// Stops new appends and waits (on the blocking pool) for in-flight records.
     pub(super) async fn close(&self) -> Result<(), LogError> {
         self.closed.store(true, Ordering::Release);
-        let producer = self.inner.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let producer = Arc::clone(&self.inner.read().unwrap_or_else(|p| p.into_inner()));
         let timeout = self.options.message_timeout;
         blocking(
             "kafka producer flush",
