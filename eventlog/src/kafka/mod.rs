@@ -1,100 +1,358 @@
-//! The Kafka backend (placeholder: being written).
+//! The Kafka backend: rdkafka (librdkafka) behind the [`EventLog`] trait.
+//!
+//! * Appends go through one idempotent, `acks=all` producer ([`producer`]); a record's
+//!   position is reported only from its successful delivery report, and a semaphore over
+//!   in-flight bytes and records makes a slow broker back-pressure callers.
+//! * Topics are managed with librdkafka's admin client ([`admin`]); partition counts are cached.
+//! * Reads, watermarks and reads by time use pooled, group-less consumers ([`reader`]) and never
+//!   trust a broker's ListOffsets answer without checking it against the records ([`verify`]).
+//! * Consumer groups are one librdkafka consumer per member ([`group`]).
+//!
+//! Every librdkafka call that can block (metadata, watermarks, offsets for times, poll,
+//! commit, flush, dropping a client) runs on tokio's blocking pool, with a timeout.
 
-/// Options of the Kafka log.
+mod admin;
+mod errors;
+mod fetch;
+mod group;
+mod producer;
+mod reader;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::ClientConfig;
+
+use crate::{
+    AppendResult, EventLog, GroupConsumer, LogError, Record, StoredRecord, TopicDescription,
+    TopicSpec, Watermarks,
+};
+
+use admin::Admin;
+use producer::Producer;
+use reader::Readers;
+
+/// librdkafka properties [`KafkaOptions::extra`] may not set: the log's durability guarantee
+/// rests on them.
+const PROTECTED_PROPERTIES: [&str; 4] = [
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+    "bootstrap.servers",
+];
+
+/// Options of the Kafka log. Build with [`KafkaOptions::new`] and adjust fields.
 #[derive(Debug, Clone)]
 pub struct KafkaOptions {
+    /// `host:port[,host:port…]` of the brokers to bootstrap from.
     pub bootstrap_servers: String,
-    pub message_timeout: std::time::Duration,
-    pub max_in_flight_bytes: u64,
+    /// How long an appended record may wait for a durable answer before it fails (retryable).
+    pub message_timeout: Duration,
+    /// How long one request to a broker (metadata, admin, offsets, commit) may take.
+    pub request_timeout: Duration,
+    /// How long [`KafkaLog::connect`] waits for the brokers to answer.
+    pub connect_timeout: Duration,
+    /// Bytes (by [`Record::approximate_size`]) appended but not yet durable; callers wait
+    /// beyond this.
+    pub max_in_flight_bytes: usize,
+    /// Records appended but not yet durable; callers wait beyond this.
+    pub max_in_flight_records: usize,
+    /// Replication factor of created topics; `None` lets the broker choose (`-1`). (Tansu
+    /// accepts any value on its single node.)
     pub replication_factor: Option<i32>,
-    pub connect_timeout: std::time::Duration,
-    pub extra: std::collections::BTreeMap<String, String>,
-}
-
-/// The Kafka backend.
-#[derive(Debug)]
-pub struct KafkaLog {
-    _options: KafkaOptions,
+    /// How long the producer waits to fill a batch (`linger.ms`).
+    pub linger: Duration,
+    /// Consumer-group session timeout (`session.timeout.ms`). A new group's first join waits
+    /// about half of it on some brokers.
+    pub session_timeout: Duration,
+    /// How long a topic's partition count is trusted before metadata is asked again.
+    pub metadata_max_age: Duration,
+    /// Extra librdkafka properties for every client (TLS, SASL, compression…). May not set
+    /// `enable.idempotence`, `acks` or `bootstrap.servers`.
+    pub extra: BTreeMap<String, String>,
 }
 
 impl KafkaOptions {
-    pub fn new(bootstrap_servers: String) -> Self {
+    /// Options with production defaults for the given bootstrap servers.
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
         KafkaOptions {
-            bootstrap_servers,
-            message_timeout: std::time::Duration::from_secs(30),
+            bootstrap_servers: bootstrap_servers.into(),
+            message_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
             max_in_flight_bytes: 64 << 20,
+            max_in_flight_records: 100_000,
             replication_factor: None,
-            connect_timeout: std::time::Duration::from_secs(10),
-            extra: Default::default(),
+            linger: Duration::from_millis(5),
+            session_timeout: Duration::from_secs(45),
+            metadata_max_age: Duration::from_secs(30),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// The properties every client shares.
+    fn base_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (key, value) in &self.extra {
+            config.set(key, value);
+        }
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("allow.auto.create.topics", "false")
+            .set(
+                "socket.timeout.ms",
+                millis(self.request_timeout).to_string(),
+            )
+            .set("client.id", "tributary");
+        config
+    }
+
+    fn check(&self) -> Result<(), LogError> {
+        for key in self.extra.keys() {
+            if PROTECTED_PROPERTIES.contains(&key.as_str()) {
+                return Err(LogError::Fatal(format!(
+                    "kafka option {key:?} cannot be overridden: the log's durability depends on it"
+                )));
+            }
+        }
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(LogError::Fatal("no kafka bootstrap servers given".into()));
+        }
+        if self.max_in_flight_bytes == 0 || self.max_in_flight_records == 0 {
+            return Err(LogError::Fatal(
+                "kafka in-flight limits must be greater than zero".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds for a librdkafka property, at least 1.
+fn millis(d: Duration) -> u64 {
+    (d.as_millis() as u64).max(1)
+}
+
+/// Runs a blocking librdkafka call on the blocking pool and gives up after `timeout`.
+///
+/// The call itself must also be bounded (every librdkafka call here takes a timeout), so the
+/// blocking thread is freed soon after an answer is abandoned.
+async fn blocking<T, F>(what: &str, timeout: Duration, call: F) -> Result<T, LogError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, LogError> + Send + 'static,
+{
+    let task = tokio::task::spawn_blocking(call);
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(LogError::Fatal(format!("{what} failed: {join}"))),
+        Err(_) => Err(LogError::Timeout(format!(
+            "{what} did not finish within {timeout:?}"
+        ))),
+    }
+}
+
+/// Drops a librdkafka client on the blocking pool (destroying one waits for its threads).
+fn drop_off_runtime<T: Send + 'static>(value: T) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn_blocking(move || drop(value));
+        }
+        Err(_) => drop(value),
+    }
+}
+
+/// Owns a librdkafka client (or an `Arc` of one) and, when dropped, drops it on the blocking
+/// pool. Holding the value itself (not a clone) is what makes the final drop happen there.
+struct OffRuntime<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> OffRuntime<T> {
+    fn new(value: T) -> Self {
+        OffRuntime(Some(value))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for OffRuntime<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Send + 'static> Drop for OffRuntime<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            drop_off_runtime(value);
         }
     }
 }
 
+/// The Kafka backend. Cheap to share behind an `Arc`; see the module docs for its parts.
+#[derive(Debug)]
+pub struct KafkaLog {
+    options: Arc<KafkaOptions>,
+    admin: Arc<Admin>,
+    producer: Producer,
+    readers: Arc<Readers>,
+}
+
 impl KafkaLog {
-    pub async fn connect(options: KafkaOptions) -> Result<Self, crate::LogError> {
-        Err(crate::LogError::Fatal(format!(
-            "not built yet: {options:?}"
-        )))
+    /// Connects to the brokers and checks they answer within `connect_timeout`.
+    ///
+    /// Fails with a retryable [`LogError::Unavailable`] when they do not, and with
+    /// [`LogError::Fatal`] for options that cannot work. Never waits longer than the timeout.
+    pub async fn connect(options: KafkaOptions) -> Result<KafkaLog, LogError> {
+        options.check()?;
+        let options = Arc::new(options);
+        let admin = Arc::new(Admin::new(options.clone())?);
+        let timeout = options.connect_timeout;
+        let servers = options.bootstrap_servers.clone();
+        if let Err(err) = admin.ping(timeout).await {
+            return Err(LogError::Unavailable(format!(
+                "kafka brokers at {servers} did not answer within {timeout:?}: {err}"
+            )));
+        }
+        let producer = Producer::new(options.clone(), admin.clone())?;
+        let readers = Arc::new(Readers::new(options.clone(), admin.clone()));
+        Ok(KafkaLog {
+            options,
+            admin,
+            producer,
+            readers,
+        })
+    }
+
+    /// The options this log was connected with.
+    pub fn options(&self) -> &KafkaOptions {
+        &self.options
     }
 }
 
-#[async_trait::async_trait]
-impl crate::EventLog for KafkaLog {
+#[async_trait]
+impl EventLog for KafkaLog {
     fn backend(&self) -> &'static str {
-        todo!()
+        "kafka"
     }
-    async fn create_topic(&self, _: &crate::TopicSpec) -> Result<(), crate::LogError> {
-        todo!()
+
+    async fn create_topic(&self, spec: &TopicSpec) -> Result<(), LogError> {
+        self.admin.create_topic(spec).await
     }
-    async fn delete_topic(&self, _: &str) -> Result<(), crate::LogError> {
-        todo!()
+
+    async fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
+        self.readers.close_idle().await;
+        self.admin.delete_topic(topic).await
     }
-    async fn list_topics(&self) -> Result<Vec<crate::TopicDescription>, crate::LogError> {
-        todo!()
+
+    async fn list_topics(&self) -> Result<Vec<TopicDescription>, LogError> {
+        self.admin.list_topics().await
     }
-    async fn describe_topic(&self, _: &str) -> Result<crate::TopicDescription, crate::LogError> {
-        todo!()
+
+    async fn describe_topic(&self, topic: &str) -> Result<TopicDescription, LogError> {
+        self.admin.describe_topic(topic).await
     }
+
     async fn append(
         &self,
-        _: &str,
-        _: Vec<crate::Record>,
-    ) -> Result<Vec<crate::AppendResult>, crate::LogError> {
-        todo!()
+        topic: &str,
+        records: Vec<Record>,
+    ) -> Result<Vec<AppendResult>, LogError> {
+        self.producer.append(topic, records).await
     }
+
     async fn read(
         &self,
-        _: &str,
-        _: u32,
-        _: i64,
-        _: usize,
-    ) -> Result<Vec<crate::StoredRecord>, crate::LogError> {
-        todo!()
+        topic: &str,
+        partition: u32,
+        offset: i64,
+        max_records: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        self.readers
+            .read(topic, partition, offset, max_records)
+            .await
     }
-    async fn offset_for_time(&self, _: &str, _: u32, _: i64) -> Result<i64, crate::LogError> {
-        todo!()
+
+    async fn offset_for_time(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp_ms: i64,
+    ) -> Result<i64, LogError> {
+        self.readers
+            .offset_for_time(topic, partition, timestamp_ms)
+            .await
     }
-    async fn watermarks(&self, _: &str, _: u32) -> Result<crate::Watermarks, crate::LogError> {
-        todo!()
+
+    async fn watermarks(&self, topic: &str, partition: u32) -> Result<Watermarks, LogError> {
+        self.readers.watermarks(topic, partition).await
     }
+
     async fn subscribe(
         &self,
-        _: &str,
-        _: &[String],
-    ) -> Result<Box<dyn crate::GroupConsumer>, crate::LogError> {
-        todo!()
+        group: &str,
+        topics: &[String],
+    ) -> Result<Box<dyn GroupConsumer>, LogError> {
+        for topic in topics {
+            self.admin.partition_count(topic).await?;
+        }
+        let member = group::KafkaGroupMember::join(&self.options, group, topics).await?;
+        Ok(Box::new(member))
     }
+
     async fn committed_offsets(
         &self,
-        _: &str,
-        _: &str,
-    ) -> Result<Vec<(u32, Option<i64>)>, crate::LogError> {
-        todo!()
+        group: &str,
+        topic: &str,
+    ) -> Result<Vec<(u32, Option<i64>)>, LogError> {
+        let partitions = self.admin.partition_count(topic).await?;
+        group::committed_offsets(&self.options, group, topic, partitions).await
     }
-    async fn check_health(&self) -> Result<(), crate::LogError> {
-        todo!()
+
+    async fn check_health(&self) -> Result<(), LogError> {
+        self.admin.ping(self.options.request_timeout).await?;
+        self.producer.check_health()
     }
-    async fn close(&self) -> Result<(), crate::LogError> {
-        todo!()
+
+    async fn close(&self) -> Result<(), LogError> {
+        let flushed = self.producer.close().await;
+        self.readers.clear();
+        flushed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_properties_are_refused() {
+        for key in ["enable.idempotence", "acks", "request.required.acks"] {
+            let mut options = KafkaOptions::new("127.0.0.1:9092");
+            options.extra.insert(key.into(), "0".into());
+            let err = options.check().unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Fatal, "{key}");
+            assert!(err.to_string().contains(key));
+        }
+        let mut options = KafkaOptions::new("127.0.0.1:9092");
+        options
+            .extra
+            .insert("compression.type".into(), "lz4".into());
+        assert!(options.check().is_ok());
+    }
+
+    #[tokio::test]
+    async fn connect_to_nothing_fails_fast_and_retryably() {
+        // A port nothing listens on: connect must give up within its timeout.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let mut options = KafkaOptions::new(format!("127.0.0.1:{port}"));
+        options.connect_timeout = Duration::from_secs(2);
+        let started = std::time::Instant::now();
+        let err = KafkaLog::connect(options).await.unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{err}");
     }
 }

@@ -1,0 +1,363 @@
+//! Appends: one idempotent, `acks=all` librdkafka producer with bounded in-flight data.
+//!
+//! Each record takes permits from two semaphores — its approximate size in bytes and one
+//! record — *before* it is handed to librdkafka. The permits travel with the record as its
+//! delivery opaque and are released in the delivery-report callback, so the amount of data
+//! appended but not yet durable never exceeds the limits: a slow or absent broker makes
+//! callers wait (up to `message_timeout`) instead of growing memory. librdkafka's own queue
+//! is sized above those limits, so `QueueFull` is rare; when it happens the append sleeps and
+//! tries again rather than spinning.
+//!
+//! A position is reported only from a successful delivery report, which with `acks=all`
+//! means every in-sync replica has the record. After a fatal producer error (idempotence
+//! broken, fenced, authorization) the producer is rebuilt for the next call.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use super::admin::Admin;
+use super::{KafkaOptions, OffRuntime, blocking, errors, millis};
+use crate::metrics::{IN_FLIGHT_BYTES, record_append};
+use crate::{AppendResult, LogError, Position, Record, partition_for_key};
+
+/// A delivery answer: `(partition, offset)` or why not.
+type Delivery = Result<(i32, i64), LogError>;
+
+/// What travels with a record through librdkafka: where to send its answer, and the permits
+/// it holds until then.
+struct InFlight {
+    reply: Option<oneshot::Sender<Delivery>>,
+    size: usize,
+    _bytes: OwnedSemaphorePermit,
+    _record: OwnedSemaphorePermit,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(IN_FLIGHT_BYTES, "backend" => "kafka").decrement(self.size as f64);
+    }
+}
+
+/// Receives delivery reports on the producer's polling thread.
+struct DeliveryContext;
+
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal)) {
+            tracing::error!(%error, reason, "kafka producer hit a fatal error");
+        } else {
+            tracing::warn!(%error, reason, "kafka producer error");
+        }
+    }
+}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<InFlight>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, mut in_flight: Box<InFlight>) {
+        let answer = match result {
+            Ok(message) => Ok((message.partition(), message.offset())),
+            Err((err, message)) => Err(errors::from_kafka(
+                err,
+                &format!("append to {:?}", message.topic()),
+            )),
+        };
+        if let Some(reply) = in_flight.reply.take() {
+            // The caller may have given up waiting; the answer then has nobody to go to.
+            let _ = reply.send(answer);
+        }
+        // Dropping `in_flight` here releases its permits: the record is no longer in flight.
+    }
+}
+
+type Inner = ThreadedProducer<DeliveryContext>;
+
+/// The append side of the Kafka log.
+pub(super) struct Producer {
+    options: Arc<KafkaOptions>,
+    admin: Arc<Admin>,
+    inner: RwLock<OffRuntime<Arc<Inner>>>,
+    bytes: Arc<Semaphore>,
+    records: Arc<Semaphore>,
+    closed: AtomicBool,
+    next_partition: AtomicU32,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("available_bytes", &self.bytes.available_permits())
+            .field("available_records", &self.records.available_permits())
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The byte permits one record takes: its size, capped so that a record larger than the whole
+/// limit can still go (alone).
+fn byte_permits(size: usize, limit: usize) -> u32 {
+    size.clamp(1, limit).min(u32::MAX as usize) as u32
+}
+
+impl Producer {
+    pub(super) fn new(options: Arc<KafkaOptions>, admin: Arc<Admin>) -> Result<Self, LogError> {
+        let inner = build(&options)?;
+        let bytes = Arc::new(Semaphore::new(options.max_in_flight_bytes));
+        let records = Arc::new(Semaphore::new(options.max_in_flight_records));
+        Ok(Producer {
+            options,
+            admin,
+            inner: RwLock::new(OffRuntime::new(Arc::new(inner))),
+            bytes,
+            records,
+            closed: AtomicBool::new(false),
+            next_partition: AtomicU32::new(0),
+        })
+    }
+
+    /// The producer to use, rebuilt first if the current one hit a fatal error.
+    fn current(&self) -> Result<Arc<Inner>, LogError> {
+        let current = Arc::clone(&self.inner.read().unwrap_or_else(|p| p.into_inner()));
+        let Some((code, reason)) = current.client().fatal_error() else {
+            return Ok(current);
+        };
+        let mut slot = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if !Arc::ptr_eq(&slot, &current) {
+            return Ok(Arc::clone(&slot)); // someone else rebuilt it already
+        }
+        tracing::warn!(
+            ?code,
+            reason,
+            "rebuilding the kafka producer after a fatal error"
+        );
+        let fresh = Arc::new(build(&self.options)?);
+        // The old producer is dropped on the blocking pool with its wrapper.
+        *slot = OffRuntime::new(fresh.clone());
+        Ok(fresh)
+    }
+
+    pub(super) fn check_health(&self) -> Result<(), LogError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LogError::Closed);
+        }
+        let current = Arc::clone(&self.inner.read().unwrap_or_else(|p| p.into_inner()));
+        match current.client().fatal_error() {
+            Some((code, reason)) => Err(LogError::Fatal(format!(
+                "kafka producer failed ({}): {reason}; it is rebuilt on the next append",
+                code.to_string().to_lowercase()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn append(
+        &self,
+        topic: &str,
+        records: Vec<Record>,
+    ) -> Result<Vec<AppendResult>, LogError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LogError::Closed);
+        }
+        let started = Instant::now();
+        let partitions = self.admin.partition_count(topic).await?;
+        let producer = self.current()?;
+
+        let mut pending: Vec<Result<oneshot::Receiver<Delivery>, LogError>> =
+            Vec::with_capacity(records.len());
+        for record in &records {
+            let partition = match (record.partition, &record.key) {
+                (Some(p), _) => p,
+                (None, Some(key)) => partition_for_key(key, partitions),
+                (None, None) => self.next_partition.fetch_add(1, Ordering::Relaxed) % partitions,
+            };
+            if partition >= partitions {
+                pending.push(Err(LogError::UnknownPartition {
+                    topic: topic.to_owned(),
+                    partition,
+                }));
+                continue;
+            }
+            pending.push(self.enqueue(&producer, topic, partition, record).await);
+        }
+
+        let mut results = Vec::with_capacity(pending.len());
+        let wait = self.options.message_timeout + Duration::from_secs(10);
+        for slot in pending {
+            let result = match slot {
+                Err(err) => Err(err),
+                Ok(answer) => match tokio::time::timeout(wait, answer).await {
+                    Ok(Ok(Ok((partition, offset)))) => Ok(Position {
+                        partition: partition as u32,
+                        offset,
+                    }),
+                    Ok(Ok(Err(err))) => Err(err),
+                    Ok(Err(_)) => Err(LogError::Unavailable(
+                        "the kafka producer went away before confirming the record".into(),
+                    )),
+                    Err(_) => Err(LogError::Timeout(format!(
+                        "no delivery report within {wait:?}"
+                    ))),
+                },
+            };
+            results.push(result);
+        }
+        record_append("kafka", &results, started);
+        Ok(results)
+    }
+
+    /// Takes in-flight permits for one record and hands it to librdkafka. Waits (bounded by
+    /// `message_timeout`) while the limits or librdkafka's queue are full.
+    async fn enqueue(
+        &self,
+        producer: &Inner,
+        topic: &str,
+        partition: u32,
+        record: &Record,
+    ) -> Result<oneshot::Receiver<Delivery>, LogError> {
+        let deadline = tokio::time::Instant::now() + self.options.message_timeout;
+        let size = record.approximate_size();
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return Err(LogError::Closed);
+            }
+            let permits = tokio::time::timeout_at(deadline, async {
+                let bytes = self
+                    .bytes
+                    .clone()
+                    .acquire_many_owned(byte_permits(size, self.options.max_in_flight_bytes))
+                    .await;
+                let record = self.records.clone().acquire_owned().await;
+                (bytes, record)
+            })
+            .await;
+            let (bytes, one) = match permits {
+                Ok((Ok(bytes), Ok(one))) => (bytes, one),
+                Ok(_) => return Err(LogError::Closed),
+                Err(_) => {
+                    return Err(LogError::Timeout(format!(
+                        "the in-flight limit stayed full for {:?}",
+                        self.options.message_timeout
+                    )));
+                }
+            };
+            metrics::gauge!(IN_FLIGHT_BYTES, "backend" => "kafka").increment(size as f64);
+            let (reply, answer) = oneshot::channel();
+            let in_flight = Box::new(InFlight {
+                reply: Some(reply),
+                size,
+                _bytes: bytes,
+                _record: one,
+            });
+            // Build and send without holding librdkafka types across an await.
+            let sent = send(producer, topic, partition, record, in_flight);
+            match sent {
+                Ok(()) => return Ok(answer),
+                Err(RDKafkaErrorCode::QueueFull) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                }
+                Err(code) => {
+                    return Err(errors::from_code(code, &format!("append to {topic:?}")));
+                }
+            }
+        }
+    }
+
+    /// Stops new appends and waits (on the blocking pool) for in-flight records.
+    pub(super) async fn close(&self) -> Result<(), LogError> {
+        self.closed.store(true, Ordering::Release);
+        let producer = Arc::clone(&self.inner.read().unwrap_or_else(|p| p.into_inner()));
+        let timeout = self.options.message_timeout;
+        blocking(
+            "kafka producer flush",
+            timeout + Duration::from_secs(5),
+            move || {
+                // Flushing blocks on the network; this closure runs on the blocking pool.
+                #[allow(clippy::disallowed_methods)]
+                let flushed = producer.flush(timeout);
+                flushed.map_err(|e| errors::from_kafka(&e, "flush the kafka producer"))
+            },
+        )
+        .await
+    }
+}
+
+/// Hands one record to librdkafka. On failure the record (and with it the permits) is
+/// dropped; the code says why.
+fn send(
+    producer: &Inner,
+    topic: &str,
+    partition: u32,
+    record: &Record,
+    in_flight: Box<InFlight>,
+) -> Result<(), RDKafkaErrorCode> {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for (name, value) in &record.headers {
+        headers = headers.insert(Header {
+            key: name.as_str(),
+            value: Some(&value[..]),
+        });
+    }
+    let mut base: BaseRecord<'_, [u8], [u8], Box<InFlight>> =
+        BaseRecord::with_opaque_to(topic, in_flight)
+            .payload(&record.value[..])
+            .partition(partition as i32)
+            .timestamp(record.timestamp_ms)
+            .headers(headers);
+    if let Some(key) = &record.key {
+        base = base.key(&key[..]);
+    }
+    producer
+        .send(base)
+        .map_err(|(err, _record)| err.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail))
+}
+
+/// A new idempotent, `acks=all` producer.
+fn build(options: &KafkaOptions) -> Result<Inner, LogError> {
+    let queue_messages = (options.max_in_flight_records + 1_000).min(i32::MAX as usize);
+    let queue_kbytes = (options.max_in_flight_bytes / 1024 + 1_024).min(i32::MAX as usize);
+    let mut config = options.base_config();
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            millis(options.message_timeout).to_string(),
+        )
+        .set(
+            "request.timeout.ms",
+            millis(options.request_timeout).to_string(),
+        )
+        .set("linger.ms", options.linger.as_millis().to_string())
+        .set("queue.buffering.max.messages", queue_messages.to_string())
+        .set("queue.buffering.max.kbytes", queue_kbytes.to_string());
+    config
+        .create_with_context(DeliveryContext)
+        .map_err(|e| errors::from_kafka(&e, "create kafka producer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_permits_are_capped_by_the_limit() {
+        assert_eq!(byte_permits(100, 1000), 100);
+        assert_eq!(
+            byte_permits(5000, 1000),
+            1000,
+            "a huge record can still go alone"
+        );
+        assert_eq!(byte_permits(0, 1000), 1);
+    }
+}
