@@ -96,12 +96,13 @@ start_tansu() {
   local dir=$1 engine=${2:-sqlite} port storage
   port=$(free_port)
   mkdir -p "$dir"
+  # Tansu resolves sqlite:// paths against its working directory, so it runs inside $dir.
   case $engine in
-    sqlite) storage="sqlite://$dir/tansu.db" ;;
+    sqlite) storage="sqlite://tansu.db" ;;
     memory) storage="memory://tansu/" ;;
   esac
-  tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-    --storage-engine "$storage" >"$dir/tansu.log" 2>&1 &
+  (cd "$dir" && exec tansu broker --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine "$storage" >tansu.log 2>&1) &
   _started_pids+=($!)
   wait_for_port "$port" 60
   export TRIBUTARY_TEST_KAFKA="127.0.0.1:$port"
