@@ -30,11 +30,11 @@ pub use compat::{
 pub use compiled::{CompiledSchema, confluent_frame, split_confluent_frame};
 pub use error::{DecodeError, INVALID_COMPATIBILITY_LEVEL, INVALID_SCHEMA, SchemaError, Violation};
 pub use limits::SchemaLimits;
-pub use store::{
-    CompatibilityReport, DeletedFilter, Mode, NewSchema, RegisterOptions, Registry, RegistryError,
-    StoredSchema, SubjectVersion, VersionSpec,
-};
 pub use schema::{
     InMemoryReferences, JsonDraft, ParsedSchema, ReferenceResolver, RegisteredSchema,
     SchemaReference, SchemaType,
+};
+pub use store::{
+    CompatibilityReport, DeletedFilter, Mode, NewSchema, RegisterOptions, Registry, RegistryError,
+    StoredSchema, SubjectVersion, VersionSpec,
 };

@@ -55,7 +55,11 @@ impl ApiError {
 
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
-        ApiError::new(error.http_status(), error.confluent_code(), error.to_string())
+        ApiError::new(
+            error.http_status(),
+            error.confluent_code(),
+            error.to_string(),
+        )
     }
 }
 
@@ -115,17 +119,23 @@ where
                 return Err(ApiError::new(415, 415, "HTTP 415 Unsupported Media Type"));
             }
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    413,
-                    413,
-                    format!("Request body is larger than the limit of {MAX_BODY_BYTES} bytes"),
-                )
-            } else {
-                ApiError::new(400, 400, format!("Cannot read the request body: {rejection}"))
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        413,
+                        413,
+                        format!("Request body is larger than the limit of {MAX_BODY_BYTES} bytes"),
+                    )
+                } else {
+                    ApiError::new(
+                        400,
+                        400,
+                        format!("Cannot read the request body: {rejection}"),
+                    )
+                }
+            })?;
         match serde_json::from_slice(&bytes) {
             Ok(value) => Ok(Body(value)),
             Err(error) => {

@@ -255,7 +255,12 @@ pub(super) async fn lookup(
 ) -> Answer {
     let new = body.into_new()?;
     let found = registry
-        .lookup(&subject, &new, flags.flag("normalize"), flags.flag("deleted"))
+        .lookup(
+            &subject,
+            &new,
+            flags.flag("normalize"),
+            flags.flag("deleted"),
+        )
         .await?;
     ok(version_out(found))
 }
@@ -267,7 +272,9 @@ pub(super) async fn version(
 ) -> Answer {
     let spec: VersionSpec = version.parse()?;
     ok(version_out(
-        registry.version(&subject, spec, flags.flag("deleted")).await?,
+        registry
+            .version(&subject, spec, flags.flag("deleted"))
+            .await?,
     ))
 }
 

@@ -13,8 +13,8 @@ use axum::routing::{get, post};
 
 use crate::store::Registry;
 
-pub use extract::{MAX_BODY_BYTES, SCHEMA_REGISTRY_JSON};
 use extract::ApiError;
+pub use extract::{MAX_BODY_BYTES, SCHEMA_REGISTRY_JSON};
 use handlers as h;
 
 /// The registry's routes with Confluent's 404 for every other path: for serving (or testing)
@@ -36,7 +36,10 @@ pub fn routes(registry: Registry) -> Router {
         .route("/schemas/ids/{id}/subjects", get(h::subjects_by_id))
         .route("/schemas/ids/{id}/versions", get(h::versions_by_id))
         .route("/subjects", get(h::subjects))
-        .route("/subjects/{subject}", post(h::lookup).delete(h::delete_subject))
+        .route(
+            "/subjects/{subject}",
+            post(h::lookup).delete(h::delete_subject),
+        )
         .route(
             "/subjects/{subject}/versions",
             get(h::versions).post(h::register),

@@ -99,8 +99,13 @@ impl Registry {
         let schema_type = new.schema_type;
         let text = new.schema.clone();
         blocking(move || {
-            let parsed =
-                ParsedSchema::parse_with_limits(schema_type, &text, &references, &resolver, &limits)?;
+            let parsed = ParsedSchema::parse_with_limits(
+                schema_type,
+                &text,
+                &references,
+                &resolver,
+                &limits,
+            )?;
             if !normalize || parsed.normalized() == parsed.canonical() {
                 return Ok(parsed);
             }
@@ -157,7 +162,9 @@ impl Registry {
         for reference in references {
             let mut reference = reference.clone();
             if reference.version == -1
-                && let Ok(latest) = self.version(&reference.subject, VersionSpec::Latest, false).await
+                && let Ok(latest) = self
+                    .version(&reference.subject, VersionSpec::Latest, false)
+                    .await
             {
                 reference.version = latest.version;
             }
@@ -173,7 +180,10 @@ impl Registry {
             if seen.len() > budget {
                 break;
             }
-            let Some(found) = self.version_row(&reference.subject, reference.version).await? else {
+            let Some(found) = self
+                .version_row(&reference.subject, reference.version)
+                .await?
+            else {
                 continue;
             };
             queue.extend(found.schema.references.iter().cloned());
@@ -251,6 +261,8 @@ where
 {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
-        Err(error) => Err(RegistryError::Store(format!("schema worker failed: {error}"))),
+        Err(error) => Err(RegistryError::Store(format!(
+            "schema worker failed: {error}"
+        ))),
     }
 }

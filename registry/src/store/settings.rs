@@ -24,7 +24,11 @@ impl Setting {
 }
 
 impl Registry {
-    async fn setting(&self, scope: &str, setting: Setting) -> Result<Option<String>, RegistryError> {
+    async fn setting(
+        &self,
+        scope: &str,
+        setting: Setting,
+    ) -> Result<Option<String>, RegistryError> {
         let row: Option<(Option<String>,)> = sqlx::query_as(&format!(
             "SELECT {} FROM registry_settings WHERE scope = $1",
             setting.column()
@@ -104,7 +108,8 @@ impl Registry {
     ) -> Result<CompatibilityLevel, RegistryError> {
         let Some(subject) = subject else {
             let before = self.global_compatibility().await?;
-            self.put_setting(GLOBAL, Setting::Compatibility, None).await?;
+            self.put_setting(GLOBAL, Setting::Compatibility, None)
+                .await?;
             return Ok(before);
         };
         let own = self.setting(subject, Setting::Compatibility).await?;
@@ -112,7 +117,8 @@ impl Registry {
             return Err(RegistryError::SubjectNotFound(subject.to_string()));
         }
         let before = self.effective_compatibility(subject).await?;
-        self.put_setting(subject, Setting::Compatibility, None).await?;
+        self.put_setting(subject, Setting::Compatibility, None)
+            .await?;
         Ok(before)
     }
 
@@ -163,8 +169,12 @@ impl Registry {
                 )));
             }
         }
-        self.put_setting(subject.unwrap_or(GLOBAL), Setting::Mode, Some(mode.as_str()))
-            .await
+        self.put_setting(
+            subject.unwrap_or(GLOBAL),
+            Setting::Mode,
+            Some(mode.as_str()),
+        )
+        .await
     }
 
     /// Removes the mode of `subject`; returns the mode that applied before.

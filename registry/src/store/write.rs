@@ -46,7 +46,9 @@ impl Registry {
         for _ in 0..ATTEMPTS {
             let live = self.version_rows(subject, DeletedFilter::Exclude).await?;
             if options.version.is_none()
-                && let Some(ids) = self.id_by_fingerprint(&fingerprint, options.normalize).await?
+                && let Some(ids) = self
+                    .id_by_fingerprint(&fingerprint, options.normalize)
+                    .await?
                 && let Some(same) = live
                     .iter()
                     .rev()
@@ -290,10 +292,11 @@ async fn schema_id_for(
     }
     let id = match wanted {
         Some(wanted) => {
-            let used: Option<(i64,)> = sqlx::query_as("SELECT id FROM registry_schemas WHERE id = $1")
-                .bind(wanted)
-                .fetch_optional(&mut *conn)
-                .await?;
+            let used: Option<(i64,)> =
+                sqlx::query_as("SELECT id FROM registry_schemas WHERE id = $1")
+                    .bind(wanted)
+                    .fetch_optional(&mut *conn)
+                    .await?;
             if used.is_some() {
                 return Err(RegistryError::OperationNotPermitted(format!(
                     "Overwrite new schema with id {wanted} is not permitted."
