@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use crate::compat::CompatibilityLevel;
 use crate::schema::{SchemaReference, SchemaType};
 use crate::store::{
-    DeletedFilter, Mode, NewSchema, RegisterOptions, Registry, RegistryError, StoredSchema,
-    SubjectVersion, VersionSpec,
+    CompatibilityReport, DeletedFilter, Mode, NewSchema, RegisterOptions, Registry, RegistryError,
+    StoredSchema, SubjectVersion, VersionSpec,
 };
 
 use super::extract::{ApiError, Body, Flags, Params, SCHEMA_REGISTRY_JSON, Sr};
@@ -320,11 +320,15 @@ pub(super) async fn delete_version(
         .await?)
 }
 
-fn compatibility_answer(report: crate::store::CompatibilityReport, verbose: bool) -> Answer {
+fn compatibility_answer(report: CompatibilityReport, verbose: bool) -> Answer {
+    let CompatibilityReport {
+        is_compatible,
+        messages,
+    } = report;
     if verbose {
-        ok(json!({ "is_compatible": report.is_compatible, "messages": report.messages }))
+        ok(json!({ "is_compatible": is_compatible, "messages": messages }))
     } else {
-        ok(json!({ "is_compatible": report.is_compatible }))
+        ok(json!({ "is_compatible": is_compatible }))
     }
 }
 

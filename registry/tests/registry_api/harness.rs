@@ -181,5 +181,7 @@ impl Api {
 
 /// An Avro record named `name` with `fields` (JSON values).
 pub(crate) fn record(name: &str, fields: Value) -> Value {
-    serde_json::json!({ "type": "record", "name": name, "fields": fields })
+    let mut record = serde_json::json!({ "type": "record", "name": name });
+    record["fields"] = fields;
+    record
 }
