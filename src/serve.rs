@@ -74,7 +74,8 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         metrics: metrics.clone(),
         stopping: stopping.clone(),
     };
-    let app = router(state);
+    let registry = tributary_registry::Registry::new(db.clone());
+    let app = router(state, registry);
 
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -165,14 +166,18 @@ async fn wait_for_signal() {
     }
 }
 
-fn router(state: AppState) -> Router {
+/// The binary's own routes, the Confluent Schema Registry API at the root paths, and one
+/// fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the registry
+/// owns the root, and Confluent clients probing optional endpoints expect its body).
+fn router(state: AppState, registry: tributary_registry::Registry) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .with_state(state)
+        .merge(tributary_registry::routes(registry))
         .fallback(not_found)
         .layer(middleware::from_fn(track_http))
-        .with_state(state)
 }
 
 /// The process is up and serving HTTP.
@@ -226,7 +231,11 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
-    problem(ErrorCode::NotFound, format!("no route for {}", uri.path()))
+    let path = uri.path();
+    if path == "/v1" || path.starts_with("/v1/") {
+        return problem(ErrorCode::NotFound, format!("no route for {path}"));
+    }
+    tributary_registry::not_found_response()
 }
 
 fn problem(code: ErrorCode, detail: impl Into<String>) -> Response {

@@ -153,7 +153,7 @@ fn serves_on_embedded_defaults_and_stops_on_sigterm() {
     assert_eq!(body["eventlog"], "embedded");
     assert_eq!(body["database"], "sqlite");
 
-    let missing = server.get("/no/such/route");
+    let missing = server.get("/v1/no/such/route");
     assert_eq!(missing.status(), 404);
     assert_eq!(
         missing.headers()["content-type"],

@@ -2,13 +2,17 @@
 //! fingerprints, schema references, compatibility checking, and the cache of compiled
 //! validators the ingest path uses.
 //!
-//! This crate owns what a schema *means*. It is a pure library: it does no I/O, starts no
+//! This crate owns what a schema *means*. Its schema core is pure: it does no I/O, starts no
 //! servers, and never fetches anything a schema points at — references arrive already
 //! resolved through a [`ReferenceResolver`] that storage implements. Every refusal is a
 //! [`SchemaError`] carrying Confluent's error code. Parsing and compatibility checks are sync
-//! and CPU-bound; async callers run them on a blocking pool. The Confluent REST API and the
-//! storage of schemas build on this surface.
+//! and CPU-bound; async callers run them on a blocking pool.
+//!
+//! On top of that core sit the storage of schemas in SQL ([`Registry`], SQLite or
+//! PostgreSQL through `tributary_core::Database`) and the Confluent-compatible REST API
+//! ([`router`]), which the binary mounts at the root paths.
 
+mod api;
 mod avro_json;
 mod cache;
 mod compat;
@@ -16,7 +20,9 @@ mod compiled;
 mod error;
 mod limits;
 mod schema;
+mod store;
 
+pub use api::{MAX_BODY_BYTES, SCHEMA_REGISTRY_JSON, not_found_response, router, routes};
 pub use cache::{SchemaId, ValidatorCache};
 pub use compat::{
     CompatibilityLevel, Direction, Incompatibility, IncompatibilityKind, check, is_compatible,
@@ -27,4 +33,8 @@ pub use limits::SchemaLimits;
 pub use schema::{
     InMemoryReferences, JsonDraft, ParsedSchema, ReferenceResolver, RegisteredSchema,
     SchemaReference, SchemaType,
+};
+pub use store::{
+    CompatibilityReport, DeletedFilter, Mode, NewSchema, RegisterOptions, Registry, RegistryError,
+    StoredSchema, SubjectVersion, VersionSpec,
 };

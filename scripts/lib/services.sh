@@ -3,6 +3,7 @@
 #   ensure_packages    Debian packages the services need (PostgreSQL, Redis)
 #   ensure_tansu       the Tansu broker (cargo install, reused when present)
 #   ensure_python      PyPI packages the tests use as independent implementations
+#   ensure_node_clients npm packages of tests/clients (pinned by its package-lock.json)
 #   start_postgres DIR exports TRIBUTARY_TEST_DATABASE_URL
 #   start_tansu DIR    exports TRIBUTARY_TEST_KAFKA (sqlite:// storage: correct offsets)
 #   stop_services      stops everything started here
@@ -50,12 +51,27 @@ ensure_packages() {
 }
 
 # Pinned so that an independent implementation's answers do not drift under the tests.
-PYTHON_TEST_PACKAGES=(avro==1.12.0)
+PYTHON_TEST_PACKAGES=(avro==1.12.0 'confluent-kafka[avro,json,schemaregistry]==2.16.1')
 
 ensure_python() {
-  if ! python3 -c 'import avro' 2>/dev/null; then
+  if ! python3 -c 'import avro, confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.json_schema' 2>/dev/null; then
     _log "installing ${PYTHON_TEST_PACKAGES[*]} from PyPI"
     python3 -m pip install --quiet --disable-pip-version-check "${PYTHON_TEST_PACKAGES[@]}" >&2
+  fi
+}
+
+# The npm Schema Registry client tests/registry_clients.rs drives (versions pinned in
+# tests/clients/package-lock.json).
+ensure_node_clients() {
+  if ! command -v npm >/dev/null; then
+    _log "installing nodejs and npm from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends nodejs npm >&2
+  fi
+  if [ ! -d tests/clients/node_modules/@kafkajs/confluent-schema-registry ]; then
+    _log "installing the npm test clients (tests/clients)"
+    (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error) >&2
   fi
 }
 
