@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
-records=${1:-200000}
+records=${1:-1000000}
 ensure_tansu
 cargo build --release -q -p tributary-bench
 bin=target/release/tributary-bench
@@ -20,10 +20,12 @@ out=bench/out/eventlog-append-$(date -u +%Y%m%dT%H%M%SZ).jsonl
 run() { "$bin" eventlog-append --records "$records" --batch 100 --size 512 "$@" | tee -a "$out"; }
 
 # The embedded log writes into a directory on the same disk as the data directory would be.
-run --backend embedded --concurrency 8 --dir "$work/embedded"
+for c in 1 8 32; do
+  run --backend embedded --concurrency "$c" --dir "$work/embedded-$c"
+done
 
 start_tansu "$work/tansu" memory
-for c in 8 32; do
+for c in 8 32 64; do
   run --backend rdkafka --concurrency "$c" --bootstrap "$TRIBUTARY_TEST_KAFKA"
   run --backend kafka --concurrency "$c" --bootstrap "$TRIBUTARY_TEST_KAFKA"
 done

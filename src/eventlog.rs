@@ -34,7 +34,8 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<dyn EventLog>, Failure> 
         } => {
             let mut options = KafkaOptions::new(bootstrap_servers.clone());
             options.message_timeout = *append_timeout;
-            options.max_in_flight_bytes = usize::try_from(*max_in_flight_bytes).unwrap_or(usize::MAX);
+            options.max_in_flight_bytes =
+                usize::try_from(*max_in_flight_bytes).unwrap_or(usize::MAX);
             options.replication_factor = *replication_factor;
             options.connect_timeout = *connect_timeout;
             options.extra = properties.clone();

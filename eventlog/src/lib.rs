@@ -65,7 +65,9 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     /// confirmed — but a record reported with a position is durable.
     ///
     /// A record's partition is its explicit `partition` if set, else [`partition_for_key`] of
-    /// its key, else round-robin.
+    /// its key. Keyless records are spread round-robin by call: all the keyless records of one
+    /// call go to one partition and successive calls rotate over the partitions (like Kafka's
+    /// sticky partitioner), so a batch stays one write instead of one per partition.
     async fn append(
         &self,
         topic: &str,

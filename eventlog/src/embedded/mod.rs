@@ -374,11 +374,12 @@ impl EventLog for EmbeddedLog {
         let count = topic.partitions.len() as u32;
         let mut results: Vec<Option<AppendResult>> = vec![None; records.len()];
         let mut batches: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
+        let mut keyless = None;
         for (i, record) in records.into_iter().enumerate() {
             let partition = match (record.partition, &record.key) {
                 (Some(p), _) => p,
                 (None, Some(key)) => partition_for_key(key, count),
-                (None, None) => topic.next_round_robin(),
+                (None, None) => *keyless.get_or_insert_with(|| topic.next_round_robin()),
             };
             if partition >= count {
                 results[i] = Some(Err(LogError::UnknownPartition {

@@ -139,7 +139,7 @@ impl Topic {
             })
     }
 
-    /// The next partition for a keyless record.
+    /// The partition for the keyless records of the next append call.
     pub(super) fn next_round_robin(&self) -> u32 {
         self.round_robin.fetch_add(1, Ordering::Relaxed) % self.partitions.len() as u32
     }

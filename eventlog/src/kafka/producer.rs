@@ -173,11 +173,14 @@ impl Producer {
 
         let mut pending: Vec<Result<oneshot::Receiver<Delivery>, LogError>> =
             Vec::with_capacity(records.len());
+        let mut keyless = None;
         for record in &records {
             let partition = match (record.partition, &record.key) {
                 (Some(p), _) => p,
                 (None, Some(key)) => partition_for_key(key, partitions),
-                (None, None) => self.next_partition.fetch_add(1, Ordering::Relaxed) % partitions,
+                (None, None) => *keyless.get_or_insert_with(|| {
+                    self.next_partition.fetch_add(1, Ordering::Relaxed) % partitions
+                }),
             };
             if partition >= partitions {
                 pending.push(Err(LogError::UnknownPartition {
