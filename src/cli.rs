@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
 
+mod schema;
+
 /// Tributary: one front door for events — validated, scored, cataloged and replayable.
 #[derive(Debug, Parser)]
 #[command(name = "tributary", version, about, propagate_version = true)]
@@ -21,6 +23,8 @@ enum Command {
     /// (or --config), then TRIBUTARY_* variables, then flags, each overriding the one before.
     #[command(after_long_help = SERVE_FILE_SETTINGS)]
     Serve(ServeArgs),
+    /// Work with the schemas of a running server: register, check, diff, get, list.
+    Schema(schema::SchemaArgs),
     /// Apply the metadata database's migrations (the server also applies them at start).
     Migrate(MigrateArgs),
     /// Print the version of Tributary and of the libraries it is built with.
@@ -115,6 +119,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(Failure::usage)?;
             crate::migrate::run(&config, args.check).await
         }
+        Command::Schema(args) => schema::run(args).await,
         Command::Version { json } => {
             print_version(json);
             Ok(())
