@@ -71,25 +71,33 @@ pub(crate) fn subjects_table(latest: &[SchemaVersion]) -> String {
     table(&["SUBJECT", "LATEST", "ID", "TYPE"], &rows)
 }
 
-/// The rows of `schema list SUBJECT`: version, id, type, references.
+/// The rows of `schema list SUBJECT`: version, id, type, and references when any has some.
 pub(crate) fn versions_table(versions: &[SchemaVersion]) -> String {
+    let with_references = versions.iter().any(|v| !v.references.is_empty());
     let rows: Vec<Vec<String>> = versions
         .iter()
         .map(|v| {
-            let references: Vec<String> = v
-                .references
-                .iter()
-                .map(|r| format!("{}={}:{}", r.name, r.subject, r.version))
-                .collect();
-            vec![
+            let mut row = vec![
                 v.version.to_string(),
                 v.id.to_string(),
                 v.type_name().to_owned(),
-                references.join(","),
-            ]
+            ];
+            if with_references {
+                let references: Vec<String> = v
+                    .references
+                    .iter()
+                    .map(|r| format!("{}={}:{}", r.name, r.subject, r.version))
+                    .collect();
+                row.push(references.join(","));
+            }
+            row
         })
         .collect();
-    table(&["VERSION", "ID", "TYPE", "REFERENCES"], &rows)
+    if with_references {
+        table(&["VERSION", "ID", "TYPE", "REFERENCES"], &rows)
+    } else {
+        table(&["VERSION", "ID", "TYPE"], &rows)
+    }
 }
 
 /// One Confluent verbose message, made readable:
