@@ -70,10 +70,10 @@ impl Server {
         run(self.dir.path(), &self.base, args, Some(input))
     }
 
-    fn put(&self, path: &str, body: Value) {
+    fn put(&self, path: &str, body: &Value) {
         let answer = reqwest::blocking::Client::new()
             .put(format!("{}{path}", self.base))
-            .json(&body)
+            .json(body)
             .timeout(Duration::from_secs(10))
             .send()
             .expect("request");
@@ -302,7 +302,7 @@ fn check_against_latest_one_version_and_all() {
     // ... and under BACKWARD_TRANSITIVE every version.
     server.put(
         &format!("/config/{SUBJECT}"),
-        json!({ "compatibility": "BACKWARD_TRANSITIVE" }),
+        &json!({ "compatibility": "BACKWARD_TRANSITIVE" }),
     );
     let out = server.schema(&["check", TYPE, "-f", "needs.avsc", "--version", "all"]);
     fails_one_line(&out, 1, "not compatible");
