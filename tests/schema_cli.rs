@@ -531,3 +531,20 @@ fn topic_prefix_names_the_subject() {
     ]);
     assert_eq!(ok(&out), format!("{V1}\n"));
 }
+
+#[test]
+fn a_server_that_does_not_answer_times_out() {
+    // Accepts connections (the kernel completes the handshake) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = run(dir.path(), &base, &["list", "--timeout", "300ms"], None);
+    fails_one_line(
+        &out,
+        1,
+        &format!("the Tributary server at {base} did not answer within 300ms"),
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    drop(silent);
+}
