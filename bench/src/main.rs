@@ -1,9 +1,11 @@
-//! Tributary's load harness. Each subcommand runs one workload and prints one JSON line.
+//! Tributary's load harness. Each subcommand runs one workload and prints JSON lines.
 //!
 //! `eventlog-append` measures durable append throughput of the event log: N records of a
 //! fixed size, appended in batches by C concurrent writers, each batch waited on until every
 //! record in it is durable. `--backend rdkafka` runs the same workload through a bare rdkafka
 //! producer with the same durability settings, as the floor to compare the Kafka backend with.
+
+mod registry;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +30,8 @@ struct Cli {
 enum Command {
     /// Durable append throughput of an event-log backend.
     EventlogAppend(AppendArgs),
+    /// Registry hot-path costs (cached lookup, validation, Avro decode) and registration latency.
+    Registry(registry::RegistryArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::EventlogAppend(args) => runtime.block_on(eventlog_append(args)),
+        Command::Registry(args) => runtime.block_on(registry::run(args)),
     }
 }
 
