@@ -39,9 +39,7 @@ pub struct Principal {
 /// Why a principal could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrincipalError {
-    #[error(
-        "malformed {PRINCIPAL_HEADER} header {0:?}: expected `admin`, `team:<name>` or `producer:<name>`"
-    )]
+    #[error("{0:?} is not a principal: expected `admin`, `team:<name>` or `producer:<name>`")]
     Malformed(String),
     #[error(
         "invalid name {name:?}: use 1 to {MAX_PARTY_NAME_LEN} lowercase letters, digits, '_', '.' or '-', starting with a letter or digit"

@@ -61,7 +61,8 @@ pub async fn identify(State(mode): State<AuthMode>, mut request: Request, next: 
         AuthMode::Off => match request.headers().get(PRINCIPAL_HEADER) {
             None => Ok(Principal::local_admin()),
             Some(value) => match value.to_str() {
-                Ok(text) => Principal::from_header(text).map_err(|e| e.to_string()),
+                Ok(text) => Principal::from_header(text)
+                    .map_err(|e| format!("bad {PRINCIPAL_HEADER} header: {e}")),
                 Err(_) => Err(format!("{PRINCIPAL_HEADER} header is not visible ASCII")),
             },
         },
