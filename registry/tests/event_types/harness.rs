@@ -223,5 +223,7 @@ impl Api {
 
 /// An Avro record schema (as text) named `name` with `fields`.
 pub(crate) fn avro(name: &str, fields: Value) -> String {
-    serde_json::json!({ "type": "record", "name": name, "fields": fields }).to_string()
+    let mut record = serde_json::json!({ "type": "record", "name": name });
+    record["fields"] = fields;
+    record.to_string()
 }
