@@ -300,6 +300,75 @@ pub(crate) fn level(text: &str) -> Result<CompatibilityLevel, EventTypeError> {
         .map_err(|e| EventTypeError::Store(format!("stored compatibility level is invalid: {e}")))
 }
 
+/// `current` with `patch` applied and checked. Partitions may only grow, and growing them
+/// (like changing retention) needs an event-log operation that does not exist yet, so both
+/// are refused unless unchanged.
+pub(crate) fn patched(
+    current: &EventType,
+    patch: EventTypePatch,
+) -> Result<EventType, EventTypeError> {
+    let mut next = current.clone();
+    if let Some(owner) = patch.owner {
+        next.owner = checked_owner(&owner)?;
+    }
+    if let Some(description) = patch.description {
+        next.description = checked_description(description)?;
+    }
+    if let Some(tags) = patch.tags {
+        next.tags = checked_tags(tags)?;
+    }
+    if let Some(pointer) = patch.partition_key {
+        next.partition_key = checked_partition_key(pointer)?;
+    }
+    if let Some(enforcement) = patch.enforcement {
+        next.enforcement = enforcement;
+    }
+    if let Some(partitions) = patch.partitions {
+        let partitions = checked_partitions(partitions)?;
+        if partitions < current.partitions {
+            return Err(invalid(
+                "partitions",
+                format!(
+                    "may only grow: the topic has {} partitions, not {partitions}",
+                    current.partitions
+                ),
+            ));
+        }
+        if partitions > current.partitions {
+            return Err(invalid(
+                "partitions",
+                String::from(
+                    "cannot grow yet: the event log has no operation to add partitions to a topic",
+                ),
+            ));
+        }
+    }
+    if let Some(retention) = patch.retention_ms
+        && checked_retention("retention_ms", retention)? != current.retention_ms
+    {
+        return Err(invalid(
+            "retention_ms",
+            String::from(
+                "cannot change yet: the event log has no operation to alter a topic's retention",
+            ),
+        ));
+    }
+    if let Some(retention) = patch.retention_bytes
+        && checked_retention("retention_bytes", retention)? != current.retention_bytes
+    {
+        return Err(invalid(
+            "retention_bytes",
+            String::from(
+                "cannot change yet: the event log has no operation to alter a topic's retention",
+            ),
+        ));
+    }
+    if let Some(level) = patch.compatibility {
+        next.compatibility = checked_compatibility(level)?;
+    }
+    Ok(next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use super::error::{EventTypeError, incompatibilities};
 use super::model::{
     EventType, EventTypePatch, EventTypeSettings, NewEventType, checked_compatibility,
     checked_description, checked_name, checked_owner, checked_partition_key, checked_partitions,
-    checked_retention, checked_tags, level,
+    checked_retention, checked_tags, level, patched,
 };
 use super::rows;
 
@@ -116,9 +116,12 @@ impl EventTypes {
         name.subject(&self.settings.topic_prefix)
     }
 
-    /// The event type whose subject `subject` is, if it names one (by its form only).
+    /// The event type whose value or key subject `subject` is (`{topic}-value`,
+    /// `{topic}-key`), if it names one (by its form only).
     pub fn name_of_subject(&self, subject: &str) -> Option<EventTypeName> {
-        let topic = subject.strip_suffix("-value")?;
+        let topic = subject
+            .strip_suffix("-value")
+            .or_else(|| subject.strip_suffix("-key"))?;
         let name = topic.strip_prefix(self.settings.topic_prefix.as_str())?;
         EventTypeName::parse(name).ok()
     }
@@ -510,12 +513,14 @@ impl EventTypes {
             return Err(EventTypeError::NotFound(name.to_owned()));
         };
         let subject = self.subject(&event_type.name);
+        let key_subject = format!("{}-key", self.topic(&event_type.name));
         Ok(self
             .db
             .audit_for(
                 &[
                     ("event_type", event_type.name.as_str()),
                     ("subject", subject.as_str()),
+                    ("subject", key_subject.as_str()),
                 ],
                 limit,
             )
@@ -525,70 +530,4 @@ impl EventTypes {
 
 fn json(event_type: EventType) -> serde_json::Value {
     serde_json::to_value(event_type).unwrap_or(serde_json::Value::Null)
-}
-
-/// `current` with `patch` applied and checked. Partitions may only grow, and growing them
-/// (like changing retention) needs an event-log operation that does not exist yet, so both
-/// are refused unless unchanged.
-fn patched(current: &EventType, patch: EventTypePatch) -> Result<EventType, EventTypeError> {
-    let mut next = current.clone();
-    if let Some(owner) = patch.owner {
-        next.owner = checked_owner(&owner)?;
-    }
-    if let Some(description) = patch.description {
-        next.description = checked_description(description)?;
-    }
-    if let Some(tags) = patch.tags {
-        next.tags = checked_tags(tags)?;
-    }
-    if let Some(pointer) = patch.partition_key {
-        next.partition_key = checked_partition_key(pointer)?;
-    }
-    if let Some(enforcement) = patch.enforcement {
-        next.enforcement = enforcement;
-    }
-    if let Some(partitions) = patch.partitions {
-        let partitions = checked_partitions(partitions)?;
-        if partitions < current.partitions {
-            return Err(invalid(
-                "partitions",
-                format!(
-                    "may only grow: the topic has {} partitions, not {partitions}",
-                    current.partitions
-                ),
-            ));
-        }
-        if partitions > current.partitions {
-            return Err(invalid(
-                "partitions",
-                String::from(
-                    "cannot grow yet: the event log has no operation to add partitions to a topic",
-                ),
-            ));
-        }
-    }
-    if let Some(retention) = patch.retention_ms
-        && checked_retention("retention_ms", retention)? != current.retention_ms
-    {
-        return Err(invalid(
-            "retention_ms",
-            String::from(
-                "cannot change yet: the event log has no operation to alter a topic's retention",
-            ),
-        ));
-    }
-    if let Some(retention) = patch.retention_bytes
-        && checked_retention("retention_bytes", retention)? != current.retention_bytes
-    {
-        return Err(invalid(
-            "retention_bytes",
-            String::from(
-                "cannot change yet: the event log has no operation to alter a topic's retention",
-            ),
-        ));
-    }
-    if let Some(level) = patch.compatibility {
-        next.compatibility = checked_compatibility(level)?;
-    }
-    Ok(next)
 }

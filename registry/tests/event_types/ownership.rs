@@ -176,6 +176,16 @@ pub(crate) async fn confluent_writes_need_the_owner(fresh: Fresh) {
         .await;
     assert_eq!(answer.ok(200)["compatibility"], "NONE");
 
+    // The key subject of the topic belongs to the event type too.
+    api.json(
+        Method::POST,
+        "/subjects/pay.refunded-key/versions",
+        Some("team:search"),
+        &schema,
+    )
+    .await
+    .confluent_error(403, 40301);
+
     // A subject of no event type is open to anyone, as in Confluent.
     let answer = api
         .json(
