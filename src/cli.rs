@@ -59,6 +59,11 @@ Settings in tributary.toml sections (environment: TRIBUTARY_<SECTION>__<KEY>, e.
 
 [server]
   shutdown_timeout = \"30s\"         after SIGTERM, how long in-flight requests may take
+
+[auth]
+  mode = \"off\"                     off: callers name themselves in the Tributary-Principal header
+                                   (admin | team:NAME | producer:NAME; none = local admin);
+                                   allowed only while listening on loopback
 ";
 
 #[derive(Debug, clap::Args)]

@@ -80,6 +80,10 @@ pub(crate) struct Settings {
     #[arg(skip)]
     #[serde(default, skip_serializing)]
     pub(crate) server: ServerSection,
+    /// How callers prove who they are.
+    #[arg(skip)]
+    #[serde(default, skip_serializing)]
+    pub(crate) auth: AuthSection,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -127,6 +131,14 @@ pub(crate) struct ServerSection {
     /// After SIGTERM, how long in-flight requests may take before the server stops anyway,
     /// e.g. "30s" [default: 30s].
     shutdown_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthSection {
+    /// `off`: callers name themselves in the `Tributary-Principal` header (default: the local
+    /// admin); allowed only while the server listens on loopback [default: off].
+    mode: Option<String>,
 }
 
 /// A configuration error: one line naming the key and what it allows.
@@ -191,6 +203,7 @@ pub(crate) struct Config {
     pub(crate) default_retention: Duration,
     pub(crate) log_format: LogFormat,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) auth: tributary_core::AuthMode,
 }
 
 /// Reads the file (if any) and the `TRIBUTARY_*` environment, then lays `flags` on top.
@@ -458,6 +471,13 @@ impl Config {
             Some(other) => return Err(invalid("log_format", other, "expected `text` or `json`")),
         };
 
+        let auth = match file.auth.mode.as_deref() {
+            None => tributary_core::AuthMode::Off,
+            Some(text) => text
+                .parse()
+                .map_err(|reason: String| invalid("auth.mode", text, &reason))?,
+        };
+
         Ok(Config {
             listen,
             data_dir,
@@ -478,7 +498,20 @@ impl Config {
                 file.server.shutdown_timeout.clone(),
                 "30s",
             )?,
+            auth,
         })
+    }
+
+    /// Refuses to serve without authentication on anything but loopback (DESIGN.md,
+    /// "Security defaults").
+    pub(crate) fn check_exposure(&self) -> Result<(), ConfigError> {
+        if self.auth == tributary_core::AuthMode::Off && !self.listen.ip().is_loopback() {
+            return Err(ConfigError(format!(
+                "refusing to listen on {} with auth off (`[auth] mode = \"off\"`): anyone who can reach it could change every schema; listen on loopback (127.0.0.1 or [::1]) until API keys are available",
+                self.listen
+            )));
+        }
+        Ok(())
     }
 
     /// The database URL with any password hidden, for logs.
@@ -693,6 +726,32 @@ mod tests {
                 "{toml:?} gave {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn auth_off_is_loopback_only() {
+        let config = parse_toml("[auth]\nmode = \"off\"").unwrap();
+        assert_eq!(config.auth, tributary_core::AuthMode::Off);
+        assert!(config.check_exposure().is_ok());
+        let config = parse_toml("listen = \"[::1]:80\"").unwrap();
+        assert!(config.check_exposure().is_ok());
+        let err = parse_toml("listen = \"0.0.0.0:8080\"")
+            .unwrap()
+            .check_exposure()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("auth off") && err.contains("loopback"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+        let err = parse_toml("[auth]\nmode = \"keys\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`auth.mode`") && err.contains("`off`"),
+            "{err}"
+        );
     }
 
     #[test]

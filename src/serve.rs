@@ -37,6 +37,7 @@ struct AppState {
 
 pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     telemetry::init_logging(config.log_format);
+    config.check_exposure().map_err(Failure::usage)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -75,7 +76,17 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         stopping: stopping.clone(),
     };
     let registry = tributary_registry::Registry::new(db.clone());
-    let app = router(state, registry);
+    let event_types = tributary_registry::EventTypes::new(
+        db.clone(),
+        registry,
+        log.clone(),
+        tributary_registry::EventTypeSettings {
+            topic_prefix: config.topic_prefix.clone(),
+            default_partitions: config.default_partitions,
+            default_retention: Some(config.default_retention),
+        },
+    );
+    let app = router(state, event_types, config.auth);
 
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -166,17 +177,26 @@ async fn wait_for_signal() {
     }
 }
 
-/// The binary's own routes, the Confluent Schema Registry API at the root paths, and one
-/// fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the registry
-/// owns the root, and Confluent clients probing optional endpoints expect its body).
-fn router(state: AppState, registry: tributary_registry::Registry) -> Router {
+/// The binary's own routes, the Confluent Schema Registry API at the root paths, the
+/// event-type API under `/v1/event-types`, and one fallback: problem+json under `/v1`,
+/// Confluent's 404 body everywhere else (the registry owns the root, and Confluent clients
+/// probing optional endpoints expect its body). Every request first gets its principal.
+fn router(
+    state: AppState,
+    event_types: tributary_registry::EventTypes,
+    auth: tributary_core::AuthMode,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(state)
-        .merge(tributary_registry::routes(registry))
+        .merge(tributary_registry::api_routes(event_types))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            auth,
+            tributary_registry::identify,
+        ))
         .layer(middleware::from_fn(track_http))
 }
 

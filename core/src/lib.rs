@@ -1,18 +1,26 @@
 //! Tributary's shared vocabulary.
 //!
 //! This crate owns the names every other crate speaks in: event-type names and ids, the
-//! record header names written on the wire, the stable error codes of the HTTP API, and the
-//! handle to the metadata database. It holds no domain logic and starts no servers; the only
-//! I/O it does is opening and migrating the metadata database it hands out.
+//! record header names written on the wire, the stable error codes of the HTTP API, the
+//! principal a request acts as, and the handle to the metadata database and its audit log.
+//! It holds no domain logic and starts no servers; the only I/O it does is on the metadata
+//! database it hands out (migrations and audit entries).
 
+mod audit;
 mod db;
 mod envelope;
 mod error_code;
 mod names;
+mod principal;
 mod problem;
 
+pub use audit::{AuditEntry, AuditRecord, now_ms, record_audit_in};
 pub use db::{Database, DatabaseBackend, DbError, MigrationReport, MigrationState, redact_url};
 pub use envelope::headers;
 pub use error_code::ErrorCode;
 pub use names::{EventTypeName, MAX_EVENT_TYPE_LEN, NameError};
+pub use principal::{
+    AuthMode, MAX_PARTY_NAME_LEN, PRINCIPAL_HEADER, Principal, PrincipalError, PrincipalKind,
+    checked_party_name,
+};
 pub use problem::{PROBLEM_JSON, Problem};

@@ -11,6 +11,10 @@
 //! On top of that core sit the storage of schemas in SQL ([`Registry`], SQLite or
 //! PostgreSQL through `tributary_core::Database`) and the Confluent-compatible REST API
 //! ([`router`]), which the binary mounts at the root paths.
+//!
+//! Event types ([`EventTypes`], `/v1/event-types` through [`api_routes`]) tie a schema
+//! subject to an owning team, a topic in the event log and an audit trail; the same
+//! ownership guards the Confluent write routes.
 
 mod api;
 mod avro_json;
@@ -18,6 +22,7 @@ mod cache;
 mod compat;
 mod compiled;
 mod error;
+mod event_types;
 mod limits;
 mod schema;
 mod store;
@@ -29,6 +34,11 @@ pub use compat::{
 };
 pub use compiled::{CompiledSchema, confluent_frame, split_confluent_frame};
 pub use error::{DecodeError, INVALID_COMPATIBILITY_LEVEL, INVALID_SCHEMA, SchemaError, Violation};
+pub use event_types::{
+    Enforcement, EventType, EventTypeError, EventTypePatch, EventTypeSettings, EventTypeView,
+    EventTypes, IncompatibilityOut, LatestSchema, MAX_DESCRIPTION_BYTES, MAX_METADATA_BODY_BYTES,
+    MAX_TAGS, NewEventType, RegisteredVersion, api_routes, identify,
+};
 pub use limits::SchemaLimits;
 pub use schema::{
     InMemoryReferences, JsonDraft, ParsedSchema, ReferenceResolver, RegisteredSchema,

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 
 use crate::store::Registry;
 
-use extract::ApiError;
+pub(crate) use extract::ApiError;
 pub use extract::{MAX_BODY_BYTES, SCHEMA_REGISTRY_JSON};
 use handlers as h;
 

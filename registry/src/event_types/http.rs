@@ -1,0 +1,369 @@
+//! The native `/v1/event-types` routes, their extractors, and the principal middleware.
+//!
+//! Handlers are thin: extract, call one [`EventTypes`] method, shape the answer. Every
+//! refusal, including a malformed body, path or query, is problem+json.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tributary_core::{AuthMode, PRINCIPAL_HEADER, Principal};
+
+use crate::schema::{SchemaReference, SchemaType};
+use crate::store::NewSchema;
+
+use super::error::EventTypeError;
+use super::model::{EventTypePatch, NewEventType};
+use super::service::EventTypes;
+
+/// Largest metadata body (create, patch).
+pub const MAX_METADATA_BODY_BYTES: usize = 1024 * 1024;
+
+/// Most audit entries one request may ask for, and the number answered by default.
+const MAX_AUDIT_LIMIT: u32 = 1000;
+const DEFAULT_AUDIT_LIMIT: u32 = 100;
+
+type Answer = Result<Response, EventTypeError>;
+
+/// The `/v1/event-types` routes (no fallback, no principal layer).
+pub(crate) fn routes(event_types: EventTypes) -> Router {
+    Router::new()
+        .route("/v1/event-types", get(list).post(create))
+        .route(
+            "/v1/event-types/{name}",
+            get(describe).patch(update).delete(delete),
+        )
+        .route("/v1/event-types/{name}/audit", get(audit))
+        .route(
+            "/v1/event-types/{name}/schemas",
+            get(schemas)
+                .post(register)
+                .layer(DefaultBodyLimit::max(crate::api::MAX_BODY_BYTES)),
+        )
+        .layer(DefaultBodyLimit::max(MAX_METADATA_BODY_BYTES))
+        .with_state(event_types)
+}
+
+/// Middleware: puts the request's [`Principal`] in its extensions. With auth off the
+/// caller is read from the `Tributary-Principal` header (a malformed one is a 400), and is
+/// the unauthenticated local admin when there is none.
+pub async fn identify(State(mode): State<AuthMode>, mut request: Request, next: Next) -> Response {
+    let principal = match mode {
+        AuthMode::Off => match request.headers().get(PRINCIPAL_HEADER) {
+            None => Ok(Principal::local_admin()),
+            Some(value) => match value.to_str() {
+                Ok(text) => Principal::from_header(text)
+                    .map_err(|e| format!("bad {PRINCIPAL_HEADER} header: {e}")),
+                Err(_) => Err(format!("{PRINCIPAL_HEADER} header is not visible ASCII")),
+            },
+        },
+    };
+    match principal {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(reason) => EventTypeError::BadRequest(reason).into_response(),
+    }
+}
+
+/// The principal the request acts as; refused (500) when no middleware identified it.
+#[derive(Debug)]
+pub(crate) struct Caller(pub(crate) Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = EventTypeError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or(EventTypeError::NoPrincipal)
+    }
+}
+
+/// A JSON body: media type checked, size limited, errors answered as problems naming the
+/// field (422) or the syntax error (400).
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = EventTypeError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(declared) = request.headers().get(header::CONTENT_TYPE) {
+            let declared = declared.to_str().unwrap_or_default();
+            let media = declared.split(';').next().unwrap_or_default().trim();
+            let json = media.eq_ignore_ascii_case("application/json")
+                || media.to_ascii_lowercase().ends_with("+json");
+            if !json {
+                return Err(EventTypeError::UnsupportedMediaType(media.to_owned()));
+            }
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    EventTypeError::PayloadTooLarge
+                } else {
+                    EventTypeError::BadRequest(format!("cannot read the request body: {rejection}"))
+                }
+            })?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value: T = match serde_path_to_error::deserialize(&mut deserializer) {
+            Ok(value) => value,
+            Err(error) => {
+                let path = error.path().to_string();
+                let inner = error.into_inner();
+                if inner.classify() != serde_json::error::Category::Data {
+                    return Err(EventTypeError::BadRequest(format!(
+                        "request body is not valid JSON: {inner}"
+                    )));
+                }
+                let field = if path == "." || path.is_empty() {
+                    String::from("body")
+                } else {
+                    path
+                };
+                return Err(EventTypeError::Invalid {
+                    field,
+                    reason: inner.to_string(),
+                });
+            }
+        };
+        deserializer.end().map_err(|e| {
+            EventTypeError::BadRequest(format!("request body is not valid JSON: {e}"))
+        })?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// The event-type name in the path.
+#[derive(Debug)]
+pub(crate) struct Name(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Name {
+    type Rejection = EventTypeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(name)) => Ok(Name(name)),
+            Err(rejection) => Err(EventTypeError::BadRequest(format!("bad path: {rejection}"))),
+        }
+    }
+}
+
+/// Query parameters by name.
+#[derive(Debug, Default)]
+pub(crate) struct Params(HashMap<String, String>);
+
+impl Params {
+    fn text(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = EventTypeError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<HashMap<String, String>>::from_request_parts(parts, state).await {
+            Ok(Query(values)) => Ok(Params(values)),
+            Err(rejection) => Err(EventTypeError::BadRequest(format!(
+                "invalid query string: {rejection}"
+            ))),
+        }
+    }
+}
+
+fn ok<T: Serialize>(status: StatusCode, value: &T) -> Answer {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| EventTypeError::Store(format!("cannot encode the answer: {e}")))?;
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+async fn create(
+    State(service): State<EventTypes>,
+    Caller(who): Caller,
+    JsonBody(body): JsonBody<NewEventType>,
+) -> Answer {
+    let created = service.create(&who, body).await?;
+    let view = service.describe(created.name.as_str()).await?;
+    let mut response = ok(StatusCode::CREATED, &view)?;
+    if let Ok(location) = format!("/v1/event-types/{}", created.name).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn list(State(service): State<EventTypes>, params: Params) -> Answer {
+    let found = service
+        .list(params.text("owner"), params.text("tag"))
+        .await?;
+    ok(StatusCode::OK, &json!({ "event_types": found }))
+}
+
+async fn describe(State(service): State<EventTypes>, Name(name): Name) -> Answer {
+    ok(StatusCode::OK, &service.describe(&name).await?)
+}
+
+async fn update(
+    State(service): State<EventTypes>,
+    Caller(who): Caller,
+    Name(name): Name,
+    JsonBody(patch): JsonBody<EventTypePatch>,
+) -> Answer {
+    service.update(&who, &name, patch).await?;
+    ok(StatusCode::OK, &service.describe(&name).await?)
+}
+
+async fn delete(
+    State(service): State<EventTypes>,
+    Caller(who): Caller,
+    Name(name): Name,
+) -> Answer {
+    service.delete(&who, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn audit(State(service): State<EventTypes>, Name(name): Name, params: Params) -> Answer {
+    let limit = match params.text("limit") {
+        None => DEFAULT_AUDIT_LIMIT,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_AUDIT_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(EventTypeError::Invalid {
+                    field: String::from("limit"),
+                    reason: format!("{text:?} is not a number from 1 to {MAX_AUDIT_LIMIT}"),
+                });
+            }
+        },
+    };
+    let entries = service.audit(&name, limit).await?;
+    ok(StatusCode::OK, &json!({ "entries": entries }))
+}
+
+/// A schema to register: `schema` as text, or as the JSON document itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct SchemaBody {
+    schema: Value,
+    #[serde(default, alias = "schema_type")]
+    schema_type: Option<String>,
+    #[serde(default)]
+    references: Vec<ReferenceBody>,
+    #[serde(default)]
+    normalize: bool,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReferenceBody {
+    name: String,
+    subject: String,
+    version: i32,
+}
+
+impl SchemaBody {
+    fn into_new(self) -> Result<(NewSchema, bool), EventTypeError> {
+        let schema_type = match self.schema_type.as_deref() {
+            None => SchemaType::Avro,
+            Some(text) => text
+                .parse::<SchemaType>()
+                .map_err(|e| EventTypeError::Invalid {
+                    field: String::from("schemaType"),
+                    reason: e.to_string(),
+                })?,
+        };
+        let schema = match self.schema {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        let references = self
+            .references
+            .into_iter()
+            .map(|r| SchemaReference {
+                name: r.name,
+                subject: r.subject,
+                version: r.version,
+            })
+            .collect();
+        Ok((
+            NewSchema {
+                schema_type,
+                schema,
+                references,
+            },
+            self.normalize,
+        ))
+    }
+}
+
+async fn register(
+    State(service): State<EventTypes>,
+    Caller(who): Caller,
+    Name(name): Name,
+    JsonBody(body): JsonBody<SchemaBody>,
+) -> Answer {
+    let (new, normalize) = body.into_new()?;
+    let registered = service
+        .register_schema(&who, &name, &new, normalize)
+        .await?;
+    let status = if registered.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    ok(status, &registered)
+}
+
+#[derive(Debug, Serialize)]
+struct VersionOut {
+    version: i32,
+    id: u32,
+    schema_type: &'static str,
+    schema: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    references: Vec<ReferenceBody>,
+}
+
+async fn schemas(State(service): State<EventTypes>, Name(name): Name) -> Answer {
+    let (subject, versions) = service.schema_versions(&name).await?;
+    let versions: Vec<VersionOut> = versions
+        .into_iter()
+        .map(|v| VersionOut {
+            version: v.version,
+            id: v.schema.id,
+            schema_type: v.schema.schema_type.as_str(),
+            schema: v.schema.schema,
+            references: v
+                .schema
+                .references
+                .into_iter()
+                .map(|r| ReferenceBody {
+                    name: r.name,
+                    subject: r.subject,
+                    version: r.version,
+                })
+                .collect(),
+        })
+        .collect();
+    ok(
+        StatusCode::OK,
+        &json!({ "subject": subject, "versions": versions }),
+    )
+}

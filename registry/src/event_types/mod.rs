@@ -1,0 +1,39 @@
+//! Event types: the native `/v1/event-types` API and the ownership of schemas.
+//!
+//! An event type has an owner (a team), a description, tags, a partition key, an
+//! enforcement mode and topic settings. Creating one creates its topic in the event log;
+//! its schemas are the versions of its subject (`{topic}-value`) in the registry. Only the
+//! owning team or an admin changes its metadata or its schemas — through this API or the
+//! Confluent one — and every change is recorded in the audit log. See
+//! `docs/event-types.md`.
+
+mod changes;
+mod error;
+mod guard;
+mod http;
+mod model;
+mod rows;
+mod service;
+
+use axum::Router;
+use axum::middleware;
+
+pub use error::{EventTypeError, IncompatibilityOut};
+pub use http::{MAX_METADATA_BODY_BYTES, identify};
+pub use model::{
+    Enforcement, EventType, EventTypePatch, EventTypeSettings, MAX_DESCRIPTION_BYTES, MAX_TAGS,
+    NewEventType,
+};
+pub use service::{EventTypeView, EventTypes, LatestSchema, RegisteredVersion};
+
+/// The registry's whole HTTP surface: the Confluent routes, guarded by event-type
+/// ownership and audited, and the `/v1/event-types` routes. No fallback; requests must
+/// pass through [`identify`] (or another layer that inserts a `Principal`) first.
+pub fn api_routes(event_types: EventTypes) -> Router {
+    crate::api::routes(event_types.registry().clone())
+        .route_layer(middleware::from_fn_with_state(
+            event_types.clone(),
+            guard::guard,
+        ))
+        .merge(http::routes(event_types))
+}
