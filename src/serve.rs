@@ -75,7 +75,8 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         stopping: stopping.clone(),
     };
     let registry = tributary_registry::Registry::new(db.clone());
-    let app = router(state, registry);
+    let gateway = start_gateway(&config, log.clone(), registry.clone()).await?;
+    let app = router(state, registry, gateway);
 
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -127,6 +128,37 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The publishing pipeline. Event types are the registry's subjects for now (the event-type
+/// service will replace [`tributary_gateway::RegistrySubjects`]); limits and the dead-letter
+/// topic use [`tributary_gateway::GatewayOptions::default`], with partitions and retention of
+/// the topics it creates from the configuration.
+async fn start_gateway(
+    config: &Config,
+    log: Arc<dyn EventLog>,
+    registry: tributary_registry::Registry,
+) -> Result<Arc<tributary_gateway::Gateway>, Failure> {
+    let retention = tributary_eventlog::Retention {
+        time: Some(config.default_retention),
+        bytes: None,
+    };
+    let event_types = tributary_gateway::RegistrySubjects::new(
+        registry.clone(),
+        log.clone(),
+        config.topic_prefix.clone(),
+        config.default_partitions,
+    )
+    .with_retention(retention);
+    let options = tributary_gateway::GatewayOptions {
+        dlq_partitions: config.default_partitions,
+        dlq_retention: retention,
+        ..tributary_gateway::GatewayOptions::default()
+    };
+    let gateway = tributary_gateway::Gateway::start(log, registry, Arc::new(event_types), options)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot start the gateway: {e}")))?;
+    Ok(Arc::new(gateway))
+}
+
 /// Creates the data directory and proves it is writable, with one clear error if not.
 pub(crate) fn prepare_data_dir(dir: &Path) -> Result<(), Failure> {
     let unwritable = |e: std::io::Error| {
@@ -169,13 +201,18 @@ async fn wait_for_signal() {
 /// The binary's own routes, the Confluent Schema Registry API at the root paths, and one
 /// fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the registry
 /// owns the root, and Confluent clients probing optional endpoints expect its body).
-fn router(state: AppState, registry: tributary_registry::Registry) -> Router {
+fn router(
+    state: AppState,
+    registry: tributary_registry::Registry,
+    gateway: Arc<tributary_gateway::Gateway>,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(state)
         .merge(tributary_registry::routes(registry))
+        .merge(tributary_gateway::router(gateway))
         .fallback(not_found)
         .layer(middleware::from_fn(track_http))
 }

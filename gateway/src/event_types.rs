@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tributary_core::EventTypeName;
-use tributary_eventlog::{EventLog, LogError, TopicSpec};
+use tributary_eventlog::{EventLog, LogError, Retention, TopicSpec};
 use tributary_registry::{Registry, RegistryError};
 
 use crate::GatewayError;
@@ -56,6 +56,7 @@ pub struct RegistrySubjects {
     log: Arc<dyn EventLog>,
     topic_prefix: String,
     partitions: u32,
+    retention: Retention,
     created: Mutex<HashSet<String>>,
 }
 
@@ -72,8 +73,15 @@ impl RegistrySubjects {
             log,
             topic_prefix: topic_prefix.into(),
             partitions,
+            retention: Retention::default(),
             created: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// New topics keep records for `retention` (default: no limit).
+    pub fn with_retention(mut self, retention: Retention) -> RegistrySubjects {
+        self.retention = retention;
+        self
     }
 
     async fn ensure_topic(&self, topic: &str) -> Result<(), GatewayError> {
@@ -87,7 +95,7 @@ impl RegistrySubjects {
         }
         match self
             .log
-            .create_topic(&TopicSpec::new(topic, self.partitions))
+            .create_topic(&TopicSpec::new(topic, self.partitions).with_retention(self.retention))
             .await
         {
             Ok(()) | Err(LogError::TopicExists(_)) => {}

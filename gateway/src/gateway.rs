@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tributary_core::EventTypeName;
-use tributary_eventlog::{AppendResult, EventLog, LogError, Record, TopicSpec};
+use tributary_eventlog::{AppendResult, EventLog, LogError, Record, Retention, TopicSpec};
 use tributary_registry::Registry;
 
 use crate::GatewayError;
@@ -29,6 +29,8 @@ pub struct GatewayOptions {
     pub dlq_topic: String,
     /// Partitions of the dead-letter topic when the gateway creates it: 3.
     pub dlq_partitions: u32,
+    /// Retention of the dead-letter topic when the gateway creates it: no limit.
+    pub dlq_retention: Retention,
 }
 
 impl Default for GatewayOptions {
@@ -37,6 +39,7 @@ impl Default for GatewayOptions {
             limits: GatewayLimits::default(),
             dlq_topic: String::from("tributary.dlq"),
             dlq_partitions: 3,
+            dlq_retention: Retention::default(),
         }
     }
 }
@@ -72,7 +75,8 @@ impl Gateway {
         event_types: Arc<dyn EventTypes>,
         options: GatewayOptions,
     ) -> Result<Gateway, GatewayError> {
-        let spec = TopicSpec::new(&options.dlq_topic, options.dlq_partitions);
+        let spec = TopicSpec::new(&options.dlq_topic, options.dlq_partitions)
+            .with_retention(options.dlq_retention);
         match log.create_topic(&spec).await {
             Ok(()) | Err(LogError::TopicExists(_)) => {}
             Err(error) => return Err(GatewayError::from_log(error, Vec::new())),
