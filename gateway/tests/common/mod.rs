@@ -208,6 +208,15 @@ pub async fn read_all(log: &dyn EventLog, topic: &str) -> Vec<(u32, StoredRecord
         Err(tributary_eventlog::LogError::UnknownTopic(_)) => return Vec::new(),
         Err(e) => panic!("describe {topic}: {e}"),
     };
+    read_partitions(log, topic, partitions).await
+}
+
+/// Every record of partitions `0..partitions` of `topic`.
+pub async fn read_partitions(
+    log: &dyn EventLog,
+    topic: &str,
+    partitions: u32,
+) -> Vec<(u32, StoredRecord)> {
     let mut out = Vec::new();
     for partition in 0..partitions {
         let mut offset = log.watermarks(topic, partition).await.unwrap().low;
