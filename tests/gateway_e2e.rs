@@ -205,5 +205,13 @@ fn publishes_a_mixed_batch_on_kafka() {
     );
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--kafka", &kafka]);
+    let ready: Value = server
+        .http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ready["eventlog"], "kafka", "{ready}");
     publish_mixed_batch(&server);
 }
