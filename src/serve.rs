@@ -78,7 +78,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     let registry = tributary_registry::Registry::new(db.clone());
     let event_types = tributary_registry::EventTypes::new(
         db.clone(),
-        registry,
+        registry.clone(),
         log.clone(),
         tributary_registry::EventTypeSettings {
             topic_prefix: config.topic_prefix.clone(),
@@ -86,7 +86,8 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
             default_retention: Some(config.default_retention),
         },
     );
-    let app = router(state, event_types, config.auth);
+    let gateway = start_gateway(&config, log.clone(), registry, event_types.clone()).await?;
+    let app = router(state, event_types, gateway, config.auth);
 
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -138,6 +139,32 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The publishing pipeline. Event types are the registry's subjects for now (the event-type
+/// service will replace [`tributary_gateway::RegistrySubjects`]); limits and the dead-letter
+/// topic use [`tributary_gateway::GatewayOptions::default`], with partitions and retention of
+/// the topics it creates from the configuration.
+/// Starts the gateway: it publishes to the event types of the catalog.
+async fn start_gateway(
+    config: &Config,
+    log: Arc<dyn EventLog>,
+    registry: tributary_registry::Registry,
+    event_types: tributary_registry::EventTypes,
+) -> Result<Arc<tributary_gateway::Gateway>, Failure> {
+    let retention = tributary_eventlog::Retention {
+        time: Some(config.default_retention),
+        bytes: None,
+    };
+    let options = tributary_gateway::GatewayOptions {
+        dlq_partitions: config.default_partitions,
+        dlq_retention: retention,
+        ..tributary_gateway::GatewayOptions::default()
+    };
+    let gateway = tributary_gateway::Gateway::start(log, registry, Arc::new(event_types), options)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot start the gateway: {e}")))?;
+    Ok(Arc::new(gateway))
+}
+
 /// Creates the data directory and proves it is writable, with one clear error if not.
 pub(crate) fn prepare_data_dir(dir: &Path) -> Result<(), Failure> {
     let unwritable = |e: std::io::Error| {
@@ -178,12 +205,14 @@ async fn wait_for_signal() {
 }
 
 /// The binary's own routes, the Confluent Schema Registry API at the root paths, the
-/// event-type API under `/v1/event-types`, and one fallback: problem+json under `/v1`,
-/// Confluent's 404 body everywhere else (the registry owns the root, and Confluent clients
-/// probing optional endpoints expect its body). Every request first gets its principal.
+/// event-type API under `/v1/event-types`, publishing under `/v1/events` and `/v1/validate`,
+/// and one fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the
+/// registry owns the root, and Confluent clients probing optional endpoints expect its body).
+/// Every request first gets its principal.
 fn router(
     state: AppState,
     event_types: tributary_registry::EventTypes,
+    gateway: Arc<tributary_gateway::Gateway>,
     auth: tributary_core::AuthMode,
 ) -> Router {
     Router::new()
@@ -192,6 +221,7 @@ fn router(
         .route("/metrics", get(metrics_text))
         .with_state(state)
         .merge(tributary_registry::api_routes(event_types))
+        .merge(tributary_gateway::router(gateway))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             auth,

@@ -45,12 +45,12 @@ fn ns_per_op(rounds: usize, iterations: usize, mut op: impl FnMut()) -> f64 {
     samples[samples.len() / 2]
 }
 
-fn report(name: &str, fields: Value) {
-    let mut line = json!({ "bench": "registry", "measure": name });
-    if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
-        line.extend(fields.clone());
+fn report(name: &str, mut fields: Value) {
+    if let Some(fields) = fields.as_object_mut() {
+        fields.insert("bench".into(), json!("registry"));
+        fields.insert("measure".into(), json!(name));
     }
-    println!("{line}");
+    println!("{fields}");
 }
 
 pub(crate) async fn run(args: RegistryArgs) -> anyhow::Result<()> {

@@ -1,4 +1,32 @@
-//! The ingest API and pipeline: producer identity and permissions, validation, dead-letter routing, idempotency and back-pressure.
+//! The ingest API and pipeline: `POST /v1/events/{type}` and `POST /v1/validate/{type}`.
 //!
-//! This crate is filled in by its own issue; until then it only reserves its place in the
-//! workspace and its position in the dependency order (see DESIGN.md, "Workspace").
+//! This crate owns the way from a producer's request to durable records: decoding (JSON,
+//! NDJSON, gzip, zstd) under explicit limits, resolving the event type and its schema (cached),
+//! validation with per-type enforcement, enrichment with the headers of DESIGN.md, routing to
+//! the type's topic or the dead-letter topic, and per-event verdicts. It acknowledges an event
+//! only once the event log reports it durable, and answers 503 — listing what *was* written —
+//! when the log cannot take writes. It must never acknowledge what it has not stored, never
+//! buffer without bound, and never talk to the database on the hot path (metadata is cached).
+//! Event-type metadata comes through the [`EventTypes`] seam; [`RegistrySubjects`] stands in
+//! until the event-type service exists.
+
+mod decode;
+mod error;
+mod event_types;
+mod gateway;
+mod http;
+mod limits;
+mod metrics;
+mod prepare;
+mod schemas;
+mod verdict;
+
+pub use error::GatewayError;
+pub use event_types::{Enforcement, EventTypeInfo, EventTypes, RegistrySubjects};
+pub use gateway::{Gateway, GatewayOptions};
+pub use http::{
+    EVENT_ID_HEADER, EVENT_TIME_HEADER, PRODUCER_HEADER, SCHEMA_VERSION_HEADER, router,
+};
+pub use limits::GatewayLimits;
+pub use prepare::{DLQ_EVENT_TYPE, DLQ_REASON, DLQ_VIOLATIONS, WARNINGS};
+pub use verdict::{Answer, Reason, Verdict, ViolationBody, Written};

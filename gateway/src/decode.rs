@@ -1,0 +1,384 @@
+//! From request bytes to events: media types, content encodings with a hard cap on the
+//! decompressed size, and splitting a body into events without trusting its shape.
+//!
+//! `application/json` is one object or an array of objects; any syntax error in it is a 400
+//! for the whole request (the body cannot be split reliably). `application/x-ndjson` is one
+//! object per line, blank lines ignored; a line that does not parse is rejected `malformed`
+//! on its own and the other lines go on. Nesting deeper than serde_json's 128 levels is a 400
+//! in both. The whole body must be UTF-8 (400 otherwise).
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::Read;
+
+use bytes::Bytes;
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::GatewayError;
+use crate::verdict::Reason;
+
+/// How the body lists its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Json,
+    Ndjson,
+}
+
+/// How the body is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Identity,
+    Gzip,
+    Zstd,
+}
+
+/// The format named by a `Content-Type` header.
+pub(crate) fn format_of(content_type: Option<&str>) -> Result<Format, GatewayError> {
+    let Some(raw) = content_type else {
+        return Err(GatewayError::UnsupportedMediaType(
+            "a content type is required: application/json or application/x-ndjson".into(),
+        ));
+    };
+    let mut parts = raw.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    for param in parts {
+        let Some((name, value)) = param.split_once('=') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case("charset")
+            && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        {
+            return Err(GatewayError::UnsupportedMediaType(format!(
+                "charset {} is not supported; send utf-8",
+                value.trim()
+            )));
+        }
+    }
+    match essence.as_str() {
+        "application/json" => Ok(Format::Json),
+        "application/x-ndjson" => Ok(Format::Ndjson),
+        _ => Err(GatewayError::UnsupportedMediaType(format!(
+            "content type {essence:?} is not supported; send application/json or application/x-ndjson"
+        ))),
+    }
+}
+
+/// The encoding named by a `Content-Encoding` header.
+pub(crate) fn encoding_of(content_encoding: Option<&str>) -> Result<Encoding, GatewayError> {
+    match content_encoding
+        .map(|e| e.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("identity") => Ok(Encoding::Identity),
+        Some("gzip") | Some("x-gzip") => Ok(Encoding::Gzip),
+        Some("zstd") => Ok(Encoding::Zstd),
+        Some(other) => Err(GatewayError::UnsupportedMediaType(format!(
+            "content encoding {other:?} is not supported; send gzip, zstd or none"
+        ))),
+    }
+}
+
+/// Decompresses `body`, failing with 413 past `cap` bytes and 400 on a broken stream.
+/// CPU-bound: call on the blocking pool.
+pub(crate) fn decompress(
+    body: Bytes,
+    encoding: Encoding,
+    cap: usize,
+) -> Result<Bytes, GatewayError> {
+    let reader: Box<dyn Read + '_> = match encoding {
+        Encoding::Identity => return Ok(body),
+        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+        Encoding::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(&body[..]).map_err(|e| {
+                GatewayError::BadRequest(format!("cannot start zstd decoding: {e}"))
+            })?,
+        ),
+    };
+    let mut out = Vec::new();
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    if let Err(e) = reader.take(limit).read_to_end(&mut out) {
+        return Err(GatewayError::BadRequest(format!(
+            "the compressed body is broken or truncated: {e}"
+        )));
+    }
+    if out.len() > cap {
+        return Err(GatewayError::TooLarge(format!(
+            "the body decompresses to more than {cap} bytes"
+        )));
+    }
+    Ok(Bytes::from(out))
+}
+
+/// One event as sent: its exact bytes and what became of parsing it.
+#[derive(Debug)]
+pub(crate) struct RawEvent {
+    /// The event's bytes as sent (a slice of the body).
+    pub(crate) bytes: Bytes,
+    pub(crate) parsed: Result<Value, (Reason, String)>,
+}
+
+/// Splits a decompressed body into events.
+pub(crate) fn split(
+    body: &Bytes,
+    format: Format,
+    max_events: usize,
+    max_event_bytes: usize,
+) -> Result<Vec<RawEvent>, GatewayError> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        GatewayError::BadRequest(format!(
+            "the body is not valid utf-8 (first bad byte at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
+    let events = match format {
+        Format::Json => split_json(body, text, max_events, max_event_bytes)?,
+        Format::Ndjson => split_ndjson(body, text, max_events, max_event_bytes)?,
+    };
+    if events.is_empty() {
+        return Err(GatewayError::BadRequest("the body holds no events".into()));
+    }
+    Ok(events)
+}
+
+fn split_json(
+    body: &Bytes,
+    text: &str,
+    max_events: usize,
+    max_event_bytes: usize,
+) -> Result<Vec<RawEvent>, GatewayError> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('[') {
+        if text.len() > max_event_bytes {
+            return Ok(vec![too_large(body.clone(), max_event_bytes)]);
+        }
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| GatewayError::BadRequest(format!("the body is not valid json: {e}")))?;
+        return Ok(vec![event(body.clone(), value)]);
+    }
+    let too_many = Cell::new(false);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let elements = BoundedSeq {
+        max: max_events,
+        too_many: &too_many,
+    }
+    .deserialize(&mut de)
+    .and_then(|elements| de.end().map(|()| elements));
+    let elements = match elements {
+        Ok(elements) => elements,
+        Err(_) if too_many.get() => return Err(too_many_events(max_events)),
+        Err(e) => {
+            return Err(GatewayError::BadRequest(format!(
+                "the body is not valid json: {e}"
+            )));
+        }
+    };
+    let mut events = Vec::with_capacity(elements.len());
+    for (index, raw) in elements.into_iter().enumerate() {
+        let bytes = body.slice_ref(raw.get().as_bytes());
+        if bytes.len() > max_event_bytes {
+            events.push(too_large(bytes, max_event_bytes));
+            continue;
+        }
+        let value: Value = serde_json::from_str(raw.get()).map_err(|e| {
+            GatewayError::BadRequest(format!("event {index} is not acceptable json: {e}"))
+        })?;
+        events.push(event(bytes, value));
+    }
+    Ok(events)
+}
+
+fn split_ndjson(
+    body: &Bytes,
+    text: &str,
+    max_events: usize,
+    max_event_bytes: usize,
+) -> Result<Vec<RawEvent>, GatewayError> {
+    let mut events = Vec::new();
+    for (line_no, line) in text.split('\n').enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if events.len() == max_events {
+            return Err(too_many_events(max_events));
+        }
+        let bytes = body.slice_ref(line.as_bytes());
+        if bytes.len() > max_event_bytes {
+            events.push(too_large(bytes, max_event_bytes));
+            continue;
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(value) => events.push(event(bytes, value)),
+            Err(e) if e.to_string().contains("recursion limit") => {
+                return Err(GatewayError::BadRequest(format!(
+                    "line {} nests too deeply: {e}",
+                    line_no + 1
+                )));
+            }
+            Err(e) => events.push(RawEvent {
+                bytes,
+                parsed: Err((Reason::Malformed, format!("not valid json: {e}"))),
+            }),
+        }
+    }
+    Ok(events)
+}
+
+fn event(bytes: Bytes, value: Value) -> RawEvent {
+    let parsed = if value.is_object() {
+        Ok(value)
+    } else {
+        Err((Reason::NotAnObject, "an event must be a json object".into()))
+    };
+    RawEvent { bytes, parsed }
+}
+
+fn too_large(bytes: Bytes, max: usize) -> RawEvent {
+    let message = format!(
+        "the event is {} bytes; at most {max} are allowed",
+        bytes.len()
+    );
+    RawEvent {
+        bytes,
+        parsed: Err((Reason::TooLarge, message)),
+    }
+}
+
+fn too_many_events(max: usize) -> GatewayError {
+    GatewayError::TooLarge(format!("a request may hold at most {max} events"))
+}
+
+/// A JSON array of raw elements that stops reading past `max` elements.
+struct BoundedSeq<'c> {
+    max: usize,
+    too_many: &'c Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for BoundedSeq<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BoundedSeq<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(element) = seq.next_element::<&'de RawValue>()? {
+            if out.len() == self.max {
+                self.too_many.set(true);
+                return Err(de::Error::custom("too many events"));
+            }
+            out.push(element);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_text(text: &str, format: Format) -> Result<Vec<RawEvent>, GatewayError> {
+        split(&Bytes::from(text.to_owned()), format, 3, 100)
+    }
+
+    #[test]
+    fn arrays_keep_each_events_bytes() {
+        let events = split_text(r#"[ {"a":1} , {"b": [2]} ]"#, Format::Json).unwrap();
+        assert_eq!(&events[0].bytes[..], br#"{"a":1}"#);
+        assert_eq!(&events[1].bytes[..], br#"{"b": [2]}"#);
+    }
+
+    #[test]
+    fn too_many_events_is_413() {
+        let err = split_text("[{},{},{},{}]", Format::Json).unwrap_err();
+        assert!(matches!(err, GatewayError::TooLarge(_)), "{err:?}");
+        let err = split_text("{}\n{}\n{}\n{}", Format::Ndjson).unwrap_err();
+        assert!(matches!(err, GatewayError::TooLarge(_)), "{err:?}");
+    }
+
+    #[test]
+    fn ndjson_malformed_lines_stand_alone() {
+        let events = split_text("{\"a\":1}\n\n{oops\r\n7\n", Format::Ndjson).unwrap();
+        assert_eq!(events.len(), 3);
+        assert!(events[0].parsed.is_ok());
+        assert_eq!(events[1].parsed.as_ref().unwrap_err().0, Reason::Malformed);
+        assert_eq!(
+            events[2].parsed.as_ref().unwrap_err().0,
+            Reason::NotAnObject
+        );
+    }
+
+    #[test]
+    fn malformed_array_is_400() {
+        let err = split_text(r#"[{"a":1}, {oops}]"#, Format::Json).unwrap_err();
+        assert!(matches!(err, GatewayError::BadRequest(_)), "{err:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_400() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let err = split(&Bytes::from(deep.clone()), Format::Json, 10, 1 << 20).unwrap_err();
+        assert!(matches!(err, GatewayError::BadRequest(_)), "{err:?}");
+        let err = split(&Bytes::from(deep), Format::Ndjson, 10, 1 << 20).unwrap_err();
+        assert!(matches!(err, GatewayError::BadRequest(_)), "{err:?}");
+    }
+
+    #[test]
+    fn oversized_events_are_rejected_alone() {
+        let big = format!(r#"[{{"a":"{}"}}, {{}}]"#, "x".repeat(200));
+        let events = split_text(&big, Format::Json).unwrap();
+        assert_eq!(events[0].parsed.as_ref().unwrap_err().0, Reason::TooLarge);
+        assert!(events[1].parsed.is_ok());
+    }
+
+    #[test]
+    fn media_types() {
+        assert_eq!(
+            format_of(Some("application/json; charset=UTF-8")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            format_of(Some("application/x-ndjson")).unwrap(),
+            Format::Ndjson
+        );
+        assert!(format_of(Some("text/plain")).is_err());
+        assert!(format_of(Some("application/json; charset=latin1")).is_err());
+        assert!(format_of(None).is_err());
+        assert!(encoding_of(Some("br")).is_err());
+    }
+
+    #[test]
+    fn zip_bomb_and_truncation() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vec![b' '; 1 << 20]).unwrap();
+        let packed = gz.finish().unwrap();
+        let err = decompress(Bytes::from(packed.clone()), Encoding::Gzip, 1000).unwrap_err();
+        assert!(matches!(err, GatewayError::TooLarge(_)), "{err:?}");
+        let cut = Bytes::copy_from_slice(&packed[..packed.len() / 2]);
+        let err = decompress(cut, Encoding::Gzip, 2 << 20).unwrap_err();
+        assert!(matches!(err, GatewayError::BadRequest(_)), "{err:?}");
+        let z = zstd::encode_all(&b"{\"a\":1}"[..], 3).unwrap();
+        let err = decompress(
+            Bytes::copy_from_slice(&z[..z.len() - 3]),
+            Encoding::Zstd,
+            100,
+        )
+        .unwrap_err();
+        assert!(matches!(err, GatewayError::BadRequest(_)), "{err:?}");
+    }
+}

@@ -1,0 +1,425 @@
+//! The [`Gateway`] service: resolve → read → decode → check → enrich → append, with the
+//! back-pressure around it.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tributary_core::EventTypeName;
+use tributary_eventlog::{AppendResult, EventLog, LogError, Record, Retention, TopicSpec};
+use tributary_registry::Registry;
+
+use crate::GatewayError;
+use crate::decode::{self, Encoding, Format};
+use crate::event_types::{CachedEventTypes, Enforcement, EventTypeInfo, EventTypes};
+use crate::limits::GatewayLimits;
+use crate::metrics::{self, Outcomes};
+use crate::prepare::{self, Meta, Pending};
+use crate::schemas::Schemas;
+use crate::verdict::{Answer, Reason, Verdict, Written};
+
+/// How the gateway is set up. [`GatewayOptions::default`] holds the binary's defaults.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    pub limits: GatewayLimits,
+    /// The one dead-letter topic: `tributary.dlq`.
+    pub dlq_topic: String,
+    /// Partitions of the dead-letter topic when the gateway creates it: 3.
+    pub dlq_partitions: u32,
+    /// Retention of the dead-letter topic when the gateway creates it: no limit.
+    pub dlq_retention: Retention,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            limits: GatewayLimits::default(),
+            dlq_topic: String::from("tributary.dlq"),
+            dlq_partitions: 3,
+            dlq_retention: Retention::default(),
+        }
+    }
+}
+
+/// One publish or validate request, as the HTTP layer hands it over.
+#[derive(Debug)]
+pub(crate) struct Submission {
+    pub(crate) event_type: String,
+    pub(crate) format: Format,
+    pub(crate) encoding: Encoding,
+    pub(crate) content_length: Option<u64>,
+    pub(crate) meta: Meta,
+    /// Validate only; write nothing.
+    pub(crate) dry_run: bool,
+}
+
+/// The publishing pipeline. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Gateway {
+    log: Arc<dyn EventLog>,
+    schemas: Schemas,
+    event_types: CachedEventTypes,
+    limits: GatewayLimits,
+    dlq_topic: String,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Gateway {
+    /// A gateway writing to `log`, creating the dead-letter topic if it is missing.
+    pub async fn start(
+        log: Arc<dyn EventLog>,
+        registry: Registry,
+        event_types: Arc<dyn EventTypes>,
+        options: GatewayOptions,
+    ) -> Result<Gateway, GatewayError> {
+        let spec = TopicSpec::new(&options.dlq_topic, options.dlq_partitions)
+            .with_retention(options.dlq_retention);
+        match log.create_topic(&spec).await {
+            Ok(()) | Err(LogError::TopicExists(_)) => {}
+            Err(error) => return Err(GatewayError::from_log(error, Vec::new())),
+        }
+        let limits = options.limits;
+        Ok(Gateway {
+            log,
+            schemas: Schemas::new(registry, limits.metadata_ttl),
+            event_types: CachedEventTypes::new(event_types, limits.metadata_ttl),
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight_bytes)),
+            limits,
+            dlq_topic: options.dlq_topic,
+        })
+    }
+
+    pub fn limits(&self) -> &GatewayLimits {
+        &self.limits
+    }
+
+    pub fn dlq_topic(&self) -> &str {
+        &self.dlq_topic
+    }
+
+    /// Runs one request through the pipeline within the request timeout. Returns the
+    /// resolved event type (for metrics labels) with the answer.
+    pub(crate) async fn ingest(
+        &self,
+        submission: Submission,
+        body: Body,
+    ) -> (Option<EventTypeName>, Result<Answer, GatewayError>) {
+        let mut resolved = None;
+        let work = self.ingest_within(submission, body, &mut resolved);
+        let answer = match tokio::time::timeout(self.limits.request_timeout, work).await {
+            Ok(answer) => answer,
+            Err(_) => Err(GatewayError::Timeout(self.limits.request_timeout)),
+        };
+        (resolved, answer)
+    }
+
+    async fn ingest_within(
+        &self,
+        submission: Submission,
+        body: Body,
+        resolved: &mut Option<EventTypeName>,
+    ) -> Result<Answer, GatewayError> {
+        let unknown = || GatewayError::UnknownEventType(submission.event_type.clone());
+        let name = EventTypeName::parse(&submission.event_type).map_err(|_| unknown())?;
+        let max_body = self.limits.max_body_bytes;
+        if let Some(declared) = submission.content_length
+            && declared > max_body as u64
+        {
+            return Err(body_too_large(max_body));
+        }
+        // Reserve before reading, so the bytes are counted while they are in memory.
+        let declared = submission
+            .content_length
+            .map_or(max_body, |n| usize::try_from(n).unwrap_or(max_body));
+        let _body_permit = self.reserve(declared)?;
+
+        let info = self.event_types.resolve(&name).await?.ok_or_else(unknown)?;
+        *resolved = Some(info.name.clone());
+        let schema = self
+            .schemas
+            .resolve(&info.subject, submission.meta.pinned_version)
+            .await?;
+        let candidate = match info.enforcement {
+            Enforcement::Shadow {
+                candidate_version: Some(candidate_version),
+            } => {
+                match self
+                    .schemas
+                    .resolve(&info.subject, Some(candidate_version))
+                    .await
+                {
+                    Ok(candidate) => Some(candidate),
+                    Err(error) => {
+                        tracing::warn!(event_type = %info.name.as_str(), %error, "shadow candidate unavailable; skipping shadow checks");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+
+        let raw = read_body(body, max_body).await?;
+        let encoding = submission.encoding;
+        let cap = self.limits.max_decompressed_bytes;
+        let decompressed = blocking(move || decode::decompress(raw, encoding, cap)).await?;
+        let _decompressed_permit = match encoding {
+            Encoding::Identity => None,
+            _ => Some(self.reserve(decompressed.len())?),
+        };
+
+        let input = prepare::Input {
+            body: decompressed,
+            format: submission.format,
+            max_events: self.limits.max_events_per_request,
+            max_event_bytes: info.max_event_bytes.unwrap_or(self.limits.max_event_bytes),
+            info: Arc::clone(&info),
+            schema,
+            candidate,
+            meta: submission.meta,
+            received_at_ms: now_ms(),
+            dry_run: submission.dry_run,
+        };
+        let pending = blocking(move || prepare::prepare(&input)).await?;
+        if submission.dry_run {
+            return Ok(Answer::new(prepare::dry_run_verdicts(pending)));
+        }
+        self.write(&info, pending).await
+    }
+
+    /// Appends accepted events to the type's topic and rejected ones to the dead-letter
+    /// topic, concurrently, and turns the log's answers into verdicts.
+    async fn write(
+        &self,
+        info: &EventTypeInfo,
+        pending: Vec<Pending>,
+    ) -> Result<Answer, GatewayError> {
+        let mut outcomes = Outcomes::default();
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; pending.len()];
+        let mut main = Vec::new();
+        let mut main_records = Vec::new();
+        let mut dead = Vec::new();
+        let mut dead_records = Vec::new();
+        for item in pending {
+            match item {
+                Pending::Accept {
+                    index,
+                    event_id,
+                    record,
+                    warnings,
+                    shadow_violations,
+                } => {
+                    if !shadow_violations.is_empty() {
+                        outcomes.shadow_violations += 1;
+                    }
+                    main.push((index, event_id, warnings, shadow_violations));
+                    main_records.push(record);
+                }
+                Pending::Reject {
+                    index,
+                    event_id,
+                    reason,
+                    violations,
+                    dead_letter,
+                } => {
+                    let verdict = Verdict::Rejected {
+                        index,
+                        event_id,
+                        reason,
+                        violations,
+                        dead_lettered: false,
+                    };
+                    verdicts[index] = Some(verdict);
+                    match dead_letter {
+                        Some(record) => {
+                            dead.push(index);
+                            dead_records.push(record);
+                        }
+                        None => outcomes.rejected += 1,
+                    }
+                }
+            }
+        }
+
+        let (main_results, dead_results) = tokio::join!(
+            self.append(&info.topic, main_records),
+            self.append(&self.dlq_topic, dead_records),
+        );
+
+        let mut unavailable: Option<LogError> = None;
+        let mut written = Vec::new();
+        match main_results {
+            Err(error) => {
+                outcomes.failed += main.len() as u64;
+                if !error.is_retryable() {
+                    outcomes.report(info.name.as_str());
+                    return Err(GatewayError::from_log(error, Vec::new()));
+                }
+                unavailable = Some(error);
+            }
+            Ok(results) => {
+                for ((index, event_id, warnings, shadow_violations), result) in
+                    main.into_iter().zip(results)
+                {
+                    match result {
+                        Ok(position) => {
+                            outcomes.accepted += 1;
+                            written.push(Written {
+                                index,
+                                event_id: event_id.clone(),
+                                partition: position.partition,
+                                offset: position.offset,
+                            });
+                            verdicts[index] = Some(Verdict::Accepted {
+                                index,
+                                event_id,
+                                partition: position.partition,
+                                offset: position.offset,
+                                warnings,
+                                shadow_violations,
+                            });
+                        }
+                        Err(error) if error.is_retryable() => {
+                            outcomes.failed += 1;
+                            unavailable.get_or_insert(error);
+                        }
+                        Err(error) => {
+                            outcomes.rejected += 1;
+                            verdicts[index] = Some(Verdict::Rejected {
+                                index,
+                                event_id,
+                                reason: Reason::LogRejected,
+                                violations: vec![crate::verdict::ViolationBody {
+                                    pointer: String::new(),
+                                    message: error.to_string(),
+                                }],
+                                dead_lettered: false,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let dead_results = match dead_results {
+            Ok(results) => results,
+            Err(error) => dead.iter().map(|_| Err(error.clone())).collect(),
+        };
+        for (index, result) in dead.into_iter().zip(dead_results) {
+            match result {
+                Ok(_) => {
+                    outcomes.dead_lettered += 1;
+                    if let Some(Verdict::Rejected { dead_lettered, .. }) = &mut verdicts[index] {
+                        *dead_lettered = true;
+                    }
+                }
+                Err(error) => {
+                    outcomes.rejected += 1;
+                    if error.is_retryable() {
+                        unavailable.get_or_insert(error);
+                    } else {
+                        tracing::warn!(%error, "dead-letter record refused");
+                    }
+                }
+            }
+        }
+        outcomes.report(info.name.as_str());
+        if let Some(error) = unavailable {
+            return Err(GatewayError::LogUnavailable { error, written });
+        }
+        Ok(Answer::new(verdicts.into_iter().flatten().collect()))
+    }
+
+    async fn append(
+        &self,
+        topic: &str,
+        records: Vec<Record>,
+    ) -> Result<Vec<AppendResult>, LogError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.log.append(topic, records).await
+    }
+
+    /// Takes `bytes` of the in-flight budget, or answers 503 at once when it is spent.
+    fn reserve(&self, bytes: usize) -> Result<InFlight, GatewayError> {
+        let max = self.limits.max_in_flight_bytes;
+        let n = u32::try_from(bytes.min(max)).unwrap_or(u32::MAX);
+        let permit = Arc::clone(&self.in_flight)
+            .try_acquire_many_owned(n)
+            .map_err(|_| {
+                GatewayError::Busy(format!(
+                    "the gateway is holding its maximum of {max} request bytes; retry shortly"
+                ))
+            })?;
+        let guard = InFlight {
+            _permit: permit,
+            semaphore: Arc::clone(&self.in_flight),
+            max,
+        };
+        guard.report();
+        Ok(guard)
+    }
+}
+
+/// Bytes held by one request; given back (and the gauge updated) on drop.
+struct InFlight {
+    _permit: OwnedSemaphorePermit,
+    semaphore: Arc<Semaphore>,
+    max: usize,
+}
+
+impl InFlight {
+    fn report(&self) {
+        let held = self.max.saturating_sub(self.semaphore.available_permits());
+        ::metrics::gauge!(metrics::IN_FLIGHT_BYTES).set(held as f64);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let held = self
+            .max
+            .saturating_sub(self.semaphore.available_permits())
+            .saturating_sub(self._permit.num_permits());
+        ::metrics::gauge!(metrics::IN_FLIGHT_BYTES).set(held as f64);
+    }
+}
+
+fn body_too_large(max: usize) -> GatewayError {
+    GatewayError::TooLarge(format!("the request body may be at most {max} bytes"))
+}
+
+/// Reads the whole body, refusing past `max` bytes (whatever the headers claimed).
+async fn read_body(body: Body, max: usize) -> Result<Bytes, GatewayError> {
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(body_too_large(max))
+        }
+        Err(error) => Err(GatewayError::BadRequest(format!(
+            "cannot read the request body: {error}"
+        ))),
+    }
+}
+
+/// Runs CPU-bound work on the blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T, GatewayError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, GatewayError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) => Err(GatewayError::Internal(format!(
+            "decode worker failed: {error}"
+        ))),
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,257 @@
+//! The HTTP surface: `POST /v1/events/{type}` and `POST /v1/validate/{type}`. Handlers read
+//! headers into a [`Submission`] and hand it with the body to [`Gateway::ingest`].
+//!
+//! Request headers: `Content-Type` (`application/json` or `application/x-ndjson`),
+//! `Content-Encoding` (`gzip`, `zstd`), `Tributary-Producer` (default `anonymous`),
+//! `Tributary-Event-Id` (a UUID, single-event requests only), `Tributary-Event-Time` (RFC 3339
+//! or epoch milliseconds, for every event of the request), `Tributary-Schema-Version` (or
+//! `?schema_version=N`), `traceparent` (passed through).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::decode;
+use crate::gateway::{Gateway, Submission};
+use crate::metrics;
+use crate::prepare::Meta;
+use crate::{Answer, GatewayError};
+
+/// Header naming the producer until API keys exist.
+pub const PRODUCER_HEADER: &str = "tributary-producer";
+/// Header carrying the producer's own event id (single-event requests only).
+pub const EVENT_ID_HEADER: &str = "tributary-event-id";
+/// Header carrying the event time of every event in the request.
+pub const EVENT_TIME_HEADER: &str = "tributary-event-time";
+/// Header pinning the schema version to validate against.
+pub const SCHEMA_VERSION_HEADER: &str = "tributary-schema-version";
+
+/// The producer recorded when a request names none.
+const ANONYMOUS: &str = "anonymous";
+/// Longest producer name accepted.
+const MAX_PRODUCER_LEN: usize = 200;
+/// Longest `traceparent` passed through (the W3C format is 55 characters).
+const MAX_TRACEPARENT_LEN: usize = 128;
+
+/// The gateway's routes, ready to merge into the binary's router.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/events/{event_type}", post(publish))
+        .route("/v1/validate/{event_type}", post(validate))
+        .with_state(gateway)
+}
+
+#[derive(Debug, Deserialize)]
+struct Params {
+    schema_version: Option<String>,
+}
+
+async fn publish(
+    State(gateway): State<Arc<Gateway>>,
+    Path(event_type): Path<String>,
+    query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(
+        &gateway, "publish", event_type, query, &headers, body, false,
+    )
+    .await
+}
+
+async fn validate(
+    State(gateway): State<Arc<Gateway>>,
+    Path(event_type): Path<String>,
+    query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(
+        &gateway, "validate", event_type, query, &headers, body, true,
+    )
+    .await
+}
+
+async fn handle(
+    gateway: &Gateway,
+    endpoint: &'static str,
+    event_type: String,
+    query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+    headers: &HeaderMap,
+    body: Body,
+    dry_run: bool,
+) -> Response {
+    let started = Instant::now();
+    let (resolved, answer) = match submission(event_type, query, headers, dry_run) {
+        Ok(submission) => gateway.ingest(submission, body).await,
+        Err(error) => (None, Err(error)),
+    };
+    let response = match answer {
+        Ok(answer) => answer_response(answer),
+        Err(error) => error.into_response(),
+    };
+    let status = response.status().as_u16().to_string();
+    let event_type = resolved.map_or_else(|| String::from("unknown"), |n| n.as_str().to_owned());
+    ::metrics::counter!(metrics::REQUESTS, "event_type" => event_type, "endpoint" => endpoint, "status" => status.clone())
+        .increment(1);
+    ::metrics::histogram!(metrics::REQUEST_SECONDS, "endpoint" => endpoint, "status" => status)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// 200 when every event was accepted, 207 with a verdict per event otherwise (also when none
+/// was accepted: the request itself was fine).
+fn answer_response(answer: Answer) -> Response {
+    let status = if answer.all_accepted() {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    (status, axum::Json(answer)).into_response()
+}
+
+fn submission(
+    event_type: String,
+    query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+    headers: &HeaderMap,
+    dry_run: bool,
+) -> Result<Submission, GatewayError> {
+    let format = decode::format_of(text(headers, header::CONTENT_TYPE.as_str())?)?;
+    let encoding = decode::encoding_of(text(headers, header::CONTENT_ENCODING.as_str())?)?;
+    let content_length = match text(headers, header::CONTENT_LENGTH.as_str())? {
+        None => None,
+        Some(raw) => Some(raw.trim().parse::<u64>().map_err(|_| {
+            GatewayError::BadRequest(format!("content-length {raw:?} is not a number"))
+        })?),
+    };
+    let Query(params) =
+        query.map_err(|e| GatewayError::BadRequest(format!("bad query string: {e}")))?;
+    let pinned = match params
+        .schema_version
+        .as_deref()
+        .or(text(headers, SCHEMA_VERSION_HEADER)?)
+    {
+        None => None,
+        Some(raw) => match raw.trim().parse::<i32>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                return Err(GatewayError::BadRequest(format!(
+                    "schema version {raw:?} is not a positive integer"
+                )));
+            }
+        },
+    };
+    let producer = match text(headers, PRODUCER_HEADER)? {
+        None => ANONYMOUS.to_owned(),
+        Some(raw) => producer_name(raw)?,
+    };
+    let event_id = match text(headers, EVENT_ID_HEADER)? {
+        None => None,
+        Some(raw) => Some(Uuid::parse_str(raw.trim()).map_err(|_| {
+            GatewayError::BadRequest(format!("{EVENT_ID_HEADER} {raw:?} is not a uuid"))
+        })?),
+    };
+    let event_time_ms = match text(headers, EVENT_TIME_HEADER)? {
+        None => None,
+        Some(raw) => Some(event_time(raw)?),
+    };
+    let traceparent = text(
+        headers,
+        header::HeaderName::from_static("traceparent").as_str(),
+    )?
+    .filter(|t| t.len() <= MAX_TRACEPARENT_LEN)
+    .map(str::to_owned);
+    Ok(Submission {
+        event_type,
+        format,
+        encoding,
+        content_length,
+        meta: Meta {
+            producer,
+            event_id,
+            event_time_ms,
+            pinned_version: pinned,
+            traceparent,
+        },
+        dry_run,
+    })
+}
+
+/// A header as text; a header that is not visible ASCII is a 400.
+fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, GatewayError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| GatewayError::BadRequest(format!("header {name} is not ascii text"))),
+    }
+}
+
+fn producer_name(raw: &str) -> Result<String, GatewayError> {
+    let raw = raw.trim();
+    let ok = !raw.is_empty()
+        && raw.len() <= MAX_PRODUCER_LEN
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | ':'));
+    if !ok {
+        return Err(GatewayError::BadRequest(format!(
+            "{PRODUCER_HEADER} must be 1 to {MAX_PRODUCER_LEN} characters of letters, digits and . _ - @ :"
+        )));
+    }
+    Ok(raw.to_owned())
+}
+
+/// RFC 3339 (any offset) or integer milliseconds since the epoch.
+fn event_time(raw: &str) -> Result<i64, GatewayError> {
+    let raw = raw.trim();
+    if let Ok(ms) = raw.parse::<i64>() {
+        if ms >= 0 {
+            return Ok(ms);
+        }
+    } else if let Ok(time) = chrono::DateTime::parse_from_rfc3339(raw) {
+        let ms = time.timestamp_millis();
+        if ms >= 0 {
+            return Ok(ms);
+        }
+    }
+    Err(GatewayError::BadRequest(format!(
+        "{EVENT_TIME_HEADER} {raw:?} is neither an RFC 3339 time nor milliseconds since 1970"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_times() {
+        assert_eq!(event_time("1700000000000").unwrap(), 1_700_000_000_000);
+        assert_eq!(
+            event_time("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(
+            event_time("2023-11-15T00:13:20+02:00").unwrap(),
+            1_700_000_000_000
+        );
+        assert!(event_time("yesterday").is_err());
+        assert!(event_time("-5").is_err());
+    }
+
+    #[test]
+    fn producer_names() {
+        assert_eq!(producer_name("checkout-svc").unwrap(), "checkout-svc");
+        assert!(producer_name("").is_err());
+        assert!(producer_name("a b").is_err());
+    }
+}

@@ -1,0 +1,39 @@
+//! Back-pressure and size limits, with the defaults the binary uses.
+
+use std::time::Duration;
+
+/// Every limit of the gateway. The binary uses [`GatewayLimits::default`]; these defaults are
+/// the only place the numbers live (there are no configuration keys for them yet).
+#[derive(Debug, Clone)]
+pub struct GatewayLimits {
+    /// Largest request body as sent (compressed or not): 10 MiB. Beyond: 413.
+    pub max_body_bytes: usize,
+    /// Largest body after gzip/zstd decompression: 64 MiB. Beyond: 413 (zip bombs stop here).
+    pub max_decompressed_bytes: usize,
+    /// Most events in one request: 10,000. Beyond: 413.
+    pub max_events_per_request: usize,
+    /// Largest single event, unless its event type says otherwise: 1 MiB. Beyond: that event
+    /// is rejected `too_large`, the others go on.
+    pub max_event_bytes: usize,
+    /// Request bytes the whole gateway holds at once: 256 MiB. A request that would exceed it
+    /// is answered 503 at once instead of queueing.
+    pub max_in_flight_bytes: usize,
+    /// How long one request may take, end to end: 30 s. Beyond: 503, nothing acknowledged.
+    pub request_timeout: Duration,
+    /// How long event-type metadata and "latest schema" answers are trusted: 5 s.
+    pub metadata_ttl: Duration,
+}
+
+impl Default for GatewayLimits {
+    fn default() -> Self {
+        GatewayLimits {
+            max_body_bytes: 10 << 20,
+            max_decompressed_bytes: 64 << 20,
+            max_events_per_request: 10_000,
+            max_event_bytes: 1 << 20,
+            max_in_flight_bytes: 256 << 20,
+            request_timeout: Duration::from_secs(30),
+            metadata_ttl: Duration::from_secs(5),
+        }
+    }
+}

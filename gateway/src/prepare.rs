@@ -1,0 +1,269 @@
+//! The CPU-bound middle of the pipeline, run on the blocking pool: split the body, check each
+//! event against its schema, and build the records (enrichment) for the topic and the
+//! dead-letter topic.
+//!
+//! Enrichment: the value is Confluent's wire format — magic byte 0, the 4-byte schema id, then
+//! the event as compact UTF-8 JSON (JSON Schema subjects) or Avro binary (Avro subjects, so
+//! Confluent's Avro deserializers read it). The key is the value at the type's partition-key
+//! pointer (strings as they are, numbers and booleans as JSON text), else none. The timestamp
+//! is the request's `Tributary-Event-Time`, else the receive time.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tributary_core::headers;
+use tributary_eventlog::Record;
+use tributary_registry::{SchemaType, confluent_frame};
+use uuid::Uuid;
+
+use crate::GatewayError;
+use crate::decode::{self, Format};
+use crate::event_types::{Enforcement, EventTypeInfo};
+use crate::schemas::ResolvedSchema;
+use crate::verdict::{Reason, Verdict, ViolationBody};
+
+/// Dead-letter header: the machine-readable reason code.
+pub const DLQ_REASON: &str = "tributary.dlq.reason";
+/// Dead-letter header: the event type the event claimed.
+pub const DLQ_EVENT_TYPE: &str = "tributary.dlq.event_type";
+/// Dead-letter header: every violation, as a JSON array of `{pointer, message}`.
+pub const DLQ_VIOLATIONS: &str = "tributary.dlq.violations";
+/// On events accepted in `warn` mode: their violations, as in [`DLQ_VIOLATIONS`].
+pub const WARNINGS: &str = "tributary.warnings";
+
+/// What the request says about all of its events.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Meta {
+    pub(crate) producer: String,
+    /// `Tributary-Event-Id`: only for a request holding exactly one event.
+    pub(crate) event_id: Option<Uuid>,
+    /// `Tributary-Event-Time`, in ms since the epoch.
+    pub(crate) event_time_ms: Option<i64>,
+    pub(crate) pinned_version: Option<i32>,
+    pub(crate) traceparent: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Input {
+    pub(crate) body: Bytes,
+    pub(crate) format: Format,
+    pub(crate) max_events: usize,
+    pub(crate) max_event_bytes: usize,
+    pub(crate) info: Arc<EventTypeInfo>,
+    pub(crate) schema: ResolvedSchema,
+    pub(crate) candidate: Option<ResolvedSchema>,
+    pub(crate) meta: Meta,
+    pub(crate) received_at_ms: i64,
+    pub(crate) dry_run: bool,
+}
+
+/// An event checked and ready to be written.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    Accept {
+        index: usize,
+        event_id: String,
+        record: Record,
+        warnings: Vec<ViolationBody>,
+        shadow_violations: Vec<ViolationBody>,
+    },
+    Reject {
+        index: usize,
+        event_id: String,
+        reason: Reason,
+        violations: Vec<ViolationBody>,
+        /// The dead-letter record, unless the event is not dead-lettered (too large).
+        dead_letter: Option<Record>,
+    },
+}
+
+pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
+    let events = decode::split(
+        &input.body,
+        input.format,
+        input.max_events,
+        input.max_event_bytes,
+    )?;
+    if input.meta.event_id.is_some() && events.len() > 1 {
+        return Err(GatewayError::BadRequest(format!(
+            "Tributary-Event-Id names one event, but the request holds {}",
+            events.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        let event_id = input.meta.event_id.unwrap_or_else(Uuid::now_v7).to_string();
+        let value = match event.parsed {
+            Ok(value) => value,
+            Err((reason, message)) => {
+                let violations = vec![ViolationBody {
+                    pointer: String::new(),
+                    message,
+                }];
+                out.push(reject(
+                    input,
+                    index,
+                    event_id,
+                    reason,
+                    violations,
+                    event.bytes,
+                ));
+                continue;
+            }
+        };
+        let (payload, violations) = check(&input.schema, &value);
+        let warn = input.info.enforcement == Enforcement::Warn;
+        let payload = match payload {
+            Some(payload) if violations.is_empty() || warn => payload,
+            _ => {
+                out.push(reject(
+                    input,
+                    index,
+                    event_id,
+                    Reason::SchemaViolation,
+                    violations,
+                    event.bytes,
+                ));
+                continue;
+            }
+        };
+        let shadow_violations = match &input.candidate {
+            Some(candidate) => check(candidate, &value).1,
+            None => Vec::new(),
+        };
+        let record = if input.dry_run {
+            Record::new(Bytes::new(), 0)
+        } else {
+            accepted_record(input, &value, &event_id, &payload, &violations)
+        };
+        out.push(Pending::Accept {
+            index,
+            event_id,
+            record,
+            warnings: violations,
+            shadow_violations,
+        });
+    }
+    Ok(out)
+}
+
+/// The verdicts of a dry run.
+pub(crate) fn dry_run_verdicts(pending: Vec<Pending>) -> Vec<Verdict> {
+    pending
+        .into_iter()
+        .map(|item| match item {
+            Pending::Accept {
+                index,
+                warnings,
+                shadow_violations,
+                ..
+            } => Verdict::Valid {
+                index,
+                warnings,
+                shadow_violations,
+            },
+            Pending::Reject {
+                index,
+                reason,
+                violations,
+                ..
+            } => Verdict::Invalid {
+                index,
+                reason,
+                violations,
+            },
+        })
+        .collect()
+}
+
+/// The encoded payload (when the event can be encoded) and the violations.
+fn check(schema: &ResolvedSchema, value: &Value) -> (Option<Vec<u8>>, Vec<ViolationBody>) {
+    match schema.compiled.schema_type() {
+        SchemaType::Avro => match schema.compiled.encode_avro_from_json(value) {
+            Ok(payload) => (Some(payload), Vec::new()),
+            Err(violations) => (None, violations.into_iter().map(Into::into).collect()),
+        },
+        _ => {
+            let violations: Vec<ViolationBody> = schema
+                .compiled
+                .validate_json(value)
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            let payload = serde_json::to_vec(value).ok();
+            (payload, violations)
+        }
+    }
+}
+
+fn reject(
+    input: &Input,
+    index: usize,
+    event_id: String,
+    reason: Reason,
+    violations: Vec<ViolationBody>,
+    original: Bytes,
+) -> Pending {
+    let dead_letter = (!input.dry_run && reason != Reason::TooLarge).then(|| {
+        let record = Record::new(original, input.received_at_ms)
+            .with_header(DLQ_REASON, reason.as_str())
+            .with_header(DLQ_EVENT_TYPE, input.info.name.as_str().to_owned())
+            .with_header(DLQ_VIOLATIONS, violations_json(&violations))
+            .with_header(headers::EVENT_ID, event_id.clone())
+            .with_header(headers::PRODUCER, input.meta.producer.clone())
+            .with_header(headers::RECEIVED_AT, input.received_at_ms.to_string())
+            .with_header(headers::SCHEMA_VERSION, input.schema.version.to_string());
+        with_trace(record, &input.meta)
+    });
+    Pending::Reject {
+        index,
+        event_id,
+        reason,
+        violations,
+        dead_letter,
+    }
+}
+
+fn accepted_record(
+    input: &Input,
+    value: &Value,
+    event_id: &str,
+    payload: &[u8],
+    warnings: &[ViolationBody],
+) -> Record {
+    let timestamp = input.meta.event_time_ms.unwrap_or(input.received_at_ms);
+    let mut record = Record::new(confluent_frame(input.schema.id, payload), timestamp)
+        .with_header(headers::EVENT_ID, event_id.to_owned())
+        .with_header(headers::PRODUCER, input.meta.producer.clone())
+        .with_header(headers::RECEIVED_AT, input.received_at_ms.to_string())
+        .with_header(headers::SCHEMA_VERSION, input.schema.version.to_string());
+    if !warnings.is_empty() {
+        record = record.with_header(WARNINGS, violations_json(warnings));
+    }
+    if let Some(key) = partition_key(input.info.partition_key.as_deref(), value) {
+        record = record.with_key(key);
+    }
+    with_trace(record, &input.meta)
+}
+
+fn with_trace(record: Record, meta: &Meta) -> Record {
+    match &meta.traceparent {
+        Some(trace) => record.with_header(headers::TRACEPARENT, trace.clone()),
+        None => record,
+    }
+}
+
+/// The record key: the value at `pointer`, strings as they are, numbers and booleans as JSON
+/// text; nothing for a missing, null or structured value.
+fn partition_key(pointer: Option<&str>, value: &Value) -> Option<Bytes> {
+    match value.pointer(pointer?)? {
+        Value::String(s) => Some(Bytes::from(s.clone())),
+        v @ (Value::Number(_) | Value::Bool(_)) => Some(Bytes::from(v.to_string())),
+        _ => None,
+    }
+}
+
+fn violations_json(violations: &[ViolationBody]) -> Vec<u8> {
+    serde_json::to_vec(violations).unwrap_or_else(|_| b"[]".to_vec())
+}

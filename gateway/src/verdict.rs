@@ -1,0 +1,129 @@
+//! What the gateway answers about each event.
+
+use serde::Serialize;
+use tributary_registry::Violation;
+
+/// Why an event was not accepted: a machine-readable code, also written to dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The event does not satisfy its schema; `violations` says where.
+    SchemaViolation,
+    /// The event is not valid JSON (an NDJSON line that does not parse).
+    Malformed,
+    /// The event is valid JSON but not an object.
+    NotAnObject,
+    /// The event is larger than its type allows.
+    TooLarge,
+    /// The event log refused the record for good (not a transient failure).
+    LogRejected,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SchemaViolation => "schema_violation",
+            Reason::Malformed => "malformed",
+            Reason::NotAnObject => "not_an_object",
+            Reason::TooLarge => "too_large",
+            Reason::LogRejected => "log_rejected",
+        }
+    }
+}
+
+/// One violation: where (RFC 6901 pointer into the event) and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ViolationBody {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl From<Violation> for ViolationBody {
+    fn from(v: Violation) -> Self {
+        ViolationBody {
+            pointer: v.pointer,
+            message: v.message,
+        }
+    }
+}
+
+/// The verdict on one event of a request, in the order the events were sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Durably written to the event type's topic.
+    Accepted {
+        index: usize,
+        event_id: String,
+        partition: u32,
+        offset: i64,
+        /// `warn` mode: the violations the event was accepted with.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<ViolationBody>,
+        /// `shadow` mode: what the candidate schema version would reject.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        shadow_violations: Vec<ViolationBody>,
+    },
+    /// Not written to the topic; `dead_lettered` once the dead-letter record is durable.
+    Rejected {
+        index: usize,
+        event_id: String,
+        reason: Reason,
+        violations: Vec<ViolationBody>,
+        dead_lettered: bool,
+    },
+    /// Dry run: the event would be accepted.
+    Valid {
+        index: usize,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<ViolationBody>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        shadow_violations: Vec<ViolationBody>,
+    },
+    /// Dry run: the event would be rejected.
+    Invalid {
+        index: usize,
+        reason: Reason,
+        violations: Vec<ViolationBody>,
+    },
+}
+
+impl Verdict {
+    /// Accepted (or, in a dry run, valid).
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Verdict::Accepted { .. } | Verdict::Valid { .. })
+    }
+}
+
+/// The answer to a request whose events all got a verdict (200 or 207).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Answer {
+    pub accepted: usize,
+    pub rejected: usize,
+    pub results: Vec<Verdict>,
+}
+
+impl Answer {
+    pub(crate) fn new(results: Vec<Verdict>) -> Answer {
+        let accepted = results.iter().filter(|v| v.is_accepted()).count();
+        Answer {
+            accepted,
+            rejected: results.len() - accepted,
+            results,
+        }
+    }
+
+    /// Every event accepted.
+    pub fn all_accepted(&self) -> bool {
+        self.rejected == 0
+    }
+}
+
+/// An event durably written before the log failed (listed in a 503 answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Written {
+    pub index: usize,
+    pub event_id: String,
+    pub partition: u32,
+    pub offset: i64,
+}

@@ -1,0 +1,235 @@
+//! End-to-end tests of the publishing gateway through the real binary: a schema registered
+//! through the Confluent API, a mixed batch published over HTTP, and the outcome checked
+//! through the answer's positions and `/metrics` (there is no read API yet).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tributary");
+
+/// A running server; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(cwd: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .current_dir(cwd)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("TRIBUTARY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tributary");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read the banner");
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Server { child, base, http }
+    }
+
+    fn post(&self, path: &str, content_type: &str, body: String) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .header("tributary-producer", "e2e")
+            .body(body)
+            .send()
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+}
+
+/// The value of the sample of `name` whose labels include every one of `labels`.
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|want| l.contains(want)))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// A fresh event-type name, so runs against a shared broker never collide.
+fn fresh_type() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("e2e.orders_{}_{nanos}", std::process::id())
+}
+
+fn publish_mixed_batch(server: &Server) {
+    let event_type = fresh_type();
+    let schema = json!({
+        "type": "object",
+        "properties": {"order_id": {"type": "string"}, "amount": {"type": "number", "minimum": 0}},
+        "required": ["order_id", "amount"]
+    });
+    // A registered schema alone is not an event type: publishing needs the catalog entry.
+    let (status, body) = server.post(
+        &format!("/v1/event-types/{event_type}/schemas"),
+        "application/json",
+        json!({"schema_type": "JSON", "schema": schema.to_string()}).to_string(),
+    );
+    assert_eq!(
+        status, 404,
+        "no schemas for a type that does not exist: {body}"
+    );
+    let (status, body) = server.post(
+        "/v1/event-types",
+        "application/json",
+        json!({"name": event_type, "owner": "orders", "partition_key": "/order_id", "partitions": 2})
+            .to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let (status, body) = server.post(
+        &format!("/subjects/{event_type}-value/versions"),
+        "application/vnd.schemaregistry.v1+json",
+        json!({"schemaType": "JSON", "schema": schema.to_string()}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let schema_id = body["id"].as_u64().unwrap();
+    assert!(schema_id > 0);
+
+    let batch = [
+        r#"{"order_id":"a","amount":1}"#,
+        r#"{"order_id":"b","amount":-1}"#,
+        r#"{"order_id":"c","amount":3}"#,
+        r#"{"order_id":"d""#,
+        r#"{"order_id":"e","amount":5}"#,
+    ]
+    .join("\n");
+    let (status, body) = server.post(
+        &format!("/v1/events/{event_type}"),
+        "application/x-ndjson",
+        batch,
+    );
+    assert_eq!(status, 207, "{body}");
+    assert_eq!(body["accepted"], 3);
+    assert_eq!(body["rejected"], 2);
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[1]["reason"], "schema_violation");
+    assert_eq!(results[1]["violations"][0]["pointer"], "/amount");
+    assert_eq!(results[3]["reason"], "malformed");
+    assert!(
+        results
+            .iter()
+            .filter(|r| r["status"] == "rejected")
+            .all(|r| r["dead_lettered"] == true)
+    );
+    // The keyless events of one request go to one partition, at consecutive offsets.
+    let accepted: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["status"] == "accepted")
+        .collect();
+    let partition = &accepted[0]["partition"];
+    let first = accepted[0]["offset"].as_i64().unwrap();
+    for (i, r) in accepted.iter().enumerate() {
+        assert_eq!(&r["partition"], partition);
+        assert_eq!(r["offset"].as_i64().unwrap(), first + i as i64);
+    }
+
+    // A second request on the new topic lands after the first one's records.
+    let (status, body) = server.post(
+        &format!("/v1/events/{event_type}"),
+        "application/json",
+        r#"{"order_id":"f","amount":6}"#.to_owned(),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = server.post(
+        "/v1/events/e2e.nothing_here",
+        "application/json",
+        "{}".into(),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "not_found");
+    let (status, _) = server.post(
+        &format!("/v1/events/{event_type}"),
+        "text/plain",
+        "{}".into(),
+    );
+    assert_eq!(status, 415);
+
+    let metrics = server.metrics();
+    let label = format!("event_type=\"{event_type}\"");
+    let count = |outcome: &str| {
+        sample(
+            &metrics,
+            "tributary_gateway_events_total",
+            &[&label, &format!("outcome=\"{outcome}\"")],
+        )
+    };
+    assert_eq!(count("accepted"), Some(4.0), "{metrics}");
+    assert_eq!(count("dead_lettered"), Some(2.0), "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "tributary_gateway_requests_total",
+            &["event_type=\"unknown\"", "status=\"404\""]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn publishes_a_mixed_batch_on_the_embedded_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    publish_mixed_batch(&server);
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set TRIBUTARY_TEST_KAFKA (scripts/test-full does)"]
+fn publishes_a_mixed_batch_on_kafka() {
+    let kafka = std::env::var("TRIBUTARY_TEST_KAFKA").expect(
+        "TRIBUTARY_TEST_KAFKA is not set: run scripts/test-full, which starts the services",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--kafka", &kafka]);
+    let ready: Value = server
+        .http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ready["eventlog"], "kafka", "{ready}");
+    publish_mixed_batch(&server);
+}
