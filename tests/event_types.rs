@@ -4,50 +4,15 @@
 // Synchronous tests (no async runtime to block), so std::thread::sleep is fine here.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::Server;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tributary");
-
-/// A running server; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Server {
-    fn start(cwd: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .current_dir(cwd)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("TRIBUTARY_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tributary");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the banner");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Server { child, base }
-    }
-
     /// Sends `body` (JSON) as `principal`; returns the status, content type and body.
     fn send(
         &self,
@@ -82,11 +47,9 @@ impl Server {
 #[test]
 fn auth_off_refuses_a_non_loopback_listen_address() {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(BIN);
+    let mut command = common::command(dir.path());
     command
-        .current_dir(dir.path())
         .args(["serve", "--listen", "0.0.0.0:0"])
-        .env("TRIBUTARY_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let output = command.output().unwrap();
@@ -108,7 +71,7 @@ fn auth_off_refuses_a_non_loopback_listen_address() {
 #[test]
 fn the_principal_header_decides_who_may_change_an_event_type() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &[], &[]);
     use reqwest::Method;
 
     let (status, _, body) = server.send(

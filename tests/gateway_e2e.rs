@@ -2,59 +2,23 @@
 //! through the Confluent API, a mixed batch published over HTTP, and the outcome checked
 //! through the answer's positions and `/metrics` (there is no read API yet).
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::Server;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tributary");
-
-/// A running server; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    http: reqwest::blocking::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 impl Server {
-    fn start(cwd: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .current_dir(cwd)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("TRIBUTARY_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tributary");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the banner");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        Server { child, base, http }
-    }
-
     fn post(&self, path: &str, content_type: &str, body: String) -> (u16, Value) {
-        let response = self
-            .http
+        let response = http()
             .post(format!("{}{path}", self.base))
             .header("content-type", content_type)
             .header("tributary-producer", "e2e")
@@ -66,7 +30,7 @@ impl Server {
     }
 
     fn metrics(&self) -> String {
-        self.http
+        http()
             .get(format!("{}/metrics", self.base))
             .send()
             .unwrap()
@@ -211,7 +175,7 @@ fn publish_mixed_batch(server: &Server) {
 #[test]
 fn publishes_a_mixed_batch_on_the_embedded_log() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(dir.path(), &[], &[]);
     publish_mixed_batch(&server);
 }
 
@@ -222,14 +186,8 @@ fn publishes_a_mixed_batch_on_kafka() {
         "TRIBUTARY_TEST_KAFKA is not set: run scripts/test-full, which starts the services",
     );
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &["--kafka", &kafka]);
-    let ready: Value = server
-        .http
-        .get(format!("{}/readyz", server.base))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let server = Server::start(dir.path(), &["--kafka", &kafka], &[]);
+    let ready: Value = server.get("/readyz").json().unwrap();
     assert_eq!(ready["eventlog"], "kafka", "{ready}");
     publish_mixed_batch(&server);
 }

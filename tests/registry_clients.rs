@@ -2,51 +2,12 @@
 //! (`confluent-kafka`) and the npm `@kafkajs/confluent-schema-registry`, each registering,
 //! looking up, serializing and deserializing (scripts in `tests/clients/`).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tributary");
-
-/// A running server on an ephemeral port; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("TRIBUTARY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start tributary");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("read the banner");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    Server {
-        child,
-        base,
-        _dir: dir,
-    }
-}
+use common::Server;
 
 fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
@@ -55,7 +16,7 @@ fn clients_dir() -> PathBuf {
 /// Runs `program args… URL` in `tests/clients`, failing with its output (and the install
 /// hint when a package is missing).
 fn run_client(program: &str, script: &str, install: &str) {
-    let server = start();
+    let server = Server::start_fresh(&[]);
     let output = Command::new(program)
         .current_dir(clients_dir())
         .arg(script)

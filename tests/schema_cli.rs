@@ -5,69 +5,32 @@
 // These tests are synchronous (no async runtime to block), so std::thread::sleep is fine here.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tributary");
+mod common;
 
-/// A running server in its own temporary directory; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .current_dir(dir.path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("TRIBUTARY_LOG", "warn")
-            .env_remove("TRIBUTARY_SERVER")
-            .env_remove("TRIBUTARY_TOPIC_PREFIX")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tributary serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the banner");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Server { child, base, dir }
-    }
-
     /// Writes a file into the server's temporary directory (where the CLI also runs).
     fn file(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
+        let path = self.dir().join(name);
         std::fs::write(&path, content).unwrap();
         path
     }
 
     /// Runs `tributary schema ARGS --server BASE` in the temporary directory.
     fn schema(&self, args: &[&str]) -> Output {
-        run(self.dir.path(), &self.base, args, None)
+        run(self.dir(), &self.base, args, None)
     }
 
     fn schema_stdin(&self, args: &[&str], input: &str) -> Output {
-        run(self.dir.path(), &self.base, args, Some(input))
+        run(self.dir(), &self.base, args, Some(input))
     }
 
     fn put(&self, path: &str, body: &Value) {
@@ -82,15 +45,11 @@ impl Server {
 }
 
 fn run(cwd: &Path, server: &str, args: &[&str], input: Option<&str>) -> Output {
-    let mut command = Command::new(BIN);
+    let mut command = common::command(cwd);
     command
-        .current_dir(cwd)
         .arg("schema")
         .args(args)
         .args(["--server", server])
-        .env("TRIBUTARY_LOG", "warn")
-        .env_remove("TRIBUTARY_SERVER")
-        .env_remove("TRIBUTARY_TOPIC_PREFIX")
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
@@ -103,17 +62,8 @@ fn run(cwd: &Path, server: &str, args: &[&str], input: Option<&str>) -> Output {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(input.as_bytes()).unwrap();
     }
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(60));
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(pid.to_string())
-            .status();
-    });
-    let output = child.wait_with_output().unwrap();
-    drop(watchdog);
-    output
+    let _watchdog = common::watchdog(child.id(), Duration::from_secs(60));
+    child.wait_with_output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -177,7 +127,7 @@ const SUBJECT: &str = "orders.order_placed-value";
 
 /// A server holding V1 and V2 of `orders.order_placed`.
 fn server_with_two_versions() -> Server {
-    let server = Server::start();
+    let server = Server::start_fresh(&[]);
     server.file("v1.avsc", V1);
     server.file("v2.avsc", V2);
     ok(&server.schema(&["register", TYPE, "-f", "v1.avsc"]));
@@ -187,7 +137,7 @@ fn server_with_two_versions() -> Server {
 
 #[test]
 fn register_new_then_idempotent_then_incompatible() {
-    let server = Server::start();
+    let server = Server::start_fresh(&[]);
     server.file("v1.avsc", V1);
     server.file("v2.avsc", V2);
     server.file("bad.avsc", BAD);
@@ -229,7 +179,7 @@ fn register_new_then_idempotent_then_incompatible() {
 
 #[test]
 fn register_from_stdin_json_schema_and_references_flag() {
-    let server = Server::start();
+    let server = Server::start_fresh(&[]);
     let schema = r#"{"type":"object","properties":{"sku":{"type":"string"}}}"#;
     let out = server.schema_stdin(
         &["register", "shop.item", "-f", "-", "--type", "json"],
@@ -401,7 +351,7 @@ fn diff_versions_and_file_against_latest() {
 
 #[test]
 fn json_output_of_every_command() {
-    let server = Server::start();
+    let server = Server::start_fresh(&[]);
     server.file("v1.avsc", V1);
     server.file("v2.avsc", V2);
     server.file("bad.avsc", BAD);
@@ -504,19 +454,19 @@ fn bad_input_gives_one_line_and_the_right_status() {
     fails_one_line(&out, 1, "Invalid schema");
 
     // Nothing listens on port 1.
-    let down = run(server.dir.path(), "http://127.0.0.1:1", &["list"], None);
+    let down = run(server.dir(), "http://127.0.0.1:1", &["list"], None);
     fails_one_line(
         &down,
         1,
         "cannot reach the Tributary server at http://127.0.0.1:1: connection refused",
     );
-    let out = run(server.dir.path(), "ftp://x", &["list"], None);
+    let out = run(server.dir(), "ftp://x", &["list"], None);
     fails_one_line(&out, 2, "scheme \"ftp\" is not supported");
 }
 
 #[test]
 fn topic_prefix_names_the_subject() {
-    let server = Server::start();
+    let server = Server::start_fresh(&[]);
     server.file("v1.avsc", V1);
     let out = server.schema(&["register", TYPE, "-f", "v1.avsc", "--topic-prefix", "prod."]);
     assert_eq!(

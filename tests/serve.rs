@@ -4,115 +4,25 @@
 // These tests are synchronous (no async runtime to block), so std::thread::sleep is fine here.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tributary");
-
-/// A running server; killed if the test fails before stopping it.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Starts `tributary serve --listen 127.0.0.1:0 ARGS` in `cwd` and waits for the address it prints.
-    fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(BIN);
-        command
-            .current_dir(cwd)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("TRIBUTARY_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("start tributary");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the banner");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Server { child, base }
-    }
-
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        reqwest::blocking::Client::new()
-            .get(format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .expect("request")
-    }
-
-    /// Sends SIGTERM and returns the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        send_signal(self.child.id(), "TERM");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "server did not stop after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// Signals a process through kill(1): the workspace forbids `unsafe`, so no libc::kill.
-fn send_signal(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal} {pid} failed");
-}
+use common::Server;
 
 /// Runs the binary to completion with a bounded wait.
 fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(BIN);
-    command
-        .current_dir(cwd)
-        .args(args)
-        .env("TRIBUTARY_LOG", "warn");
-    for (k, v) in env {
-        command.env(k, v);
-    }
+    let mut command = common::command(cwd);
+    command.args(args).envs(env.iter().copied());
     let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(60));
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(pid.to_string())
-            .status();
-    });
-    let output = child.wait_with_output().unwrap();
-    drop(watchdog);
-    output
+    let _watchdog = common::watchdog(child.id(), Duration::from_secs(60));
+    child.wait_with_output().unwrap()
 }
 
 /// A start-up failure: non-zero status and exactly one line on stderr, no panic.
