@@ -3,6 +3,8 @@
 
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
+// Synchronous test code (no async runtime to block): std::thread::sleep is fine here.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
