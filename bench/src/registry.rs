@@ -149,16 +149,10 @@ pub(crate) async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     );
     registration_latency("sqlite", &sqlite_url, args.registrations).await?;
     if let Some(admin_url) = &args.postgres {
-        let admin = Database::connect(admin_url, Duration::from_secs(10)).await?;
         let name = format!("bench_{}", std::process::id());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(admin.pool())
-            .await?;
-        admin.close().await;
-        let (base, _) = admin_url
-            .rsplit_once('/')
-            .context("database url ends with /DBNAME")?;
-        registration_latency("postgres", &format!("{base}/{name}"), args.registrations).await?;
+        let url =
+            Database::create_postgres_database(admin_url, &name, Duration::from_secs(10)).await?;
+        registration_latency("postgres", &url, args.registrations).await?;
     }
     Ok(())
 }

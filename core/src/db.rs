@@ -158,6 +158,37 @@ impl Database {
         Ok(Database { pool, backend })
     }
 
+    /// Creates database `name` on the PostgreSQL server `admin_url` points at and returns
+    /// the URL of the new database (same server and credentials). For test suites and
+    /// benchmarks that need a database of their own; `name` is `[a-z0-9_]`, at most 63 bytes.
+    pub async fn create_postgres_database(
+        admin_url: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<String, DbError> {
+        let valid = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let base = admin_url.rsplit_once('/').map(|(base, _)| base);
+        let (true, Some(base), Some(DatabaseBackend::Postgres)) =
+            (valid, base, DatabaseBackend::from_url(admin_url))
+        else {
+            return Err(DbError::UnsupportedUrl(format!(
+                "{} (database {name:?})",
+                redact_url(admin_url)
+            )));
+        };
+        let admin = Database::connect(admin_url, timeout).await?;
+        let created = sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(admin.pool())
+            .await;
+        admin.close().await;
+        created?;
+        Ok(format!("{base}/{name}"))
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

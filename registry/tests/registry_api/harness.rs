@@ -51,17 +51,10 @@ pub(crate) async fn fresh_postgres() -> Fresh {
     let admin_url = std::env::var("TRIBUTARY_TEST_DATABASE_URL").expect(
         "TRIBUTARY_TEST_DATABASE_URL is not set: run scripts/test-full, which starts PostgreSQL",
     );
-    let admin = Database::connect(&admin_url, TIMEOUT).await.unwrap();
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(admin.pool())
+    let url = Database::create_postgres_database(&admin_url, &name, TIMEOUT)
         .await
         .unwrap();
-    admin.close().await;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("database url ends with /DBNAME");
-    let url = format!("{base}/{name}");
     let db = Database::connect(&url, TIMEOUT).await.unwrap();
     db.migrate().await.unwrap();
     Fresh {
