@@ -21,6 +21,8 @@ mod record;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod mock_kafka;
 
 pub use embedded::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
 pub use error::{ErrorKind, LogError};

@@ -3,183 +3,34 @@
 //! a 2xx is in the log exactly once, at the position the answer gave; a 503 lists only events
 //! that are durably in the log.
 //!
-//! MockCluster has no CreateTopics, so topics are created through the mock (as in
-//! `eventlog/tests/kafka_mock.rs`).
+//! The mock comes from `tributary_eventlog::mock_kafka` (topics are created through it:
+//! MockCluster has no CreateTopics).
 
 mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use common::{Harness, ORDER_SCHEMA, StaticTypes, read_partitions, register};
-use rdkafka::mocking::MockCluster;
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tributary_eventlog::{
-    AppendResult, EventLog, GroupConsumer, KafkaLog, KafkaOptions, LogError, Record, StoredRecord,
-    TopicDescription, TopicSpec, Watermarks,
-};
+use tributary_eventlog::mock_kafka::MockKafka;
+use tributary_eventlog::{EventLog, TopicSpec};
 use tributary_gateway::{Enforcement, GatewayLimits, GatewayOptions};
 use tributary_registry::{SchemaType, split_confluent_frame};
 
 const TYPE: &str = "orders.order_placed";
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(3);
-const BROKER: i32 = 1;
-
-enum Command {
-    Down(oneshot::Sender<()>),
-    Up(oneshot::Sender<()>),
-    CreateTopic(String, i32, oneshot::Sender<Result<(), String>>),
-}
-
-/// The mock broker; MockCluster is not `Send`, so it lives on its own thread.
-#[derive(Debug)]
-struct Mock {
-    commands: mpsc::Sender<Command>,
-    bootstrap: String,
-}
-
-impl Mock {
-    fn start() -> Mock {
-        let (commands, inbox) = mpsc::channel::<Command>();
-        let (ready, bootstrap) = mpsc::channel();
-        std::thread::spawn(move || {
-            let cluster = MockCluster::new(1).expect("start MockCluster");
-            ready.send(cluster.bootstrap_servers()).unwrap();
-            for command in inbox {
-                match command {
-                    Command::Down(done) => {
-                        cluster.broker_down(BROKER).expect("broker down");
-                        let _ = done.send(());
-                    }
-                    Command::Up(done) => {
-                        cluster.broker_up(BROKER).expect("broker up");
-                        let _ = done.send(());
-                    }
-                    Command::CreateTopic(name, partitions, done) => {
-                        let _ = done.send(
-                            cluster
-                                .create_topic(&name, partitions, 1)
-                                .map_err(|e| e.to_string()),
-                        );
-                    }
-                }
-            }
-        });
-        Mock {
-            commands,
-            bootstrap: bootstrap.recv().expect("mock cluster address"),
-        }
-    }
-
-    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> T {
-        let (tx, rx) = oneshot::channel();
-        self.commands.send(command(tx)).expect("mock thread alive");
-        rx.await.expect("mock thread answered")
-    }
-}
-
-/// The Kafka log with topics created through the mock.
-#[derive(Debug)]
-struct MockLog {
-    inner: KafkaLog,
-    mock: Mock,
-}
-
-#[async_trait]
-impl EventLog for MockLog {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn create_topic(&self, spec: &TopicSpec) -> Result<(), LogError> {
-        spec.validate()?;
-        if self.inner.read(&spec.name, 0, 0, 0).await.is_ok() {
-            return Err(LogError::TopicExists(spec.name.clone()));
-        }
-        let (name, partitions) = (spec.name.clone(), spec.partitions as i32);
-        self.mock
-            .ask(|done| Command::CreateTopic(name, partitions, done))
-            .await
-            .map_err(LogError::Fatal)?;
-        for _ in 0..100 {
-            if self
-                .inner
-                .read(&spec.name, spec.partitions - 1, 0, 0)
-                .await
-                .is_ok()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(LogError::Timeout(format!("{} never appeared", spec.name)))
-    }
-    async fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
-        self.inner.delete_topic(topic).await
-    }
-    async fn list_topics(&self) -> Result<Vec<TopicDescription>, LogError> {
-        self.inner.list_topics().await
-    }
-    async fn describe_topic(&self, topic: &str) -> Result<TopicDescription, LogError> {
-        self.inner.describe_topic(topic).await
-    }
-    async fn append(
-        &self,
-        topic: &str,
-        records: Vec<Record>,
-    ) -> Result<Vec<AppendResult>, LogError> {
-        self.inner.append(topic, records).await
-    }
-    async fn read(
-        &self,
-        topic: &str,
-        partition: u32,
-        offset: i64,
-        max: usize,
-    ) -> Result<Vec<StoredRecord>, LogError> {
-        self.inner.read(topic, partition, offset, max).await
-    }
-    async fn offset_for_time(&self, topic: &str, partition: u32, ts: i64) -> Result<i64, LogError> {
-        self.inner.offset_for_time(topic, partition, ts).await
-    }
-    async fn watermarks(&self, topic: &str, partition: u32) -> Result<Watermarks, LogError> {
-        self.inner.watermarks(topic, partition).await
-    }
-    async fn subscribe(
-        &self,
-        group: &str,
-        topics: &[String],
-    ) -> Result<Box<dyn GroupConsumer>, LogError> {
-        self.inner.subscribe(group, topics).await
-    }
-    async fn committed_offsets(
-        &self,
-        group: &str,
-        topic: &str,
-    ) -> Result<Vec<(u32, Option<i64>)>, LogError> {
-        self.inner.committed_offsets(group, topic).await
-    }
-    async fn check_health(&self) -> Result<(), LogError> {
-        self.inner.check_health().await
-    }
-    async fn close(&self) -> Result<(), LogError> {
-        self.inner.close().await
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_mid_load_acknowledges_only_what_is_stored() {
-    let mock = Mock::start();
-    let mut options = KafkaOptions::new(mock.bootstrap.clone());
-    options.message_timeout = MESSAGE_TIMEOUT;
-    options.request_timeout = Duration::from_secs(5);
-    let inner = KafkaLog::connect(options)
-        .await
-        .expect("connect to the mock");
-    let log = Arc::new(MockLog { inner, mock });
+    let log = Arc::new(
+        MockKafka::start(|options| {
+            options.message_timeout = MESSAGE_TIMEOUT;
+            options.request_timeout = Duration::from_secs(5);
+        })
+        .await,
+    );
     log.create_topic(&TopicSpec::new(TYPE, 2)).await.unwrap();
     log.create_topic(&TopicSpec::new("tributary.dlq", 1))
         .await
@@ -228,9 +79,9 @@ async fn broker_down_mid_load_acknowledges_only_what_is_stored() {
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    log.mock.ask(Command::Down).await;
+    log.broker_down().await;
     tokio::time::sleep(MESSAGE_TIMEOUT * 2).await;
-    log.mock.ask(Command::Up).await;
+    log.broker_up().await;
     let replies = load.await.unwrap();
 
     // What the log holds, by order id.
