@@ -191,3 +191,69 @@ fn publishes_a_mixed_batch_on_kafka() {
     assert_eq!(ready["eventlog"], "kafka", "{ready}");
     publish_mixed_batch(&server);
 }
+
+/// SIGTERM while a publish is in flight: the request is finished and answered, the process
+/// exits 0, and what it acknowledged is there after a restart.
+#[test]
+#[allow(clippy::disallowed_methods)] // a synchronous test: nothing async to block
+fn sigterm_finishes_an_in_flight_publish() {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let event_type = fresh_type();
+    let (status, body) = server.post(
+        "/v1/event-types",
+        "application/json",
+        json!({"name": event_type, "owner": "orders", "partitions": 1}).to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let schema =
+        json!({"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}});
+    let (status, body) = server.post(
+        &format!("/subjects/{event_type}-value/versions"),
+        "application/vnd.schemaregistry.v1+json",
+        json!({"schemaType": "JSON", "schema": schema.to_string()}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let events: String = (0..50).map(|n| format!("{{\"n\":{n}}}\n")).collect();
+    let (first, rest) = events.split_at(events.len() / 2);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/events/{event_type} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-ndjson\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{first}",
+        events.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the in-flight request was answered: {answer}"
+    );
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["accepted"], 50, "{body}");
+    assert_eq!(body["results"][49]["offset"], 49);
+    assert!(server.wait_exit().success(), "SIGTERM exits 0");
+
+    // Everything acknowledged before the stop is durable: the next event follows it.
+    let server = Server::start(dir.path(), &[], &[]);
+    let (status, body) = server.post(
+        &format!("/v1/events/{event_type}"),
+        "application/json",
+        r#"{"n":50}"#.into(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["offset"], 50, "{body}");
+}

@@ -111,8 +111,17 @@ impl Server {
     }
 
     /// Sends SIGTERM and returns the exit status (the test fails if it takes over 30 s).
-    pub(crate) fn terminate(mut self) -> ExitStatus {
-        send_signal(self.child.id(), "TERM");
+    pub(crate) fn terminate(self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait_exit()
+    }
+
+    pub(crate) fn signal(&self, signal: &str) {
+        send_signal(self.child.id(), signal);
+    }
+
+    /// Waits for the process to exit (the test fails if it takes over 30 s).
+    pub(crate) fn wait_exit(mut self) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
