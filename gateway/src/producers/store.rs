@@ -200,10 +200,14 @@ type KeyRow = (i64, String, i64, Option<i64>, Option<i64>);
 
 impl Producers {
     pub fn new(db: Database, options: ProducerOptions) -> Producers {
+        let ProducerOptions {
+            cache_ttl,
+            admin_key,
+        } = options;
         Producers {
             db,
-            cache_ttl: options.cache_ttl,
-            admin_sha256: options.admin_key.as_deref().map(sha256_hex),
+            cache_ttl,
+            admin_sha256: admin_key.map(|key| sha256_hex(&key)),
             cache: Mutex::new(HashMap::new()),
         }
     }
