@@ -32,7 +32,7 @@ use crate::metrics;
 use crate::prepare::Meta;
 use crate::{Answer, GatewayError};
 
-/// Header naming the producer until API keys exist.
+/// Header naming the producer of a request not authenticated by a producer key.
 pub const PRODUCER_HEADER: &str = "tributary-producer";
 /// Header carrying the producer's own event id (single-event requests only).
 pub const EVENT_ID_HEADER: &str = "tributary-event-id";
