@@ -487,3 +487,36 @@ async fn schemas(State(service): State<EventTypes>, Name(name): Name) -> Answer 
         &json!({ "subject": subject, "versions": versions }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(authorization: &str) -> Option<String> {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, authorization.parse().unwrap());
+        presented_key(&headers)
+    }
+
+    #[test]
+    fn keys_come_from_bearer_or_basic() {
+        assert_eq!(key_of("Bearer trb_abc").as_deref(), Some("trb_abc"));
+        assert_eq!(key_of("bearer  trb_abc ").as_deref(), Some("trb_abc"));
+        // "checkout:trb_abc" and ":s3cr:et" in base64.
+        assert_eq!(
+            key_of("Basic Y2hlY2tvdXQ6dHJiX2FiYw==").as_deref(),
+            Some("trb_abc")
+        );
+        assert_eq!(key_of("Basic OnMzY3I6ZXQ").as_deref(), Some("s3cr:et"));
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Basic !!!",
+            "Basic Y2hlY2tvdXQ=",
+            "Token x",
+        ] {
+            assert_eq!(key_of(bad), None, "{bad:?}");
+        }
+        assert_eq!(presented_key(&axum::http::HeaderMap::new()), None);
+    }
+}
