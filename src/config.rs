@@ -137,9 +137,29 @@ pub(crate) struct ServerSection {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuthSection {
     /// `off`: callers name themselves in the `Tributary-Principal` header (default: the local
-    /// admin); allowed only while the server listens on loopback [default: off].
+    /// admin); allowed only while the server listens on loopback. `keys`: every request
+    /// carries an API key (`Authorization: Bearer`, or HTTP Basic with the key as password)
+    /// [default: off].
     mode: Option<String>,
+    /// With `keys`: the admin's API key, at least 32 characters of high entropy. Set it from
+    /// the environment (`TRIBUTARY_AUTH__ADMIN_KEY`) rather than the file; only its SHA-256
+    /// is kept in memory, and it is never stored or logged.
+    admin_key: Option<Secret>,
 }
+
+/// A secret setting: read like a string, never shown by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The shortest admin key accepted: keys are compared by a fast hash, so they must be long.
+const MIN_ADMIN_KEY_LEN: usize = 32;
 
 /// A configuration error: one line naming the key and what it allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +224,8 @@ pub(crate) struct Config {
     pub(crate) log_format: LogFormat,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) auth: tributary_core::AuthMode,
+    /// With `keys`: the admin's API key.
+    pub(crate) admin_key: Option<Secret>,
 }
 
 /// Reads the file (if any) and the `TRIBUTARY_*` environment, then lays `flags` on top.
@@ -477,6 +499,22 @@ impl Config {
                 .parse()
                 .map_err(|reason: String| invalid("auth.mode", text, &reason))?,
         };
+        let admin_key = file.auth.admin_key.clone();
+        if auth == tributary_core::AuthMode::Keys {
+            match &admin_key {
+                None => {
+                    return Err(ConfigError(String::from(
+                        "`[auth] mode = \"keys\"` needs an admin key: set TRIBUTARY_AUTH__ADMIN_KEY to a random secret of at least 32 characters (e.g. `openssl rand -hex 32`)",
+                    )));
+                }
+                Some(Secret(key)) if key.trim().len() < MIN_ADMIN_KEY_LEN => {
+                    return Err(ConfigError(format!(
+                        "config `auth.admin_key`: the admin key must be at least {MIN_ADMIN_KEY_LEN} characters (e.g. `openssl rand -hex 32`)"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
 
         Ok(Config {
             listen,
@@ -499,6 +537,7 @@ impl Config {
                 "30s",
             )?,
             auth,
+            admin_key,
         })
     }
 
@@ -507,7 +546,7 @@ impl Config {
     pub(crate) fn check_exposure(&self) -> Result<(), ConfigError> {
         if self.auth == tributary_core::AuthMode::Off && !self.listen.ip().is_loopback() {
             return Err(ConfigError(format!(
-                "refusing to listen on {} with auth off (`[auth] mode = \"off\"`): anyone who can reach it could change every schema; listen on loopback (127.0.0.1 or [::1]) until API keys are available",
+                "refusing to listen on {} with auth off (`[auth] mode = \"off\"`): anyone who can reach it could change every schema; listen on loopback (127.0.0.1 or [::1]) or use API keys (`[auth] mode = \"keys\"`)",
                 self.listen
             )));
         }
@@ -745,12 +784,35 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains('\n'), "{err}");
-        let err = parse_toml("[auth]\nmode = \"keys\"")
+        let err = parse_toml("[auth]\nmode = \"oauth\"")
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("`auth.mode`") && err.contains("`off`"),
+            err.contains("`auth.mode`") && err.contains("`off`") && err.contains("`keys`"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn auth_keys_needs_a_long_admin_key_and_may_listen_anywhere() {
+        let err = parse_toml("[auth]\nmode = \"keys\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TRIBUTARY_AUTH__ADMIN_KEY"), "{err}");
+        let err = parse_toml("[auth]\nmode = \"keys\"\nadmin_key = \"short\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least 32"), "{err}");
+        let key = "k".repeat(40);
+        let config = parse_toml(&format!(
+            "listen = \"0.0.0.0:8080\"\n[auth]\nmode = \"keys\"\nadmin_key = \"{key}\""
+        ))
+        .unwrap();
+        assert_eq!(config.auth, tributary_core::AuthMode::Keys);
+        assert!(config.check_exposure().is_ok());
+        assert!(
+            !format!("{config:?}").contains(&key),
+            "the key is never shown"
         );
     }
 

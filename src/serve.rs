@@ -87,7 +87,18 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         },
     );
     let gateway = start_gateway(&config, log.clone(), registry, event_types.clone()).await?;
-    let app = router(state, event_types, gateway, config.auth);
+    let producers = Arc::new(tributary_gateway::Producers::new(
+        db.clone(),
+        tributary_gateway::ProducerOptions {
+            admin_key: config.admin_key.as_ref().map(|k| k.0.trim().to_owned()),
+            ..tributary_gateway::ProducerOptions::default()
+        },
+    ));
+    let auth = match config.auth {
+        tributary_core::AuthMode::Off => tributary_core::Authentication::from(config.auth),
+        tributary_core::AuthMode::Keys => tributary_core::Authentication::keys(producers.clone()),
+    };
+    let app = router(state, event_types, gateway, producers, auth);
 
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -206,14 +217,15 @@ async fn wait_for_signal() {
 
 /// The binary's own routes, the Confluent Schema Registry API at the root paths, the
 /// event-type API under `/v1/event-types`, publishing under `/v1/events` and `/v1/validate`,
-/// and one fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the
+/// producers and their keys under `/v1/producers`, and one fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the
 /// registry owns the root, and Confluent clients probing optional endpoints expect its body).
 /// Every request first gets its principal.
 fn router(
     state: AppState,
     event_types: tributary_registry::EventTypes,
     gateway: Arc<tributary_gateway::Gateway>,
-    auth: tributary_core::AuthMode,
+    producers: Arc<tributary_gateway::Producers>,
+    auth: tributary_core::Authentication,
 ) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -222,10 +234,11 @@ fn router(
         .with_state(state)
         .merge(tributary_registry::api_routes(event_types))
         .merge(tributary_gateway::router(gateway))
+        .merge(tributary_gateway::producer_routes(producers))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             auth,
-            tributary_registry::identify,
+            tributary_registry::authenticate,
         ))
         .layer(middleware::from_fn(track_http))
 }

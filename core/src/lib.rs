@@ -20,7 +20,8 @@ pub use envelope::headers;
 pub use error_code::ErrorCode;
 pub use names::{EventTypeName, MAX_EVENT_TYPE_LEN, NameError};
 pub use principal::{
-    AuthMode, MAX_PARTY_NAME_LEN, PRINCIPAL_HEADER, Principal, PrincipalError, PrincipalKind,
-    checked_party_name,
+    AuthMode, Authenticated, Authentication, KeyVerifier, MAX_GRANT_PATTERN_LEN,
+    MAX_PARTY_NAME_LEN, PRINCIPAL_HEADER, Principal, PrincipalError, PrincipalKind, PublishGrants,
+    VerifyFuture, check_grant_pattern, checked_party_name, grant_matches,
 };
 pub use problem::{PROBLEM_JSON, Problem};

@@ -1,13 +1,20 @@
 //! Who is calling: the principal every request acts as, and the server's auth mode.
 //!
-//! API keys arrive in a later issue. Until then the only mode is [`AuthMode::Off`]: the caller
-//! names itself in the [`PRINCIPAL_HEADER`] header (`admin`, `team:<name>`,
-//! `producer:<name>`), and a request without it acts as an unauthenticated local admin, so
-//! Confluent clients and curl work on a laptop. The binary refuses to run with auth off
-//! unless it listens on loopback only.
+//! With [`AuthMode::Off`] the caller names itself in the [`PRINCIPAL_HEADER`] header
+//! (`admin`, `team:<name>`, `producer:<name>`), and a request without it acts as an
+//! unauthenticated local admin, so Confluent clients and curl work on a laptop. The binary
+//! refuses to run with auth off unless it listens on loopback only.
+//!
+//! With [`AuthMode::Keys`] every request carries an API key (`Authorization: Bearer <key>`, or
+//! HTTP Basic with the key as the password). A [`KeyVerifier`] (the gateway's producer store)
+//! turns the key into an authenticated [`Principal`] and, for producers, the
+//! [`PublishGrants`] that say which event types it may publish.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The request header naming the caller while auth is off.
 pub const PRINCIPAL_HEADER: &str = "tributary-principal";
@@ -121,12 +128,15 @@ pub enum AuthMode {
     /// Nobody proves anything: the principal header is trusted. Loopback only.
     #[default]
     Off,
+    /// Every request proves who it is with an API key.
+    Keys,
 }
 
 impl AuthMode {
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMode::Off => "off",
+            AuthMode::Keys => "keys",
         }
     }
 }
@@ -137,10 +147,111 @@ impl FromStr for AuthMode {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim() {
             "off" => Ok(AuthMode::Off),
+            "keys" => Ok(AuthMode::Keys),
             other => Err(format!(
-                "unknown auth mode {other:?}: only `off` exists until API keys arrive"
+                "unknown auth mode {other:?}: expected `off` or `keys`"
             )),
         }
+    }
+}
+
+/// The longest grant pattern accepted (an event-type name is at most 200 characters).
+pub const MAX_GRANT_PATTERN_LEN: usize = 200;
+
+/// Checks a grant pattern: an event-type name, or one whose dot-separated segments may each be
+/// `*` (exactly one whole segment, any text without a dot): `orders.*`, `*.order_placed`.
+pub fn check_grant_pattern(pattern: &str) -> Result<(), String> {
+    let well_formed = !pattern.is_empty()
+        && pattern.len() <= MAX_GRANT_PATTERN_LEN
+        && pattern.split('.').all(|segment| {
+            segment == "*"
+                || (!segment.is_empty()
+                    && segment.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')
+                    }))
+        });
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "grant {pattern:?} is not an event-type name or glob: use dot-separated segments of [a-z0-9_-], each possibly `*` (one whole segment), at most {MAX_GRANT_PATTERN_LEN} characters"
+        ))
+    }
+}
+
+/// Whether `pattern` (see [`check_grant_pattern`]) matches `event_type`: the same number of
+/// segments, each equal or `*`.
+pub fn grant_matches(pattern: &str, event_type: &str) -> bool {
+    let mut want = pattern.split('.');
+    let mut have = event_type.split('.');
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return true,
+            (Some(w), Some(h)) if w == "*" || w == h => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The event types an authenticated producer may publish: names or globs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishGrants {
+    patterns: Vec<String>,
+}
+
+impl PublishGrants {
+    pub fn new(patterns: Vec<String>) -> PublishGrants {
+        PublishGrants { patterns }
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Whether some grant matches `event_type`.
+    pub fn permits(&self, event_type: &str) -> bool {
+        self.patterns.iter().any(|p| grant_matches(p, event_type))
+    }
+}
+
+/// What a verified key proves: the principal, and for a producer what it may publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub principal: Principal,
+    /// `Some` for producers; `None` for principals not limited by grants (admins).
+    pub grants: Option<PublishGrants>,
+}
+
+/// The future a [`KeyVerifier`] answers with: `Ok(None)` for an unknown or revoked key, `Err`
+/// when the store could not be asked.
+pub type VerifyFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Authenticated>, String>> + Send + 'a>>;
+
+/// Turns an API key into who presented it. Implemented by the gateway's producer store.
+pub trait KeyVerifier: Send + Sync + fmt::Debug {
+    fn verify<'a>(&'a self, key: &'a str) -> VerifyFuture<'a>;
+}
+
+/// How the server authenticates requests: the mode and, with keys, who checks them.
+#[derive(Debug, Clone, Default)]
+pub struct Authentication {
+    pub mode: AuthMode,
+    pub keys: Option<Arc<dyn KeyVerifier>>,
+}
+
+impl Authentication {
+    /// Keys mode, verified by `keys`.
+    pub fn keys(keys: Arc<dyn KeyVerifier>) -> Authentication {
+        Authentication {
+            mode: AuthMode::Keys,
+            keys: Some(keys),
+        }
+    }
+}
+
+impl From<AuthMode> for Authentication {
+    fn from(mode: AuthMode) -> Authentication {
+        Authentication { mode, keys: None }
     }
 }
 
@@ -170,6 +281,40 @@ mod tests {
     #[test]
     fn auth_modes() {
         assert_eq!("off".parse::<AuthMode>(), Ok(AuthMode::Off));
-        assert!("keys".parse::<AuthMode>().is_err());
+        assert_eq!("keys".parse::<AuthMode>(), Ok(AuthMode::Keys));
+        assert!("oauth".parse::<AuthMode>().is_err());
+    }
+
+    #[test]
+    fn grant_patterns() {
+        for good in [
+            "orders.order_placed",
+            "orders.*",
+            "*.placed",
+            "*",
+            "a-b.c_d",
+        ] {
+            assert!(check_grant_pattern(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "Orders.x",
+            "orders.",
+            "orders.pl*",
+            "orders..x",
+            "a b",
+            "**",
+        ] {
+            assert!(check_grant_pattern(bad).is_err(), "{bad:?}");
+        }
+        assert!(grant_matches("orders.order_placed", "orders.order_placed"));
+        assert!(grant_matches("orders.*", "orders.order_placed"));
+        assert!(!grant_matches("orders.*", "orders"));
+        assert!(!grant_matches("orders.*", "orders.a.b"));
+        assert!(!grant_matches("orders.*", "payments.x"));
+        assert!(grant_matches("*.placed", "orders.placed"));
+        let grants = PublishGrants::new(vec!["a.x".into(), "b.*".into()]);
+        assert!(grants.permits("a.x") && grants.permits("b.y") && !grants.permits("a.y"));
+        assert!(!PublishGrants::default().permits("a.x"));
     }
 }

@@ -6,6 +6,12 @@
 //! `Tributary-Event-Id` (a UUID, single-event requests only), `Tributary-Event-Time` (RFC 3339
 //! or epoch milliseconds, for every event of the request), `Tributary-Schema-Version` (or
 //! `?schema_version=N`), `traceparent` (passed through).
+//!
+//! Producer identity: a request authenticated with a producer's API key publishes as that
+//! producer (`Tributary-Producer` is ignored) and only to event types its grants match;
+//! anything else is a 403 and nothing is written. Other authenticated principals (the admin
+//! key) are trusted operators: they publish anything, as the producer the header names. With
+//! auth off the header is an unauthenticated claim, as it always was.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,10 +19,11 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
+use tributary_core::{ErrorCode, PROBLEM_JSON, Principal, PrincipalKind, Problem, PublishGrants};
 use uuid::Uuid;
 
 use crate::decode;
@@ -25,7 +32,7 @@ use crate::metrics;
 use crate::prepare::Meta;
 use crate::{Answer, GatewayError};
 
-/// Header naming the producer until API keys exist.
+/// Header naming the producer of a request not authenticated by a producer key.
 pub const PRODUCER_HEADER: &str = "tributary-producer";
 /// Header carrying the producer's own event id (single-event requests only).
 pub const EVENT_ID_HEADER: &str = "tributary-event-id";
@@ -59,10 +66,21 @@ async fn publish(
     Path(event_type): Path<String>,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Body,
 ) -> Response {
+    if let Err(refusal) = granted(&extensions, &event_type) {
+        return *refusal;
+    }
     handle(
-        &gateway, "publish", event_type, query, &headers, body, false,
+        &gateway,
+        "publish",
+        event_type,
+        query,
+        &headers,
+        &extensions,
+        body,
+        false,
     )
     .await
 }
@@ -72,10 +90,21 @@ async fn validate(
     Path(event_type): Path<String>,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Body,
 ) -> Response {
+    if let Err(refusal) = granted(&extensions, &event_type) {
+        return *refusal;
+    }
     handle(
-        &gateway, "validate", event_type, query, &headers, body, true,
+        &gateway,
+        "validate",
+        event_type,
+        query,
+        &headers,
+        &extensions,
+        body,
+        true,
     )
     .await
 }
@@ -86,11 +115,18 @@ async fn handle(
     event_type: String,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
     headers: &HeaderMap,
+    extensions: &Extensions,
     body: Body,
     dry_run: bool,
 ) -> Response {
     let started = Instant::now();
-    let (resolved, answer) = match submission(event_type, query, headers, dry_run) {
+    let submission = submission(event_type, query, headers, dry_run).map(|mut submission| {
+        if let Some(producer) = key_producer(extensions) {
+            submission.meta.producer = producer.to_owned();
+        }
+        submission
+    });
+    let (resolved, answer) = match submission {
         Ok(submission) => gateway.ingest(submission, body).await,
         Err(error) => (None, Err(error)),
     };
@@ -105,6 +141,44 @@ async fn handle(
     ::metrics::histogram!(metrics::REQUEST_SECONDS, "endpoint" => endpoint, "status" => status)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The producer a request authenticated as with its API key, if any.
+fn key_producer(extensions: &Extensions) -> Option<&str> {
+    match extensions.get::<Principal>() {
+        Some(Principal {
+            kind: PrincipalKind::Producer(name),
+            authenticated: true,
+            ..
+        }) => Some(name),
+        _ => None,
+    }
+}
+
+/// Refuses (403, nothing written) a producer key publishing an event type none of its grants
+/// match. Requests not authenticated by a producer key are not limited here.
+fn granted(extensions: &Extensions, event_type: &str) -> Result<(), Box<Response>> {
+    let Some(producer) = key_producer(extensions) else {
+        return Ok(());
+    };
+    let permitted = extensions
+        .get::<PublishGrants>()
+        .is_some_and(|grants| grants.permits(event_type));
+    if permitted {
+        return Ok(());
+    }
+    let body = Problem::new(
+        ErrorCode::Forbidden,
+        format!("producer {producer:?} is not granted event type {event_type:?}"),
+    );
+    Err(Box::new(
+        (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, PROBLEM_JSON)],
+            axum::Json(body),
+        )
+            .into_response(),
+    ))
 }
 
 /// 200 when every event was accepted, 207 with a verdict per event otherwise (also when none

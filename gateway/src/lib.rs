@@ -18,6 +18,7 @@ mod http;
 mod limits;
 mod metrics;
 mod prepare;
+mod producers;
 mod schemas;
 mod verdict;
 
@@ -29,4 +30,8 @@ pub use http::{
 };
 pub use limits::GatewayLimits;
 pub use prepare::{DLQ_EVENT_TYPE, DLQ_REASON, DLQ_VIOLATIONS, WARNINGS};
+pub use producers::{
+    IssuedKey, KeyView, NewProducer, ProducerError, ProducerOptions, ProducerView, Producers,
+    admin_principal, producer_routes,
+};
 pub use verdict::{Answer, Reason, Verdict, ViolationBody, Written};

@@ -37,7 +37,7 @@ pub use error::{DecodeError, INVALID_COMPATIBILITY_LEVEL, INVALID_SCHEMA, Schema
 pub use event_types::{
     Enforcement, EventType, EventTypeError, EventTypePatch, EventTypeSettings, EventTypeView,
     EventTypes, IncompatibilityOut, LatestSchema, MAX_DESCRIPTION_BYTES, MAX_METADATA_BODY_BYTES,
-    MAX_TAGS, NewEventType, RegisteredVersion, api_routes, identify,
+    MAX_TAGS, NewEventType, RegisteredVersion, api_routes, authenticate, identify,
 };
 pub use limits::SchemaLimits;
 pub use schema::{

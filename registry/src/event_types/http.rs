@@ -16,7 +16,9 @@ use axum::routing::get;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tributary_core::{AuthMode, PRINCIPAL_HEADER, Principal};
+use tributary_core::{
+    AuthMode, Authentication, ErrorCode, PRINCIPAL_HEADER, PROBLEM_JSON, Principal, Problem,
+};
 
 use crate::schema::{SchemaReference, SchemaType};
 use crate::store::NewSchema;
@@ -55,9 +57,26 @@ pub(crate) fn routes(event_types: EventTypes) -> Router {
 
 /// Middleware: puts the request's [`Principal`] in its extensions. With auth off the
 /// caller is read from the `Tributary-Principal` header (a malformed one is a 400), and is
-/// the unauthenticated local admin when there is none.
-pub async fn identify(State(mode): State<AuthMode>, mut request: Request, next: Next) -> Response {
-    let principal = match mode {
+/// the unauthenticated local admin when there is none. In keys mode use [`authenticate`]:
+/// here, without a key verifier, every keyed request is refused.
+pub async fn identify(State(mode): State<AuthMode>, request: Request, next: Next) -> Response {
+    authenticate(State(Authentication::from(mode)), request, next).await
+}
+
+/// Paths answered without a principal in keys mode, so load balancers can probe.
+const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+/// Middleware: [`identify`] for every [`AuthMode`]. In keys mode the request must carry an API
+/// key, `Authorization: Bearer <key>` or HTTP Basic with the key as the password (any user
+/// name: Confluent clients send `basic.auth.user.info`). A missing, unknown or revoked key is a
+/// 401 — problem+json under `/v1`, Confluent's `{"error_code":40101}` elsewhere. The verified
+/// principal, and a producer's [`tributary_core::PublishGrants`], go in the extensions.
+pub async fn authenticate(
+    State(auth): State<Authentication>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let principal = match auth.mode {
         AuthMode::Off => match request.headers().get(PRINCIPAL_HEADER) {
             None => Ok(Principal::local_admin()),
             Some(value) => match value.to_str() {
@@ -66,6 +85,45 @@ pub async fn identify(State(mode): State<AuthMode>, mut request: Request, next: 
                 Err(_) => Err(format!("{PRINCIPAL_HEADER} header is not visible ASCII")),
             },
         },
+        AuthMode::Keys => {
+            let path = request.uri().path().to_owned();
+            if OPEN_PATHS.contains(&path.as_str()) {
+                return next.run(request).await;
+            }
+            let Some(key) = presented_key(request.headers()) else {
+                return unauthenticated(
+                    &path,
+                    "an API key is required: send `Authorization: Bearer <key>` (or HTTP Basic with the key as the password)",
+                );
+            };
+            let Some(verifier) = auth.keys.as_ref() else {
+                return unauthenticated(&path, "API keys cannot be verified by this server");
+            };
+            match verifier.verify(&key).await {
+                Ok(Some(found)) => {
+                    if let Some(grants) = found.grants {
+                        request.extensions_mut().insert(grants);
+                    }
+                    Ok(found.principal)
+                }
+                Ok(None) => {
+                    return unauthenticated(&path, "the API key is unknown or revoked");
+                }
+                Err(reason) => {
+                    tracing::warn!(%reason, "cannot verify an API key");
+                    let body = Problem::new(
+                        ErrorCode::Unavailable,
+                        "cannot verify the API key now; retry",
+                    );
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::CONTENT_TYPE, PROBLEM_JSON)],
+                        axum::Json(body),
+                    )
+                        .into_response();
+                }
+            }
+        }
     };
     match principal {
         Ok(principal) => {
@@ -73,6 +131,68 @@ pub async fn identify(State(mode): State<AuthMode>, mut request: Request, next: 
             next.run(request).await
         }
         Err(reason) => EventTypeError::BadRequest(reason).into_response(),
+    }
+}
+
+/// The API key of a request: a bearer token, or the password of HTTP Basic.
+fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return (!rest.is_empty()).then(|| rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = String::from_utf8(base64_decode(rest)?).ok()?;
+        let (_, password) = decoded.split_once(':')?;
+        return (!password.is_empty()).then(|| password.to_owned());
+    }
+    None
+}
+
+/// Standard base64 (padding optional); `None` when malformed.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer = 0u32;
+    let mut bits = 0u32;
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((buffer >> bits) & 0xff).ok()?);
+        }
+    }
+    Some(out)
+}
+
+/// 401 with a challenge: problem+json under `/v1`, Confluent's body elsewhere.
+fn unauthenticated(path: &str, detail: &str) -> Response {
+    let challenge = [(
+        header::WWW_AUTHENTICATE,
+        "Bearer realm=\"tributary\", Basic realm=\"tributary\"",
+    )];
+    if path == "/v1" || path.starts_with("/v1/") {
+        let body = Problem::new(ErrorCode::Unauthenticated, detail);
+        (
+            StatusCode::UNAUTHORIZED,
+            challenge,
+            [(header::CONTENT_TYPE, PROBLEM_JSON)],
+            axum::Json(body),
+        )
+            .into_response()
+    } else {
+        let body = json!({ "error_code": 40101, "message": detail });
+        (StatusCode::UNAUTHORIZED, challenge, axum::Json(body)).into_response()
     }
 }
 
@@ -366,4 +486,37 @@ async fn schemas(State(service): State<EventTypes>, Name(name): Name) -> Answer 
         StatusCode::OK,
         &json!({ "subject": subject, "versions": versions }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(authorization: &str) -> Option<String> {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, authorization.parse().unwrap());
+        presented_key(&headers)
+    }
+
+    #[test]
+    fn keys_come_from_bearer_or_basic() {
+        assert_eq!(key_of("Bearer trb_abc").as_deref(), Some("trb_abc"));
+        assert_eq!(key_of("bearer  trb_abc ").as_deref(), Some("trb_abc"));
+        // "checkout:trb_abc" and ":s3cr:et" in base64.
+        assert_eq!(
+            key_of("Basic Y2hlY2tvdXQ6dHJiX2FiYw==").as_deref(),
+            Some("trb_abc")
+        );
+        assert_eq!(key_of("Basic OnMzY3I6ZXQ").as_deref(), Some("s3cr:et"));
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Basic !!!",
+            "Basic Y2hlY2tvdXQ=",
+            "Token x",
+        ] {
+            assert_eq!(key_of(bad), None, "{bad:?}");
+        }
+        assert_eq!(presented_key(&axum::http::HeaderMap::new()), None);
+    }
 }

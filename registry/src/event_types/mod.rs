@@ -19,7 +19,7 @@ use axum::Router;
 use axum::middleware;
 
 pub use error::{EventTypeError, IncompatibilityOut};
-pub use http::{MAX_METADATA_BODY_BYTES, identify};
+pub use http::{MAX_METADATA_BODY_BYTES, authenticate, identify};
 pub use model::{
     Enforcement, EventType, EventTypePatch, EventTypeSettings, MAX_DESCRIPTION_BYTES, MAX_TAGS,
     NewEventType,
