@@ -64,6 +64,10 @@ Settings in tributary.toml sections (environment: TRIBUTARY_<SECTION>__<KEY>, e.
   mode = \"off\"                     off: callers name themselves in the Tributary-Principal header
                                    (admin | team:NAME | producer:NAME; none = local admin);
                                    allowed only while listening on loopback
+                                   keys: every request carries an API key (Authorization: Bearer,
+                                   or HTTP Basic with the key as password); see docs/producers-and-keys.md
+  admin_key = \"…\"                  keys mode: the admin's key, at least 32 characters; better set
+                                   as TRIBUTARY_AUTH__ADMIN_KEY than written in the file
 ";
 
 #[derive(Debug, clap::Args)]
