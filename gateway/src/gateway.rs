@@ -1,6 +1,7 @@
 //! The [`Gateway`] service: resolve → read → decode → check → enrich → append, with the
 //! back-pressure around it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,6 +16,7 @@ use tributary_registry::Registry;
 use crate::GatewayError;
 use crate::decode::{self, Encoding, Format};
 use crate::event_types::{CachedEventTypes, Enforcement, EventTypeInfo, EventTypes};
+use crate::idempotency::{Dedup, Key, Original, Slot};
 use crate::limits::GatewayLimits;
 use crate::metrics::{self, Outcomes};
 use crate::prepare::{self, Meta, Pending};
@@ -65,6 +67,7 @@ pub struct Gateway {
     limits: GatewayLimits,
     dlq_topic: String,
     in_flight: Arc<Semaphore>,
+    dedup: Arc<Dedup>,
 }
 
 impl Gateway {
@@ -87,6 +90,10 @@ impl Gateway {
             schemas: Schemas::new(registry, limits.metadata_ttl),
             event_types: CachedEventTypes::new(event_types, limits.metadata_ttl),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight_bytes)),
+            dedup: Arc::new(Dedup::new(
+                limits.idempotency_window,
+                limits.idempotency_max_entries,
+            )),
             limits,
             dlq_topic: options.dlq_topic,
         })
@@ -182,27 +189,51 @@ impl Gateway {
             received_at_ms: now_ms(),
             dry_run: submission.dry_run,
         };
+        let input_producer = input.meta.producer.clone();
         let pending = blocking(move || prepare::prepare(&input)).await?;
         if submission.dry_run {
             return Ok(Answer::new(prepare::dry_run_verdicts(pending)));
         }
-        self.write(&info, pending).await
+        let producer = input_producer;
+        Ok(Answer::new(self.write(&info, &producer, pending).await?))
     }
 
     /// Appends accepted events to the type's topic and rejected ones to the dead-letter
-    /// topic, concurrently, and turns the log's answers into verdicts.
+    /// topic, concurrently, and turns the log's answers into verdicts (in index order).
+    /// Events accepted earlier under the same producer-supplied id are answered `duplicate`
+    /// and not written again (see [`crate::idempotency`]).
     async fn write(
         &self,
         info: &EventTypeInfo,
+        producer: &str,
         pending: Vec<Pending>,
-    ) -> Result<Answer, GatewayError> {
+    ) -> Result<Vec<Verdict>, GatewayError> {
+        let keys: Vec<Option<Key>> = pending
+            .iter()
+            .map(|item| match item {
+                Pending::Accept {
+                    dedup_id: Some(id), ..
+                } => Some(Key {
+                    event_type: info.name.as_str().to_owned(),
+                    producer: producer.to_owned(),
+                    id: id.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let indices: Vec<usize> = pending.iter().map(Pending::index).collect();
+        let (slots, mut claims) = self.dedup.claim(&keys).await;
+
         let mut outcomes = Outcomes::default();
-        let mut verdicts: Vec<Option<Verdict>> = vec![None; pending.len()];
+        let mut verdicts: BTreeMap<usize, Verdict> = BTreeMap::new();
         let mut main = Vec::new();
         let mut main_records = Vec::new();
         let mut dead = Vec::new();
         let mut dead_records = Vec::new();
-        for item in pending {
+        // Events repeating an earlier event of this request: (index, index of the first).
+        let mut repeats = Vec::new();
+        let mut written = Vec::new();
+        for ((item, slot), key) in pending.into_iter().zip(slots).zip(keys) {
             match item {
                 Pending::Accept {
                     index,
@@ -210,13 +241,27 @@ impl Gateway {
                     record,
                     warnings,
                     shadow_violations,
-                } => {
-                    if !shadow_violations.is_empty() {
-                        outcomes.shadow_violations += 1;
+                    ..
+                } => match slot {
+                    Slot::Duplicate(original) => {
+                        outcomes.duplicates += 1;
+                        written.push(Written {
+                            index,
+                            event_id: original.event_id.clone(),
+                            partition: original.partition,
+                            offset: original.offset,
+                        });
+                        verdicts.insert(index, duplicate(index, &original));
                     }
-                    main.push((index, event_id, warnings, shadow_violations));
-                    main_records.push(record);
-                }
+                    Slot::SameAs(first) => repeats.push((index, indices[first])),
+                    Slot::Free | Slot::Claimed => {
+                        if !shadow_violations.is_empty() {
+                            outcomes.shadow_violations += 1;
+                        }
+                        main.push((index, event_id, key, warnings, shadow_violations));
+                        main_records.push(record);
+                    }
+                },
                 Pending::Reject {
                     index,
                     event_id,
@@ -231,7 +276,7 @@ impl Gateway {
                         violations,
                         dead_lettered: false,
                     };
-                    verdicts[index] = Some(verdict);
+                    verdicts.insert(index, verdict);
                     match dead_letter {
                         Some(record) => {
                             dead.push(index);
@@ -249,7 +294,6 @@ impl Gateway {
         );
 
         let mut unavailable: Option<LogError> = None;
-        let mut written = Vec::new();
         match main_results {
             Err(error) => {
                 outcomes.failed += main.len() as u64;
@@ -260,26 +304,39 @@ impl Gateway {
                 unavailable = Some(error);
             }
             Ok(results) => {
-                for ((index, event_id, warnings, shadow_violations), result) in
+                for ((index, event_id, key, warnings, shadow_violations), result) in
                     main.into_iter().zip(results)
                 {
                     match result {
                         Ok(position) => {
                             outcomes.accepted += 1;
+                            if let Some(key) = &key {
+                                claims.complete(
+                                    key,
+                                    Original {
+                                        event_id: event_id.clone(),
+                                        partition: position.partition,
+                                        offset: position.offset,
+                                    },
+                                );
+                            }
                             written.push(Written {
                                 index,
                                 event_id: event_id.clone(),
                                 partition: position.partition,
                                 offset: position.offset,
                             });
-                            verdicts[index] = Some(Verdict::Accepted {
+                            verdicts.insert(
                                 index,
-                                event_id,
-                                partition: position.partition,
-                                offset: position.offset,
-                                warnings,
-                                shadow_violations,
-                            });
+                                Verdict::Accepted {
+                                    index,
+                                    event_id,
+                                    partition: position.partition,
+                                    offset: position.offset,
+                                    warnings,
+                                    shadow_violations,
+                                },
+                            );
                         }
                         Err(error) if error.is_retryable() => {
                             outcomes.failed += 1;
@@ -287,21 +344,25 @@ impl Gateway {
                         }
                         Err(error) => {
                             outcomes.rejected += 1;
-                            verdicts[index] = Some(Verdict::Rejected {
+                            verdicts.insert(
                                 index,
-                                event_id,
-                                reason: Reason::LogRejected,
-                                violations: vec![crate::verdict::ViolationBody {
-                                    pointer: String::new(),
-                                    message: error.to_string(),
-                                }],
-                                dead_lettered: false,
-                            });
+                                Verdict::Rejected {
+                                    index,
+                                    event_id,
+                                    reason: Reason::LogRejected,
+                                    violations: vec![crate::verdict::ViolationBody {
+                                        pointer: String::new(),
+                                        message: error.to_string(),
+                                    }],
+                                    dead_lettered: false,
+                                },
+                            );
                         }
                     }
                 }
             }
         }
+        drop(claims);
         let dead_results = match dead_results {
             Ok(results) => results,
             Err(error) => dead.iter().map(|_| Err(error.clone())).collect(),
@@ -310,7 +371,8 @@ impl Gateway {
             match result {
                 Ok(_) => {
                     outcomes.dead_lettered += 1;
-                    if let Some(Verdict::Rejected { dead_lettered, .. }) = &mut verdicts[index] {
+                    if let Some(Verdict::Rejected { dead_lettered, .. }) = verdicts.get_mut(&index)
+                    {
                         *dead_lettered = true;
                     }
                 }
@@ -324,11 +386,61 @@ impl Gateway {
                 }
             }
         }
+        // A repeat within the request shares the first copy's fate: a duplicate of it when
+        // it was written, the same rejection when the log refused it.
+        for (index, first) in repeats {
+            let verdict = match verdicts.get(&first) {
+                Some(
+                    Verdict::Accepted {
+                        event_id,
+                        partition,
+                        offset,
+                        ..
+                    }
+                    | Verdict::Duplicate {
+                        event_id,
+                        partition,
+                        offset,
+                        ..
+                    },
+                ) => {
+                    let original = Original {
+                        event_id: event_id.clone(),
+                        partition: *partition,
+                        offset: *offset,
+                    };
+                    outcomes.duplicates += 1;
+                    written.push(Written {
+                        index,
+                        event_id: event_id.clone(),
+                        partition: *partition,
+                        offset: *offset,
+                    });
+                    duplicate(index, &original)
+                }
+                Some(Verdict::Rejected {
+                    event_id,
+                    reason,
+                    violations,
+                    ..
+                }) => Verdict::Rejected {
+                    index,
+                    event_id: event_id.clone(),
+                    reason: *reason,
+                    violations: violations.clone(),
+                    dead_lettered: false,
+                },
+                // The first copy was not confirmed: the request fails with 503 below.
+                _ => continue,
+            };
+            verdicts.insert(index, verdict);
+        }
         outcomes.report(info.name.as_str());
         if let Some(error) = unavailable {
+            written.sort_by_key(|w| w.index);
             return Err(GatewayError::LogUnavailable { error, written });
         }
-        Ok(Answer::new(verdicts.into_iter().flatten().collect()))
+        Ok(verdicts.into_values().collect())
     }
 
     async fn append(
@@ -384,6 +496,15 @@ impl Drop for InFlight {
             .saturating_sub(self.semaphore.available_permits())
             .saturating_sub(self._permit.num_permits());
         ::metrics::gauge!(metrics::IN_FLIGHT_BYTES).set(held as f64);
+    }
+}
+
+fn duplicate(index: usize, original: &Original) -> Verdict {
+    Verdict::Duplicate {
+        index,
+        event_id: original.event_id.clone(),
+        partition: original.partition,
+        offset: original.offset,
     }
 }
 

@@ -31,6 +31,9 @@ pub const PRODUCER_HEADER: &str = "tributary-producer";
 pub const EVENT_ID_HEADER: &str = "tributary-event-id";
 /// Header carrying the event time of every event in the request.
 pub const EVENT_TIME_HEADER: &str = "tributary-event-time";
+/// Header naming a request for deduplication: a retry of the request with the same key (same
+/// producer and event type) answers the original positions as `duplicate`.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Header pinning the schema version to validate against.
 pub const SCHEMA_VERSION_HEADER: &str = "tributary-schema-version";
 
@@ -163,6 +166,10 @@ fn submission(
         None => None,
         Some(raw) => Some(event_time(raw)?),
     };
+    let idempotency_key = match text(headers, IDEMPOTENCY_KEY_HEADER)? {
+        None => None,
+        Some(raw) => Some(idempotency_key(raw)?),
+    };
     let traceparent = text(
         headers,
         header::HeaderName::from_static("traceparent").as_str(),
@@ -180,6 +187,7 @@ fn submission(
             event_time_ms,
             pinned_version: pinned,
             traceparent,
+            idempotency_key,
         },
         dry_run,
     })
@@ -206,6 +214,17 @@ fn producer_name(raw: &str) -> Result<String, GatewayError> {
     if !ok {
         return Err(GatewayError::BadRequest(format!(
             "{PRODUCER_HEADER} must be 1 to {MAX_PRODUCER_LEN} characters of letters, digits and . _ - @ :"
+        )));
+    }
+    Ok(raw.to_owned())
+}
+
+/// 1 to 255 visible ASCII characters.
+fn idempotency_key(raw: &str) -> Result<String, GatewayError> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > 255 || !raw.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(GatewayError::BadRequest(format!(
+            "{IDEMPOTENCY_KEY_HEADER} must be 1 to 255 visible ascii characters"
         )));
     }
     Ok(raw.to_owned())

@@ -15,6 +15,7 @@ mod error;
 mod event_types;
 mod gateway;
 mod http;
+mod idempotency;
 mod limits;
 mod metrics;
 mod prepare;
@@ -25,8 +26,9 @@ pub use error::GatewayError;
 pub use event_types::{Enforcement, EventTypeInfo, EventTypes, RegistrySubjects};
 pub use gateway::{Gateway, GatewayOptions};
 pub use http::{
-    EVENT_ID_HEADER, EVENT_TIME_HEADER, PRODUCER_HEADER, SCHEMA_VERSION_HEADER, router,
+    EVENT_ID_HEADER, EVENT_TIME_HEADER, IDEMPOTENCY_KEY_HEADER, PRODUCER_HEADER,
+    SCHEMA_VERSION_HEADER, router,
 };
 pub use limits::GatewayLimits;
-pub use prepare::{DLQ_EVENT_TYPE, DLQ_REASON, DLQ_VIOLATIONS, WARNINGS};
+pub use prepare::{DLQ_EVENT_TYPE, DLQ_REASON, DLQ_VIOLATIONS, SOURCE, WARNINGS};
 pub use verdict::{Answer, Reason, Verdict, ViolationBody, Written};
