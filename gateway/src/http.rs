@@ -19,11 +19,11 @@ use axum::routing::post;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::decode;
 use crate::gateway::{Gateway, Submission};
 use crate::metrics;
 use crate::prepare::Meta;
 use crate::{Answer, GatewayError};
+use crate::{cloudevents, decode};
 
 /// Header naming the producer until API keys exist.
 pub const PRODUCER_HEADER: &str = "tributary-producer";
@@ -47,6 +47,7 @@ const MAX_TRACEPARENT_LEN: usize = 128;
 /// The gateway's routes, ready to merge into the binary's router.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
+        .route("/v1/events", post(publish_cloudevents))
         .route("/v1/events/{event_type}", post(publish))
         .route("/v1/validate/{event_type}", post(validate))
         .with_state(gateway)
@@ -65,9 +66,25 @@ async fn publish(
     body: Body,
 ) -> Response {
     handle(
-        &gateway, "publish", event_type, query, &headers, body, false,
+        &gateway,
+        "publish",
+        Some(event_type),
+        query,
+        &headers,
+        body,
+        false,
     )
     .await
+}
+
+/// `POST /v1/events`: CloudEvents, each routed by its own `type`.
+async fn publish_cloudevents(
+    State(gateway): State<Arc<Gateway>>,
+    query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(&gateway, "publish", None, query, &headers, body, false).await
 }
 
 async fn validate(
@@ -78,7 +95,13 @@ async fn validate(
     body: Body,
 ) -> Response {
     handle(
-        &gateway, "validate", event_type, query, &headers, body, true,
+        &gateway,
+        "validate",
+        Some(event_type),
+        query,
+        &headers,
+        body,
+        true,
     )
     .await
 }
@@ -86,7 +109,7 @@ async fn validate(
 async fn handle(
     gateway: &Gateway,
     endpoint: &'static str,
-    event_type: String,
+    event_type: Option<String>,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
     headers: &HeaderMap,
     body: Body,
@@ -122,12 +145,21 @@ fn answer_response(answer: Answer) -> Response {
 }
 
 fn submission(
-    event_type: String,
+    event_type: Option<String>,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
     headers: &HeaderMap,
     dry_run: bool,
 ) -> Result<Submission, GatewayError> {
-    let format = decode::format_of(text(headers, header::CONTENT_TYPE.as_str())?)?;
+    let content_type = text(headers, header::CONTENT_TYPE.as_str())?;
+    let format = decode::format_of(content_type)?;
+    let cloudevents = match cloudevents::binary_attributes(headers, content_type)? {
+        Some(attributes) => Some(cloudevents::Mode::Binary(attributes)),
+        None => match format {
+            decode::Format::CloudEvent => Some(cloudevents::Mode::Structured),
+            decode::Format::CloudEventBatch => Some(cloudevents::Mode::Batch),
+            _ => None,
+        },
+    };
     let encoding = decode::encoding_of(text(headers, header::CONTENT_ENCODING.as_str())?)?;
     let content_length = match text(headers, header::CONTENT_LENGTH.as_str())? {
         None => None,
@@ -179,6 +211,7 @@ fn submission(
     Ok(Submission {
         event_type,
         format,
+        cloudevents,
         encoding,
         content_length,
         meta: Meta {

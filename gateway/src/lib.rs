@@ -1,4 +1,5 @@
-//! The ingest API and pipeline: `POST /v1/events/{type}` and `POST /v1/validate/{type}`.
+//! The ingest API and pipeline: `POST /v1/events/{type}`, `POST /v1/events` (CloudEvents) and
+//! `POST /v1/validate/{type}`.
 //!
 //! This crate owns the way from a producer's request to durable records: decoding (JSON,
 //! NDJSON, gzip, zstd) under explicit limits, resolving the event type and its schema (cached),
@@ -10,6 +11,7 @@
 //! Event-type metadata comes through the [`EventTypes`] seam; [`RegistrySubjects`] stands in
 //! until the event-type service exists.
 
+mod cloudevents;
 mod decode;
 mod error;
 mod event_types;

@@ -17,6 +17,11 @@ pub enum Reason {
     TooLarge,
     /// The event log refused the record for good (not a transient failure).
     LogRejected,
+    /// A CloudEvent in a batch names an event type that does not exist.
+    UnknownEventType,
+    /// A CloudEvent in a batch names a type without a schema, or pins a version that does
+    /// not exist.
+    UnknownSchema,
 }
 
 impl Reason {
@@ -27,6 +32,8 @@ impl Reason {
             Reason::NotAnObject => "not_an_object",
             Reason::TooLarge => "too_large",
             Reason::LogRejected => "log_rejected",
+            Reason::UnknownEventType => "unknown_event_type",
+            Reason::UnknownSchema => "unknown_schema",
         }
     }
 }
