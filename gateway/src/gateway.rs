@@ -390,19 +390,20 @@ impl Gateway {
     ) -> Result<Vec<Verdict>, GatewayError> {
         let keys: Vec<Option<Key>> = pending
             .iter()
-            .map(|item| match item {
-                Pending::Accept {
-                    dedup_id: Some(id), ..
-                } => Some(Key {
+            .map(|item| {
+                item.dedup_id().map(|id| Key {
                     event_type: info.name.as_str().to_owned(),
                     producer: producer.to_owned(),
-                    id: id.clone(),
-                }),
-                _ => None,
+                    id: id.to_owned(),
+                })
             })
             .collect();
+        let claimable: Vec<bool> = pending
+            .iter()
+            .map(|item| matches!(item, Pending::Accept { .. }))
+            .collect();
         let indices: Vec<usize> = pending.iter().map(Pending::index).collect();
-        let (slots, mut claims) = self.dedup.claim(&keys).await;
+        let (slots, mut claims) = self.dedup.claim(&keys, &claimable).await;
 
         let mut outcomes = Outcomes::default();
         let mut verdicts: BTreeMap<usize, Verdict> = BTreeMap::new();
@@ -442,12 +443,32 @@ impl Gateway {
                         main_records.push(record);
                     }
                 },
+                Pending::Reject { index, .. } if matches!(slot, Slot::SameAs(_)) => {
+                    if let Slot::SameAs(first) = slot {
+                        repeats.push((index, indices[first]));
+                    }
+                }
+                // A retry of an event accepted earlier is answered as such, even if it no
+                // longer passes (say, the latest schema changed): the same id is the same event.
+                Pending::Reject { index, .. } if matches!(slot, Slot::Duplicate(_)) => {
+                    if let Slot::Duplicate(original) = slot {
+                        outcomes.duplicates += 1;
+                        written.push(Written {
+                            index,
+                            event_id: original.event_id.clone(),
+                            partition: original.partition,
+                            offset: original.offset,
+                        });
+                        verdicts.insert(index, duplicate(index, &original));
+                    }
+                }
                 Pending::Reject {
                     index,
                     event_id,
                     reason,
                     violations,
                     dead_letter,
+                    ..
                 } => {
                     let verdict = Verdict::Rejected {
                         index,

@@ -98,9 +98,14 @@ impl Dedup {
     }
 
     /// Claims every key at once (waiting out keys pending in other requests) and says, per
-    /// key, what to do with its event. Dropping the returned [`Claims`] releases whatever was
-    /// claimed and not completed.
-    pub(crate) async fn claim(self: &Arc<Self>, keys: &[Option<Key>]) -> (Vec<Slot>, Claims) {
+    /// key, what to do with its event. Keys whose `claimable` is false (events that will not
+    /// be written) are only looked up: `Duplicate`, `SameAs` or `Free`. Dropping the returned
+    /// [`Claims`] releases whatever was claimed and not completed.
+    pub(crate) async fn claim(
+        self: &Arc<Self>,
+        keys: &[Option<Key>],
+        claimable: &[bool],
+    ) -> (Vec<Slot>, Claims) {
         let mut claims = Claims {
             dedup: Arc::clone(self),
             held: Vec::new(),
@@ -121,7 +126,7 @@ impl Dedup {
                     }
                 }
                 if wait.is_none() {
-                    Some(self.claim_all(&mut inner, keys, now, &mut claims))
+                    Some(self.claim_all(&mut inner, keys, claimable, now, &mut claims))
                 } else {
                     None
                 }
@@ -141,6 +146,7 @@ impl Dedup {
         &self,
         inner: &mut Inner,
         keys: &[Option<Key>],
+        claimable: &[bool],
         now: Instant,
         claims: &mut Claims,
     ) -> Vec<Slot> {
@@ -155,12 +161,14 @@ impl Dedup {
                 slots.push(Slot::SameAs(earlier));
                 continue;
             }
-            first.insert(key, position);
             match inner.map.get(key) {
                 Some(Entry::Done { original, at }) if now.duration_since(*at) < self.window => {
+                    first.insert(key, position);
                     slots.push(Slot::Duplicate(original.clone()));
                 }
+                _ if !claimable.get(position).copied().unwrap_or(true) => slots.push(Slot::Free),
                 _ => {
+                    first.insert(key, position);
                     let (sender, _) = watch::channel(());
                     inner.map.insert(key.clone(), Entry::Pending(sender));
                     claims.held.push(key.clone());
@@ -255,40 +263,43 @@ mod tests {
     async fn remembers_completed_and_forgets_released() {
         let dedup = Arc::new(Dedup::new(Duration::from_secs(60), 10));
         let keys = [key("1"), key("2"), None, key("1")];
-        let (slots, mut claims) = dedup.claim(&keys).await;
+        let (slots, mut claims) = dedup.claim(&keys, &[true; 4]).await;
         assert_eq!(
             slots,
             [Slot::Claimed, Slot::Claimed, Slot::Free, Slot::SameAs(0)]
         );
         claims.complete(keys[0].as_ref().unwrap(), original(7));
         drop(claims);
-        let (slots, _claims) = dedup.claim(&keys[..2]).await;
-        assert_eq!(slots, [Slot::Duplicate(original(7)), Slot::Claimed]);
+        let (slots, _claims) = dedup.claim(&keys[..2], &[true, false]).await;
+        assert_eq!(slots, [Slot::Duplicate(original(7)), Slot::Free]);
+        // Looked up, not claimed: [not written, written] with one key writes the second.
+        let (slots, _claims) = dedup.claim(&[key("9"), key("9")], &[false, true]).await;
+        assert_eq!(slots, [Slot::Free, Slot::Claimed]);
     }
 
     #[tokio::test]
     async fn window_and_bound() {
         let dedup = Arc::new(Dedup::new(Duration::from_millis(50), 2));
         for (i, id) in ["1", "2", "3"].into_iter().enumerate() {
-            let (_, mut claims) = dedup.claim(&[key(id)]).await;
+            let (_, mut claims) = dedup.claim(&[key(id)], &[true]).await;
             claims.complete(key(id).as_ref().unwrap(), original(i as i64));
         }
         assert_eq!(dedup.len(), 2, "the oldest went past the bound");
-        let (slots, _claims) = dedup.claim(&[key("1")]).await;
+        let (slots, _claims) = dedup.claim(&[key("1")], &[true]).await;
         assert_eq!(slots, [Slot::Claimed]);
         drop(_claims);
         tokio::time::sleep(Duration::from_millis(60)).await;
-        let (slots, _claims) = dedup.claim(&[key("3")]).await;
+        let (slots, _claims) = dedup.claim(&[key("3")], &[true]).await;
         assert_eq!(slots, [Slot::Claimed], "expired after the window");
     }
 
     #[tokio::test]
     async fn a_pending_key_makes_the_second_wait() {
         let dedup = Arc::new(Dedup::new(Duration::from_secs(60), 10));
-        let (_, mut first) = dedup.claim(&[key("1")]).await;
+        let (_, mut first) = dedup.claim(&[key("1")], &[true]).await;
         let waiter = {
             let dedup = Arc::clone(&dedup);
-            tokio::spawn(async move { dedup.claim(&[key("1")]).await.0 })
+            tokio::spawn(async move { dedup.claim(&[key("1")], &[true]).await.0 })
         };
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(!waiter.is_finished());

@@ -90,6 +90,8 @@ pub(crate) enum Pending {
     Reject {
         index: usize,
         event_id: String,
+        /// As for `Accept`: a rejected retry of an event accepted earlier is a duplicate.
+        dedup_id: Option<String>,
         reason: Reason,
         violations: Vec<ViolationBody>,
         /// The dead-letter record, unless the event is not dead-lettered (too large).
@@ -101,6 +103,14 @@ impl Pending {
     pub(crate) fn index(&self) -> usize {
         match self {
             Pending::Accept { index, .. } | Pending::Reject { index, .. } => *index,
+        }
+    }
+
+    pub(crate) fn dedup_id(&self) -> Option<&str> {
+        match self {
+            Pending::Accept { dedup_id, .. } | Pending::Reject { dedup_id, .. } => {
+                dedup_id.as_deref()
+            }
         }
     }
 }
@@ -164,7 +174,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                     pointer: String::new(),
                     message,
                 }];
-                out.push(reject(input, &item, event_id, reason, violations));
+                out.push(reject(input, &item, event_id, dedup_id, reason, violations));
                 continue;
             }
         };
@@ -177,6 +187,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                     input,
                     &item,
                     event_id,
+                    dedup_id,
                     Reason::SchemaViolation,
                     violations,
                 ));
@@ -257,6 +268,7 @@ fn reject(
     input: &Input,
     item: &Item,
     event_id: String,
+    dedup_id: Option<String>,
     reason: Reason,
     violations: Vec<ViolationBody>,
 ) -> Pending {
@@ -275,6 +287,7 @@ fn reject(
     Pending::Reject {
         index,
         event_id,
+        dedup_id,
         reason,
         violations,
         dead_letter,

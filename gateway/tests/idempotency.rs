@@ -89,6 +89,31 @@ async fn a_rejected_event_is_not_remembered() {
 }
 
 #[tokio::test]
+async fn a_retry_of_an_accepted_event_is_a_duplicate_even_if_it_no_longer_passes() {
+    let h = orders().await;
+    let headers = [("tributary-event-id", ID)];
+    let first = h
+        .post(
+            EVENTS,
+            "application/json",
+            &headers,
+            r#"{"order_id":"o","amount":1}"#,
+        )
+        .await;
+    assert_eq!(first.status, 200, "{first:?}");
+    let retry = h
+        .post(EVENTS, "application/json", &headers, r#"{"amount":-1}"#)
+        .await;
+    assert_eq!(retry.status, 200, "{retry:?}");
+    assert_eq!(retry.body["results"][0]["status"], "duplicate");
+    assert_eq!(
+        position(&retry.body["results"][0]),
+        position(&first.body["results"][0])
+    );
+    assert!(h.read_all("tributary.dlq").await.is_empty());
+}
+
+#[tokio::test]
 async fn an_idempotency_key_replay_gets_the_original_answer() {
     let h = orders().await;
     let body = r#"[{"order_id":"a","amount":1},{"amount":-1},{"order_id":"c","amount":3}]"#;
