@@ -51,7 +51,12 @@ pub(crate) fn binary_attributes(
             let value = value.to_str().map_err(|_| {
                 GatewayError::BadRequest(format!("header {header} is not ascii text"))
             })?;
-            attributes.insert(name.to_owned(), Value::String(value.trim().to_owned()));
+            let value = percent_decode(value.trim()).ok_or_else(|| {
+                GatewayError::BadRequest(format!(
+                    "header {header} is not valid percent-encoded utf-8"
+                ))
+            })?;
+            attributes.insert(name.to_owned(), Value::String(value));
         }
     }
     if let Some(content_type) = content_type {
@@ -61,6 +66,27 @@ pub(crate) fn binary_attributes(
         );
     }
     Ok(Some(BinaryAttributes(attributes)))
+}
+
+/// Binary-mode header values percent-encode what is not printable ASCII (and `%`).
+fn percent_decode(raw: &str) -> Option<String> {
+    if !raw.contains('%') {
+        return Some(raw.to_owned());
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// How the request carries CloudEvents.
@@ -306,6 +332,14 @@ fn schema_version(dataschema: &str) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a b").unwrap(), "a b");
+        assert_eq!(percent_decode("caf%C3%A9%25").unwrap(), "café%");
+        assert!(percent_decode("bad%2").is_none());
+        assert!(percent_decode("bad%zz").is_none());
+    }
 
     #[test]
     fn schema_versions() {
