@@ -415,6 +415,27 @@ impl Gateway {
         let mut repeats = Vec::new();
         let mut written = Vec::new();
         for ((item, slot), key) in pending.into_iter().zip(slots).zip(keys) {
+            let index = item.index();
+            match slot {
+                // Accepted earlier: answered as such, not written again — also when the retry
+                // no longer passes (say, the latest schema changed): same id, same event.
+                Slot::Duplicate(original) => {
+                    outcomes.duplicates += 1;
+                    written.push(Written {
+                        index,
+                        event_id: original.event_id.clone(),
+                        partition: original.partition,
+                        offset: original.offset,
+                    });
+                    verdicts.insert(index, duplicate(index, &original));
+                    continue;
+                }
+                Slot::SameAs(first) => {
+                    repeats.push((index, indices[first]));
+                    continue;
+                }
+                Slot::Free | Slot::Claimed => {}
+            }
             match item {
                 Pending::Accept {
                     index,
@@ -423,44 +444,12 @@ impl Gateway {
                     warnings,
                     shadow_violations,
                     ..
-                } => match slot {
-                    Slot::Duplicate(original) => {
-                        outcomes.duplicates += 1;
-                        written.push(Written {
-                            index,
-                            event_id: original.event_id.clone(),
-                            partition: original.partition,
-                            offset: original.offset,
-                        });
-                        verdicts.insert(index, duplicate(index, &original));
+                } => {
+                    if !shadow_violations.is_empty() {
+                        outcomes.shadow_violations += 1;
                     }
-                    Slot::SameAs(first) => repeats.push((index, indices[first])),
-                    Slot::Free | Slot::Claimed => {
-                        if !shadow_violations.is_empty() {
-                            outcomes.shadow_violations += 1;
-                        }
-                        main.push((index, event_id, key, warnings, shadow_violations));
-                        main_records.push(record);
-                    }
-                },
-                Pending::Reject { index, .. } if matches!(slot, Slot::SameAs(_)) => {
-                    if let Slot::SameAs(first) = slot {
-                        repeats.push((index, indices[first]));
-                    }
-                }
-                // A retry of an event accepted earlier is answered as such, even if it no
-                // longer passes (say, the latest schema changed): the same id is the same event.
-                Pending::Reject { index, .. } if matches!(slot, Slot::Duplicate(_)) => {
-                    if let Slot::Duplicate(original) = slot {
-                        outcomes.duplicates += 1;
-                        written.push(Written {
-                            index,
-                            event_id: original.event_id.clone(),
-                            partition: original.partition,
-                            offset: original.offset,
-                        });
-                        verdicts.insert(index, duplicate(index, &original));
-                    }
+                    main.push((index, event_id, key, warnings, shadow_violations));
+                    main_records.push(record);
                 }
                 Pending::Reject {
                     index,
