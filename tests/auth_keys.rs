@@ -123,6 +123,35 @@ fn keys_mode_authenticates_and_enforces_grants() {
     assert_eq!(status, 403, "not granted: {body}");
     assert_eq!(body["code"], "forbidden");
 
+    // CloudEvents carry their types in the events: grants are checked per event.
+    let cloudevent = |id: &str, kind: &str| json!({"specversion": "1.0", "id": id, "source": "/checkout", "type": kind, "data": {"n": 2}});
+    let batch = json!([
+        cloudevent("ce-1", "orders.placed"),
+        cloudevent("ce-2", "payments.charged")
+    ]);
+    let response = reqwest::blocking::Client::new()
+        .post(server.url("/v1/events"))
+        .bearer_auth(&key)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(batch.to_string())
+        .timeout(Duration::from_secs(10))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 207);
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["results"][0]["status"], "accepted", "{body}");
+    assert_eq!(body["results"][1]["status"], "rejected", "{body}");
+    assert_eq!(body["results"][1]["reason"], "forbidden", "{body}");
+    let response = reqwest::blocking::Client::new()
+        .post(server.url("/v1/events"))
+        .bearer_auth(&key)
+        .header("content-type", "application/cloudevents+json")
+        .body(cloudevent("ce-3", "payments.charged").to_string())
+        .timeout(Duration::from_secs(10))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 403, "a single ungranted CloudEvent");
+
     // Confluent clients send the key as the HTTP Basic password.
     let response = reqwest::blocking::Client::new()
         .get(server.url("/subjects"))

@@ -24,6 +24,10 @@ use crate::verdict::Reason;
 pub(crate) enum Format {
     Json,
     Ndjson,
+    /// `application/cloudevents+json`: one CloudEvent (structured mode).
+    CloudEvent,
+    /// `application/cloudevents-batch+json`: an array of CloudEvents.
+    CloudEventBatch,
 }
 
 /// How the body is compressed.
@@ -59,8 +63,10 @@ pub(crate) fn format_of(content_type: Option<&str>) -> Result<Format, GatewayErr
     match essence.as_str() {
         "application/json" => Ok(Format::Json),
         "application/x-ndjson" => Ok(Format::Ndjson),
+        "application/cloudevents+json" => Ok(Format::CloudEvent),
+        "application/cloudevents-batch+json" => Ok(Format::CloudEventBatch),
         _ => Err(GatewayError::UnsupportedMediaType(format!(
-            "content type {essence:?} is not supported; send application/json or application/x-ndjson"
+            "content type {essence:?} is not supported; send application/json, application/x-ndjson, application/cloudevents+json or application/cloudevents-batch+json"
         ))),
     }
 }
@@ -133,8 +139,11 @@ pub(crate) fn split(
         ))
     })?;
     let events = match format {
-        Format::Json => split_json(body, text, max_events, max_event_bytes)?,
         Format::Ndjson => split_ndjson(body, text, max_events, max_event_bytes)?,
+        // CloudEvents arrive here as plain JSON (see `cloudevents::parse`).
+        Format::Json | Format::CloudEvent | Format::CloudEventBatch => {
+            split_json(body, text, max_events, max_event_bytes)?
+        }
     };
     if events.is_empty() {
         return Err(GatewayError::BadRequest("the body holds no events".into()));
@@ -354,6 +363,10 @@ mod tests {
         assert_eq!(
             format_of(Some("application/x-ndjson")).unwrap(),
             Format::Ndjson
+        );
+        assert_eq!(
+            format_of(Some("application/cloudevents-batch+json")).unwrap(),
+            Format::CloudEventBatch
         );
         assert!(format_of(Some("text/plain")).is_err());
         assert!(format_of(Some("application/json; charset=latin1")).is_err());

@@ -29,6 +29,8 @@ pub enum GatewayError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -58,6 +60,7 @@ impl GatewayError {
                 ErrorCode::Unprocessable
             }
             GatewayError::BadRequest(_) => ErrorCode::BadRequest,
+            GatewayError::Forbidden(_) => ErrorCode::Forbidden,
             GatewayError::TooLarge(_) => ErrorCode::PayloadTooLarge,
             GatewayError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             GatewayError::Busy(_)

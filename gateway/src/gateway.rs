@@ -1,6 +1,7 @@
 //! The [`Gateway`] service: resolve → read → decode → check → enrich → append, with the
 //! back-pressure around it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,14 +12,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tributary_core::EventTypeName;
 use tributary_eventlog::{AppendResult, EventLog, LogError, Record, Retention, TopicSpec};
 use tributary_registry::Registry;
+use uuid::Uuid;
 
 use crate::GatewayError;
+use crate::cloudevents;
 use crate::decode::{self, Encoding, Format};
 use crate::event_types::{CachedEventTypes, Enforcement, EventTypeInfo, EventTypes};
+use crate::idempotency::{Dedup, Key, Original, Slot};
 use crate::limits::GatewayLimits;
 use crate::metrics::{self, Outcomes};
-use crate::prepare::{self, Meta, Pending};
-use crate::schemas::Schemas;
+use crate::prepare::{self, Item, Meta, Pending};
+use crate::schemas::{ResolvedSchema, Schemas};
 use crate::verdict::{Answer, Reason, Verdict, Written};
 
 /// How the gateway is set up. [`GatewayOptions::default`] holds the binary's defaults.
@@ -47,13 +51,20 @@ impl Default for GatewayOptions {
 /// One publish or validate request, as the HTTP layer hands it over.
 #[derive(Debug)]
 pub(crate) struct Submission {
-    pub(crate) event_type: String,
+    /// From the path; `None` on `POST /v1/events` (CloudEvents carry their own types).
+    pub(crate) event_type: Option<String>,
     pub(crate) format: Format,
+    /// How the request carries CloudEvents, if it does.
+    pub(crate) cloudevents: Option<cloudevents::Mode>,
     pub(crate) encoding: Encoding,
     pub(crate) content_length: Option<u64>,
     pub(crate) meta: Meta,
     /// Validate only; write nothing.
     pub(crate) dry_run: bool,
+    /// What an authenticated producer key may publish; `None`: no restriction (auth off, or
+    /// an admin or team principal). Checked per event for CloudEvents, whose types travel in
+    /// the events.
+    pub(crate) grants: Option<tributary_core::PublishGrants>,
 }
 
 /// The publishing pipeline. Cheap to share behind an `Arc`.
@@ -65,6 +76,7 @@ pub struct Gateway {
     limits: GatewayLimits,
     dlq_topic: String,
     in_flight: Arc<Semaphore>,
+    dedup: Arc<Dedup>,
 }
 
 impl Gateway {
@@ -87,6 +99,10 @@ impl Gateway {
             schemas: Schemas::new(registry, limits.metadata_ttl),
             event_types: CachedEventTypes::new(event_types, limits.metadata_ttl),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight_bytes)),
+            dedup: Arc::new(Dedup::new(
+                limits.idempotency_window,
+                limits.idempotency_max_entries,
+            )),
             limits,
             dlq_topic: options.dlq_topic,
         })
@@ -122,8 +138,13 @@ impl Gateway {
         body: Body,
         resolved: &mut Option<EventTypeName>,
     ) -> Result<Answer, GatewayError> {
-        let unknown = || GatewayError::UnknownEventType(submission.event_type.clone());
-        let name = EventTypeName::parse(&submission.event_type).map_err(|_| unknown())?;
+        let path_type = match &submission.event_type {
+            None => None,
+            Some(raw) => Some(
+                EventTypeName::parse(raw)
+                    .map_err(|_| GatewayError::UnknownEventType(raw.clone()))?,
+            ),
+        };
         let max_body = self.limits.max_body_bytes;
         if let Some(declared) = submission.content_length
             && declared > max_body as u64
@@ -136,40 +157,37 @@ impl Gateway {
             .map_or(max_body, |n| usize::try_from(n).unwrap_or(max_body));
         let _body_permit = self.reserve(declared)?;
 
-        let info = self.event_types.resolve(&name).await?.ok_or_else(unknown)?;
+        let info = match &path_type {
+            Some(name) => Some(
+                self.event_types
+                    .resolve(name)
+                    .await?
+                    .ok_or_else(|| GatewayError::UnknownEventType(name.as_str().to_owned()))?,
+            ),
+            None => None,
+        };
+        if let Some(mode) = submission.cloudevents.clone() {
+            return self
+                .ingest_cloudevents(submission, mode, path_type, body, resolved)
+                .await;
+        }
+        let Some(info) = info else {
+            return Err(GatewayError::UnsupportedMediaType(
+                "POST /v1/events takes CloudEvents (application/cloudevents+json, \
+                 application/cloudevents-batch+json or binary mode); for other events name \
+                 the event type: POST /v1/events/{type}"
+                    .into(),
+            ));
+        };
         *resolved = Some(info.name.clone());
         let schema = self
             .schemas
             .resolve(&info.subject, submission.meta.pinned_version)
             .await?;
-        let candidate = match info.enforcement {
-            Enforcement::Shadow {
-                candidate_version: Some(candidate_version),
-            } => {
-                match self
-                    .schemas
-                    .resolve(&info.subject, Some(candidate_version))
-                    .await
-                {
-                    Ok(candidate) => Some(candidate),
-                    Err(error) => {
-                        tracing::warn!(event_type = %info.name.as_str(), %error, "shadow candidate unavailable; skipping shadow checks");
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
+        let candidate = self.candidate(&info).await;
 
-        let raw = read_body(body, max_body).await?;
-        let encoding = submission.encoding;
-        let cap = self.limits.max_decompressed_bytes;
-        let decompressed = blocking(move || decode::decompress(raw, encoding, cap)).await?;
-        let _decompressed_permit = match encoding {
-            Encoding::Identity => None,
-            _ => Some(self.reserve(decompressed.len())?),
-        };
-
+        let (decompressed, _decompressed_permit) =
+            self.read_decompressed(body, submission.encoding).await?;
         let input = prepare::Input {
             body: decompressed,
             format: submission.format,
@@ -182,27 +200,264 @@ impl Gateway {
             received_at_ms: now_ms(),
             dry_run: submission.dry_run,
         };
+        let producer = input.meta.producer.clone();
         let pending = blocking(move || prepare::prepare(&input)).await?;
         if submission.dry_run {
             return Ok(Answer::new(prepare::dry_run_verdicts(pending)));
         }
-        self.write(&info, pending).await
+        Ok(Answer::new(self.write(&info, &producer, pending).await?))
+    }
+
+    /// CloudEvents: parse, group by (type, pinned version), resolve every group's metadata,
+    /// then write group by group. Verdicts come back in input order.
+    async fn ingest_cloudevents(
+        &self,
+        submission: Submission,
+        mode: cloudevents::Mode,
+        path_type: Option<EventTypeName>,
+        body: Body,
+        resolved: &mut Option<EventTypeName>,
+    ) -> Result<Answer, GatewayError> {
+        let single = !matches!(mode, cloudevents::Mode::Batch);
+        let dry_run = submission.dry_run;
+        let (decompressed, _decompressed_permit) =
+            self.read_decompressed(body, submission.encoding).await?;
+        let max_events = self.limits.max_events_per_request;
+        // Per-event sizes are checked per type, once the type is known.
+        let max_split = self.limits.max_decompressed_bytes;
+        let events = blocking(move || {
+            cloudevents::parse(
+                &decompressed,
+                &mode,
+                path_type.as_ref(),
+                max_events,
+                max_split,
+            )
+        })
+        .await?;
+
+        let mut verdicts = Vec::new();
+        let mut groups: BTreeMap<(String, Option<i32>), Vec<cloudevents::CloudEvent>> =
+            BTreeMap::new();
+        for event in events {
+            match &event.event_type {
+                Some(name) => groups
+                    .entry((name.as_str().to_owned(), event.pinned_version))
+                    .or_default()
+                    .push(event),
+                None => verdicts.push(unrouted(event, None, dry_run)),
+            }
+        }
+
+        let received_at_ms = now_ms();
+        let mut prepared = Vec::new();
+        for ((type_name, pinned), events) in groups {
+            if let Some(grants) = &submission.grants
+                && !grants.permits(&type_name)
+            {
+                let why = format!(
+                    "producer {:?} is not granted event type {type_name:?}",
+                    submission.meta.producer
+                );
+                if single {
+                    return Err(GatewayError::Forbidden(why));
+                }
+                let why = (Reason::Forbidden, why);
+                verdicts.extend(
+                    events
+                        .into_iter()
+                        .map(|e| unrouted(e, Some(why.clone()), dry_run)),
+                );
+                continue;
+            }
+            let name = EventTypeName::parse(&type_name)
+                .map_err(|_| GatewayError::UnknownEventType(type_name.clone()))?;
+            let Some(info) = self.event_types.resolve(&name).await? else {
+                if single {
+                    return Err(GatewayError::UnknownEventType(type_name));
+                }
+                let why = (
+                    Reason::UnknownEventType,
+                    format!("event type {type_name:?} does not exist"),
+                );
+                verdicts.extend(
+                    events
+                        .into_iter()
+                        .map(|e| unrouted(e, Some(why.clone()), dry_run)),
+                );
+                continue;
+            };
+            resolved.get_or_insert_with(|| info.name.clone());
+            let schema = match self
+                .schemas
+                .resolve(&info.subject, pinned.or(submission.meta.pinned_version))
+                .await
+            {
+                Ok(schema) => schema,
+                Err(
+                    error @ (GatewayError::NoSchema(_) | GatewayError::UnknownSchemaVersion { .. }),
+                ) if !single => {
+                    let why = (Reason::UnknownSchema, error.to_string());
+                    verdicts.extend(
+                        events
+                            .into_iter()
+                            .map(|e| unrouted(e, Some(why.clone()), dry_run)),
+                    );
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let candidate = self.candidate(&info).await;
+            let items: Vec<Item> = events
+                .into_iter()
+                .map(|e| Item {
+                    index: e.index,
+                    raw: e.raw,
+                    event_id: e.id,
+                    event_time_ms: e.time_ms,
+                    source: e.source,
+                })
+                .collect();
+            let input = prepare::Input {
+                body: Bytes::new(),
+                format: Format::Json,
+                max_events,
+                max_event_bytes: info.max_event_bytes.unwrap_or(self.limits.max_event_bytes),
+                info: Arc::clone(&info),
+                schema,
+                candidate,
+                meta: submission.meta.clone(),
+                received_at_ms,
+                dry_run,
+            };
+            let pending = blocking(move || Ok(prepare::prepare_items(&input, items))).await?;
+            prepared.push((info, pending));
+        }
+
+        let mut written = Vec::new();
+        for (info, pending) in prepared {
+            if dry_run {
+                verdicts.extend(prepare::dry_run_verdicts(pending));
+                continue;
+            }
+            match self.write(&info, &submission.meta.producer, pending).await {
+                Ok(group) => {
+                    written.extend(group.iter().filter_map(written_of));
+                    verdicts.extend(group);
+                }
+                Err(GatewayError::LogUnavailable {
+                    error,
+                    written: mut more,
+                }) => {
+                    more.extend(written);
+                    more.sort_by_key(|w| w.index);
+                    return Err(GatewayError::LogUnavailable {
+                        error,
+                        written: more,
+                    });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        verdicts.sort_by_key(Verdict::index);
+        Ok(Answer::new(verdicts))
+    }
+
+    /// The shadow candidate of `info`, if it has one and it resolves.
+    async fn candidate(&self, info: &EventTypeInfo) -> Option<ResolvedSchema> {
+        let Enforcement::Shadow {
+            candidate_version: Some(candidate_version),
+        } = info.enforcement
+        else {
+            return None;
+        };
+        match self
+            .schemas
+            .resolve(&info.subject, Some(candidate_version))
+            .await
+        {
+            Ok(candidate) => Some(candidate),
+            Err(error) => {
+                tracing::warn!(event_type = %info.name.as_str(), %error, "shadow candidate unavailable; skipping shadow checks");
+                None
+            }
+        }
+    }
+
+    /// Reads and decompresses the body; the permit counts decompressed bytes in flight.
+    async fn read_decompressed(
+        &self,
+        body: Body,
+        encoding: Encoding,
+    ) -> Result<(Bytes, Option<InFlight>), GatewayError> {
+        let raw = read_body(body, self.limits.max_body_bytes).await?;
+        let cap = self.limits.max_decompressed_bytes;
+        let decompressed = blocking(move || decode::decompress(raw, encoding, cap)).await?;
+        let permit = match encoding {
+            Encoding::Identity => None,
+            _ => Some(self.reserve(decompressed.len())?),
+        };
+        Ok((decompressed, permit))
     }
 
     /// Appends accepted events to the type's topic and rejected ones to the dead-letter
-    /// topic, concurrently, and turns the log's answers into verdicts.
+    /// topic, concurrently, and turns the log's answers into verdicts (in index order).
+    /// Events accepted earlier under the same producer-supplied id are answered `duplicate`
+    /// and not written again (see [`crate::idempotency`]).
     async fn write(
         &self,
         info: &EventTypeInfo,
+        producer: &str,
         pending: Vec<Pending>,
-    ) -> Result<Answer, GatewayError> {
+    ) -> Result<Vec<Verdict>, GatewayError> {
+        let keys: Vec<Option<Key>> = pending
+            .iter()
+            .map(|item| {
+                item.dedup_id().map(|id| Key {
+                    event_type: info.name.as_str().to_owned(),
+                    producer: producer.to_owned(),
+                    id: id.to_owned(),
+                })
+            })
+            .collect();
+        let claimable: Vec<bool> = pending
+            .iter()
+            .map(|item| matches!(item, Pending::Accept { .. }))
+            .collect();
+        let indices: Vec<usize> = pending.iter().map(Pending::index).collect();
+        let (slots, mut claims) = self.dedup.claim(&keys, &claimable).await;
+
         let mut outcomes = Outcomes::default();
-        let mut verdicts: Vec<Option<Verdict>> = vec![None; pending.len()];
+        let mut verdicts: BTreeMap<usize, Verdict> = BTreeMap::new();
         let mut main = Vec::new();
         let mut main_records = Vec::new();
         let mut dead = Vec::new();
         let mut dead_records = Vec::new();
-        for item in pending {
+        // Events repeating an earlier event of this request: (index, index of the first).
+        let mut repeats = Vec::new();
+        let mut written = Vec::new();
+        for ((item, slot), key) in pending.into_iter().zip(slots).zip(keys) {
+            let index = item.index();
+            match slot {
+                // Accepted earlier: answered as such, not written again — also when the retry
+                // no longer passes (say, the latest schema changed): same id, same event.
+                Slot::Duplicate(original) => {
+                    outcomes.duplicates += 1;
+                    written.push(Written {
+                        index,
+                        event_id: original.event_id.clone(),
+                        partition: original.partition,
+                        offset: original.offset,
+                    });
+                    verdicts.insert(index, duplicate(index, &original));
+                    continue;
+                }
+                Slot::SameAs(first) => {
+                    repeats.push((index, indices[first]));
+                    continue;
+                }
+                Slot::Free | Slot::Claimed => {}
+            }
             match item {
                 Pending::Accept {
                     index,
@@ -210,11 +465,12 @@ impl Gateway {
                     record,
                     warnings,
                     shadow_violations,
+                    ..
                 } => {
                     if !shadow_violations.is_empty() {
                         outcomes.shadow_violations += 1;
                     }
-                    main.push((index, event_id, warnings, shadow_violations));
+                    main.push((index, event_id, key, warnings, shadow_violations));
                     main_records.push(record);
                 }
                 Pending::Reject {
@@ -223,6 +479,7 @@ impl Gateway {
                     reason,
                     violations,
                     dead_letter,
+                    ..
                 } => {
                     let verdict = Verdict::Rejected {
                         index,
@@ -231,7 +488,7 @@ impl Gateway {
                         violations,
                         dead_lettered: false,
                     };
-                    verdicts[index] = Some(verdict);
+                    verdicts.insert(index, verdict);
                     match dead_letter {
                         Some(record) => {
                             dead.push(index);
@@ -249,7 +506,6 @@ impl Gateway {
         );
 
         let mut unavailable: Option<LogError> = None;
-        let mut written = Vec::new();
         match main_results {
             Err(error) => {
                 outcomes.failed += main.len() as u64;
@@ -260,26 +516,39 @@ impl Gateway {
                 unavailable = Some(error);
             }
             Ok(results) => {
-                for ((index, event_id, warnings, shadow_violations), result) in
+                for ((index, event_id, key, warnings, shadow_violations), result) in
                     main.into_iter().zip(results)
                 {
                     match result {
                         Ok(position) => {
                             outcomes.accepted += 1;
+                            if let Some(key) = &key {
+                                claims.complete(
+                                    key,
+                                    Original {
+                                        event_id: event_id.clone(),
+                                        partition: position.partition,
+                                        offset: position.offset,
+                                    },
+                                );
+                            }
                             written.push(Written {
                                 index,
                                 event_id: event_id.clone(),
                                 partition: position.partition,
                                 offset: position.offset,
                             });
-                            verdicts[index] = Some(Verdict::Accepted {
+                            verdicts.insert(
                                 index,
-                                event_id,
-                                partition: position.partition,
-                                offset: position.offset,
-                                warnings,
-                                shadow_violations,
-                            });
+                                Verdict::Accepted {
+                                    index,
+                                    event_id,
+                                    partition: position.partition,
+                                    offset: position.offset,
+                                    warnings,
+                                    shadow_violations,
+                                },
+                            );
                         }
                         Err(error) if error.is_retryable() => {
                             outcomes.failed += 1;
@@ -287,21 +556,25 @@ impl Gateway {
                         }
                         Err(error) => {
                             outcomes.rejected += 1;
-                            verdicts[index] = Some(Verdict::Rejected {
+                            verdicts.insert(
                                 index,
-                                event_id,
-                                reason: Reason::LogRejected,
-                                violations: vec![crate::verdict::ViolationBody {
-                                    pointer: String::new(),
-                                    message: error.to_string(),
-                                }],
-                                dead_lettered: false,
-                            });
+                                Verdict::Rejected {
+                                    index,
+                                    event_id,
+                                    reason: Reason::LogRejected,
+                                    violations: vec![crate::verdict::ViolationBody {
+                                        pointer: String::new(),
+                                        message: error.to_string(),
+                                    }],
+                                    dead_lettered: false,
+                                },
+                            );
                         }
                     }
                 }
             }
         }
+        drop(claims);
         let dead_results = match dead_results {
             Ok(results) => results,
             Err(error) => dead.iter().map(|_| Err(error.clone())).collect(),
@@ -310,7 +583,8 @@ impl Gateway {
             match result {
                 Ok(_) => {
                     outcomes.dead_lettered += 1;
-                    if let Some(Verdict::Rejected { dead_lettered, .. }) = &mut verdicts[index] {
+                    if let Some(Verdict::Rejected { dead_lettered, .. }) = verdicts.get_mut(&index)
+                    {
                         *dead_lettered = true;
                     }
                 }
@@ -324,11 +598,61 @@ impl Gateway {
                 }
             }
         }
+        // A repeat within the request shares the first copy's fate: a duplicate of it when
+        // it was written, the same rejection when the log refused it.
+        for (index, first) in repeats {
+            let verdict = match verdicts.get(&first) {
+                Some(
+                    Verdict::Accepted {
+                        event_id,
+                        partition,
+                        offset,
+                        ..
+                    }
+                    | Verdict::Duplicate {
+                        event_id,
+                        partition,
+                        offset,
+                        ..
+                    },
+                ) => {
+                    let original = Original {
+                        event_id: event_id.clone(),
+                        partition: *partition,
+                        offset: *offset,
+                    };
+                    outcomes.duplicates += 1;
+                    written.push(Written {
+                        index,
+                        event_id: event_id.clone(),
+                        partition: *partition,
+                        offset: *offset,
+                    });
+                    duplicate(index, &original)
+                }
+                Some(Verdict::Rejected {
+                    event_id,
+                    reason,
+                    violations,
+                    ..
+                }) => Verdict::Rejected {
+                    index,
+                    event_id: event_id.clone(),
+                    reason: *reason,
+                    violations: violations.clone(),
+                    dead_lettered: false,
+                },
+                // The first copy was not confirmed: the request fails with 503 below.
+                _ => continue,
+            };
+            verdicts.insert(index, verdict);
+        }
         outcomes.report(info.name.as_str());
         if let Some(error) = unavailable {
+            written.sort_by_key(|w| w.index);
             return Err(GatewayError::LogUnavailable { error, written });
         }
-        Ok(Answer::new(verdicts.into_iter().flatten().collect()))
+        Ok(verdicts.into_values().collect())
     }
 
     async fn append(
@@ -384,6 +708,71 @@ impl Drop for InFlight {
             .saturating_sub(self.semaphore.available_permits())
             .saturating_sub(self._permit.num_permits());
         ::metrics::gauge!(metrics::IN_FLIGHT_BYTES).set(held as f64);
+    }
+}
+
+/// An event rejected before it reached an event type's pipeline (bad envelope, unknown type
+/// or schema). Not dead-lettered: it cannot be attributed to an event type.
+fn unrouted(
+    event: cloudevents::CloudEvent,
+    why: Option<(Reason, String)>,
+    dry_run: bool,
+) -> Verdict {
+    let (reason, message) = match (why, event.raw.parsed) {
+        (Some(why), _) => why,
+        (None, Err(why)) => why,
+        (None, Ok(_)) => (Reason::Malformed, String::from("not a cloudevent")),
+    };
+    let violations = vec![crate::verdict::ViolationBody {
+        pointer: String::new(),
+        message,
+    }];
+    if dry_run {
+        return Verdict::Invalid {
+            index: event.index,
+            reason,
+            violations,
+        };
+    }
+    Verdict::Rejected {
+        index: event.index,
+        event_id: event.id.unwrap_or_else(|| Uuid::now_v7().to_string()),
+        reason,
+        violations,
+        dead_lettered: false,
+    }
+}
+
+fn written_of(verdict: &Verdict) -> Option<Written> {
+    match verdict {
+        Verdict::Accepted {
+            index,
+            event_id,
+            partition,
+            offset,
+            ..
+        }
+        | Verdict::Duplicate {
+            index,
+            event_id,
+            partition,
+            offset,
+        } => Some(Written {
+            index: *index,
+            event_id: event_id.clone(),
+            partition: *partition,
+            offset: *offset,
+        }),
+        _ => None,
+    }
+}
+
+fn duplicate(index: usize, original: &Original) -> Verdict {
+    Verdict::Duplicate {
+        index,
+        event_id: original.event_id.clone(),
+        partition: original.partition,
+        offset: original.offset,
     }
 }
 

@@ -26,11 +26,11 @@ use serde::Deserialize;
 use tributary_core::{ErrorCode, PROBLEM_JSON, Principal, PrincipalKind, Problem, PublishGrants};
 use uuid::Uuid;
 
-use crate::decode;
 use crate::gateway::{Gateway, Submission};
 use crate::metrics;
 use crate::prepare::Meta;
 use crate::{Answer, GatewayError};
+use crate::{cloudevents, decode};
 
 /// Header naming the producer of a request not authenticated by a producer key.
 pub const PRODUCER_HEADER: &str = "tributary-producer";
@@ -38,6 +38,9 @@ pub const PRODUCER_HEADER: &str = "tributary-producer";
 pub const EVENT_ID_HEADER: &str = "tributary-event-id";
 /// Header carrying the event time of every event in the request.
 pub const EVENT_TIME_HEADER: &str = "tributary-event-time";
+/// Header naming a request for deduplication: a retry of the request with the same key (same
+/// producer and event type) answers the original positions as `duplicate`.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Header pinning the schema version to validate against.
 pub const SCHEMA_VERSION_HEADER: &str = "tributary-schema-version";
 
@@ -51,6 +54,7 @@ const MAX_TRACEPARENT_LEN: usize = 128;
 /// The gateway's routes, ready to merge into the binary's router.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
+        .route("/v1/events", post(publish_cloudevents))
         .route("/v1/events/{event_type}", post(publish))
         .route("/v1/validate/{event_type}", post(validate))
         .with_state(gateway)
@@ -75,7 +79,29 @@ async fn publish(
     handle(
         &gateway,
         "publish",
-        event_type,
+        Some(event_type),
+        query,
+        &headers,
+        &extensions,
+        body,
+        false,
+    )
+    .await
+}
+
+/// `POST /v1/events`: CloudEvents, each routed by its own `type`.
+/// CloudEvents name their own types, so a producer key's grants are checked per event.
+async fn publish_cloudevents(
+    State(gateway): State<Arc<Gateway>>,
+    query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Body,
+) -> Response {
+    handle(
+        &gateway,
+        "publish",
+        None,
         query,
         &headers,
         &extensions,
@@ -99,7 +125,7 @@ async fn validate(
     handle(
         &gateway,
         "validate",
-        event_type,
+        Some(event_type),
         query,
         &headers,
         &extensions,
@@ -112,7 +138,7 @@ async fn validate(
 async fn handle(
     gateway: &Gateway,
     endpoint: &'static str,
-    event_type: String,
+    event_type: Option<String>,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
     headers: &HeaderMap,
     extensions: &Extensions,
@@ -123,6 +149,13 @@ async fn handle(
     let submission = submission(event_type, query, headers, dry_run).map(|mut submission| {
         if let Some(producer) = key_producer(extensions) {
             submission.meta.producer = producer.to_owned();
+            // A producer key may publish only what it was granted; nothing granted, nothing.
+            submission.grants = Some(
+                extensions
+                    .get::<PublishGrants>()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
         }
         submission
     });
@@ -193,12 +226,21 @@ fn answer_response(answer: Answer) -> Response {
 }
 
 fn submission(
-    event_type: String,
+    event_type: Option<String>,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
     headers: &HeaderMap,
     dry_run: bool,
 ) -> Result<Submission, GatewayError> {
-    let format = decode::format_of(text(headers, header::CONTENT_TYPE.as_str())?)?;
+    let content_type = text(headers, header::CONTENT_TYPE.as_str())?;
+    let format = decode::format_of(content_type)?;
+    let cloudevents = match cloudevents::binary_attributes(headers, content_type)? {
+        Some(attributes) => Some(cloudevents::Mode::Binary(attributes)),
+        None => match format {
+            decode::Format::CloudEvent => Some(cloudevents::Mode::Structured),
+            decode::Format::CloudEventBatch => Some(cloudevents::Mode::Batch),
+            _ => None,
+        },
+    };
     let encoding = decode::encoding_of(text(headers, header::CONTENT_ENCODING.as_str())?)?;
     let content_length = match text(headers, header::CONTENT_LENGTH.as_str())? {
         None => None,
@@ -237,6 +279,10 @@ fn submission(
         None => None,
         Some(raw) => Some(event_time(raw)?),
     };
+    let idempotency_key = match text(headers, IDEMPOTENCY_KEY_HEADER)? {
+        None => None,
+        Some(raw) => Some(idempotency_key(raw)?),
+    };
     let traceparent = text(
         headers,
         header::HeaderName::from_static("traceparent").as_str(),
@@ -246,6 +292,7 @@ fn submission(
     Ok(Submission {
         event_type,
         format,
+        cloudevents,
         encoding,
         content_length,
         meta: Meta {
@@ -254,8 +301,10 @@ fn submission(
             event_time_ms,
             pinned_version: pinned,
             traceparent,
+            idempotency_key,
         },
         dry_run,
+        grants: None,
     })
 }
 
@@ -280,6 +329,17 @@ fn producer_name(raw: &str) -> Result<String, GatewayError> {
     if !ok {
         return Err(GatewayError::BadRequest(format!(
             "{PRODUCER_HEADER} must be 1 to {MAX_PRODUCER_LEN} characters of letters, digits and . _ - @ :"
+        )));
+    }
+    Ok(raw.to_owned())
+}
+
+/// 1 to 255 visible ASCII characters.
+fn idempotency_key(raw: &str) -> Result<String, GatewayError> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > 255 || !raw.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(GatewayError::BadRequest(format!(
+            "{IDEMPOTENCY_KEY_HEADER} must be 1 to 255 visible ascii characters"
         )));
     }
     Ok(raw.to_owned())

@@ -1,4 +1,5 @@
-//! The ingest API and pipeline: `POST /v1/events/{type}` and `POST /v1/validate/{type}`.
+//! The ingest API and pipeline: `POST /v1/events/{type}`, `POST /v1/events` (CloudEvents) and
+//! `POST /v1/validate/{type}`.
 //!
 //! This crate owns the way from a producer's request to durable records: decoding (JSON,
 //! NDJSON, gzip, zstd) under explicit limits, resolving the event type and its schema (cached),
@@ -10,11 +11,13 @@
 //! Event-type metadata comes through the [`EventTypes`] seam; [`RegistrySubjects`] stands in
 //! until the event-type service exists.
 
+mod cloudevents;
 mod decode;
 mod error;
 mod event_types;
 mod gateway;
 mod http;
+mod idempotency;
 mod limits;
 mod metrics;
 mod prepare;
@@ -26,10 +29,11 @@ pub use error::GatewayError;
 pub use event_types::{Enforcement, EventTypeInfo, EventTypes, RegistrySubjects};
 pub use gateway::{Gateway, GatewayOptions};
 pub use http::{
-    EVENT_ID_HEADER, EVENT_TIME_HEADER, PRODUCER_HEADER, SCHEMA_VERSION_HEADER, router,
+    EVENT_ID_HEADER, EVENT_TIME_HEADER, IDEMPOTENCY_KEY_HEADER, PRODUCER_HEADER,
+    SCHEMA_VERSION_HEADER, router,
 };
 pub use limits::GatewayLimits;
-pub use prepare::{DLQ_EVENT_TYPE, DLQ_REASON, DLQ_VIOLATIONS, WARNINGS};
+pub use prepare::{DLQ_EVENT_TYPE, DLQ_REASON, DLQ_VIOLATIONS, SOURCE, WARNINGS};
 pub use producers::{
     IssuedKey, KeyView, NewProducer, ProducerError, ProducerOptions, ProducerView, Producers,
     admin_principal, producer_routes,

@@ -22,6 +22,12 @@ pub struct GatewayLimits {
     pub request_timeout: Duration,
     /// How long event-type metadata and "latest schema" answers are trusted: 5 s.
     pub metadata_ttl: Duration,
+    /// How long an accepted event's producer-supplied id (or `Idempotency-Key`) is remembered,
+    /// so that a retry answers `duplicate` instead of writing again: 10 min. Zero turns
+    /// deduplication off. Per gateway instance.
+    pub idempotency_window: Duration,
+    /// Most remembered ids: 100,000 (the oldest are forgotten first, even inside the window).
+    pub idempotency_max_entries: usize,
 }
 
 impl Default for GatewayLimits {
@@ -34,6 +40,8 @@ impl Default for GatewayLimits {
             max_in_flight_bytes: 256 << 20,
             request_timeout: Duration::from_secs(30),
             metadata_ttl: Duration::from_secs(5),
+            idempotency_window: Duration::from_secs(600),
+            idempotency_max_entries: 100_000,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Metric names of the gateway. Labels are bounded: `event_type` is a registered event type or
 //! `unknown`, `outcome` and `endpoint` are fixed words, `status` is an HTTP status code.
 
-/// Events seen, by event type and outcome (`accepted`, `rejected`, `dead_lettered`, `failed`;
+/// Events seen, by event type and outcome (`accepted`, `rejected`, `dead_lettered`, `failed`,
+/// `duplicate`;
 /// the outcomes are exclusive: a dead-lettered event is not also counted as rejected).
 pub(crate) const EVENTS: &str = "tributary_gateway_events_total";
 /// Events that passed the schema but failed the shadow candidate, by event type.
@@ -21,6 +22,7 @@ pub(crate) struct Outcomes {
     pub(crate) rejected: u64,
     pub(crate) dead_lettered: u64,
     pub(crate) failed: u64,
+    pub(crate) duplicates: u64,
     pub(crate) shadow_violations: u64,
 }
 
@@ -32,6 +34,7 @@ impl Outcomes {
             ("rejected", self.rejected),
             ("dead_lettered", self.dead_lettered),
             ("failed", self.failed),
+            ("duplicate", self.duplicates),
         ] {
             if n > 0 {
                 metrics::counter!(EVENTS, "event_type" => event_type.to_owned(), "outcome" => outcome)

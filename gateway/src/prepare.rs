@@ -18,7 +18,7 @@ use tributary_registry::{SchemaType, confluent_frame};
 use uuid::Uuid;
 
 use crate::GatewayError;
-use crate::decode::{self, Format};
+use crate::decode::{self, Format, RawEvent};
 use crate::event_types::{Enforcement, EventTypeInfo};
 use crate::schemas::ResolvedSchema;
 use crate::verdict::{Reason, Verdict, ViolationBody};
@@ -31,6 +31,8 @@ pub const DLQ_EVENT_TYPE: &str = "tributary.dlq.event_type";
 pub const DLQ_VIOLATIONS: &str = "tributary.dlq.violations";
 /// On events accepted in `warn` mode: their violations, as in [`DLQ_VIOLATIONS`].
 pub const WARNINGS: &str = "tributary.warnings";
+/// The CloudEvents `source` of an event that came as a CloudEvent.
+pub const SOURCE: &str = "tributary.source";
 
 /// What the request says about all of its events.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +44,20 @@ pub(crate) struct Meta {
     pub(crate) event_time_ms: Option<i64>,
     pub(crate) pinned_version: Option<i32>,
     pub(crate) traceparent: Option<String>,
+    /// `Idempotency-Key`: the request's events are deduplicated on it (with their index).
+    pub(crate) idempotency_key: Option<String>,
+}
+
+/// One event to check, with what it says about itself (its CloudEvents attributes).
+#[derive(Debug)]
+pub(crate) struct Item {
+    /// Position in the request.
+    pub(crate) index: usize,
+    pub(crate) raw: RawEvent,
+    /// The producer's id for the event; deduplicated on.
+    pub(crate) event_id: Option<String>,
+    pub(crate) event_time_ms: Option<i64>,
+    pub(crate) source: Option<String>,
 }
 
 #[derive(Debug)]
@@ -64,6 +80,9 @@ pub(crate) enum Pending {
     Accept {
         index: usize,
         event_id: String,
+        /// What the event is deduplicated on, if anything: `id:{event id}` for a
+        /// producer-supplied id, else `key:{Idempotency-Key}/{index}`.
+        dedup_id: Option<String>,
         record: Record,
         warnings: Vec<ViolationBody>,
         shadow_violations: Vec<ViolationBody>,
@@ -71,11 +90,29 @@ pub(crate) enum Pending {
     Reject {
         index: usize,
         event_id: String,
+        /// As for `Accept`: a rejected retry of an event accepted earlier is a duplicate.
+        dedup_id: Option<String>,
         reason: Reason,
         violations: Vec<ViolationBody>,
         /// The dead-letter record, unless the event is not dead-lettered (too large).
         dead_letter: Option<Record>,
     },
+}
+
+impl Pending {
+    pub(crate) fn index(&self) -> usize {
+        match self {
+            Pending::Accept { index, .. } | Pending::Reject { index, .. } => *index,
+        }
+    }
+
+    pub(crate) fn dedup_id(&self) -> Option<&str> {
+        match self {
+            Pending::Accept { dedup_id, .. } | Pending::Reject { dedup_id, .. } => {
+                dedup_id.as_deref()
+            }
+        }
+    }
 }
 
 pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
@@ -91,24 +128,53 @@ pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
             events.len()
         )));
     }
-    let mut out = Vec::with_capacity(events.len());
-    for (index, event) in events.into_iter().enumerate() {
-        let event_id = input.meta.event_id.unwrap_or_else(Uuid::now_v7).to_string();
-        let value = match event.parsed {
+    let items = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, raw)| Item {
+            index,
+            raw,
+            event_id: input.meta.event_id.map(|id| id.to_string()),
+            event_time_ms: None,
+            source: None,
+        })
+        .collect();
+    Ok(prepare_items(input, items))
+}
+
+/// Checks events already split from the body (and builds their records).
+pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
+    let mut out = Vec::with_capacity(items.len());
+    for mut item in items {
+        let index = item.index;
+        let dedup_id = match (&item.event_id, &input.meta.idempotency_key) {
+            (Some(id), _) => Some(format!("id:{id}")),
+            (None, Some(key)) => Some(format!("key:{key}/{index}")),
+            (None, None) => None,
+        };
+        let event_id = item
+            .event_id
+            .clone()
+            .unwrap_or_else(|| Uuid::now_v7().to_string());
+        let size = item.raw.bytes.len();
+        let parsed = match std::mem::replace(&mut item.raw.parsed, Ok(Value::Null)) {
+            Ok(_) if size > input.max_event_bytes => Err((
+                Reason::TooLarge,
+                format!(
+                    "the event is {size} bytes; at most {} are allowed",
+                    input.max_event_bytes
+                ),
+            )),
+            other => other,
+        };
+        let value = match parsed {
             Ok(value) => value,
             Err((reason, message)) => {
                 let violations = vec![ViolationBody {
                     pointer: String::new(),
                     message,
                 }];
-                out.push(reject(
-                    input,
-                    index,
-                    event_id,
-                    reason,
-                    violations,
-                    event.bytes,
-                ));
+                out.push(reject(input, &item, event_id, dedup_id, reason, violations));
                 continue;
             }
         };
@@ -119,11 +185,11 @@ pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
             _ => {
                 out.push(reject(
                     input,
-                    index,
+                    &item,
                     event_id,
+                    dedup_id,
                     Reason::SchemaViolation,
                     violations,
-                    event.bytes,
                 ));
                 continue;
             }
@@ -135,17 +201,18 @@ pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
         let record = if input.dry_run {
             Record::new(Bytes::new(), 0)
         } else {
-            accepted_record(input, &value, &event_id, &payload, &violations)
+            accepted_record(input, &item, &value, &event_id, &payload, &violations)
         };
         out.push(Pending::Accept {
             index,
             event_id,
+            dedup_id,
             record,
             warnings: violations,
             shadow_violations,
         });
     }
-    Ok(out)
+    out
 }
 
 /// The verdicts of a dry run.
@@ -199,14 +266,15 @@ fn check(schema: &ResolvedSchema, value: &Value) -> (Option<Vec<u8>>, Vec<Violat
 
 fn reject(
     input: &Input,
-    index: usize,
+    item: &Item,
     event_id: String,
+    dedup_id: Option<String>,
     reason: Reason,
     violations: Vec<ViolationBody>,
-    original: Bytes,
 ) -> Pending {
+    let index = item.index;
     let dead_letter = (!input.dry_run && reason != Reason::TooLarge).then(|| {
-        let record = Record::new(original, input.received_at_ms)
+        let record = Record::new(item.raw.bytes.clone(), input.received_at_ms)
             .with_header(DLQ_REASON, reason.as_str())
             .with_header(DLQ_EVENT_TYPE, input.info.name.as_str().to_owned())
             .with_header(DLQ_VIOLATIONS, violations_json(&violations))
@@ -214,11 +282,12 @@ fn reject(
             .with_header(headers::PRODUCER, input.meta.producer.clone())
             .with_header(headers::RECEIVED_AT, input.received_at_ms.to_string())
             .with_header(headers::SCHEMA_VERSION, input.schema.version.to_string());
-        with_trace(record, &input.meta)
+        with_trace(with_source(record, item), &input.meta)
     });
     Pending::Reject {
         index,
         event_id,
+        dedup_id,
         reason,
         violations,
         dead_letter,
@@ -227,12 +296,16 @@ fn reject(
 
 fn accepted_record(
     input: &Input,
+    item: &Item,
     value: &Value,
     event_id: &str,
     payload: &[u8],
     warnings: &[ViolationBody],
 ) -> Record {
-    let timestamp = input.meta.event_time_ms.unwrap_or(input.received_at_ms);
+    let timestamp = item
+        .event_time_ms
+        .or(input.meta.event_time_ms)
+        .unwrap_or(input.received_at_ms);
     let mut record = Record::new(confluent_frame(input.schema.id, payload), timestamp)
         .with_header(headers::EVENT_ID, event_id.to_owned())
         .with_header(headers::PRODUCER, input.meta.producer.clone())
@@ -244,7 +317,14 @@ fn accepted_record(
     if let Some(key) = partition_key(input.info.partition_key.as_deref(), value) {
         record = record.with_key(key);
     }
-    with_trace(record, &input.meta)
+    with_trace(with_source(record, item), &input.meta)
+}
+
+fn with_source(record: Record, item: &Item) -> Record {
+    match &item.source {
+        Some(source) => record.with_header(SOURCE, source.clone()),
+        None => record,
+    }
 }
 
 fn with_trace(record: Record, meta: &Meta) -> Record {

@@ -17,6 +17,13 @@ pub enum Reason {
     TooLarge,
     /// The event log refused the record for good (not a transient failure).
     LogRejected,
+    /// A CloudEvent in a batch names an event type that does not exist.
+    UnknownEventType,
+    /// A CloudEvent in a batch names a type without a schema, or pins a version that does
+    /// not exist.
+    UnknownSchema,
+    /// A CloudEvent in a batch names a type the producer's key is not granted.
+    Forbidden,
 }
 
 impl Reason {
@@ -27,6 +34,9 @@ impl Reason {
             Reason::NotAnObject => "not_an_object",
             Reason::TooLarge => "too_large",
             Reason::LogRejected => "log_rejected",
+            Reason::UnknownEventType => "unknown_event_type",
+            Reason::UnknownSchema => "unknown_schema",
+            Reason::Forbidden => "forbidden",
         }
     }
 }
@@ -72,6 +82,14 @@ pub enum Verdict {
         violations: Vec<ViolationBody>,
         dead_lettered: bool,
     },
+    /// Accepted earlier (same producer-supplied id or `Idempotency-Key`, inside the window):
+    /// not written again; the position is the original one.
+    Duplicate {
+        index: usize,
+        event_id: String,
+        partition: u32,
+        offset: i64,
+    },
     /// Dry run: the event would be accepted.
     Valid {
         index: usize,
@@ -91,14 +109,32 @@ pub enum Verdict {
 impl Verdict {
     /// Accepted (or, in a dry run, valid).
     pub fn is_accepted(&self) -> bool {
-        matches!(self, Verdict::Accepted { .. } | Verdict::Valid { .. })
+        matches!(
+            self,
+            Verdict::Accepted { .. } | Verdict::Duplicate { .. } | Verdict::Valid { .. }
+        )
+    }
+
+    /// The event's index in the request.
+    pub fn index(&self) -> usize {
+        match self {
+            Verdict::Accepted { index, .. }
+            | Verdict::Rejected { index, .. }
+            | Verdict::Duplicate { index, .. }
+            | Verdict::Valid { index, .. }
+            | Verdict::Invalid { index, .. } => *index,
+        }
     }
 }
 
 /// The answer to a request whose events all got a verdict (200 or 207).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Answer {
+    /// Accepted now or earlier (duplicates count as accepted).
     pub accepted: usize,
+    /// Of `accepted`, the duplicates (omitted when zero).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub duplicates: usize,
     pub rejected: usize,
     pub results: Vec<Verdict>,
 }
@@ -106,8 +142,13 @@ pub struct Answer {
 impl Answer {
     pub(crate) fn new(results: Vec<Verdict>) -> Answer {
         let accepted = results.iter().filter(|v| v.is_accepted()).count();
+        let duplicates = results
+            .iter()
+            .filter(|v| matches!(v, Verdict::Duplicate { .. }))
+            .count();
         Answer {
             accepted,
+            duplicates,
             rejected: results.len() - accepted,
             results,
         }
@@ -117,6 +158,10 @@ impl Answer {
     pub fn all_accepted(&self) -> bool {
         self.rejected == 0
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// An event durably written before the log failed (listed in a 503 answer).
