@@ -27,7 +27,8 @@ pub enum Enforcement {
     Enforce,
     /// Accept it and report the violations.
     Warn,
-    /// Accept it silently; violations only show in metrics.
+    /// Refuse it as `Enforce` does; the gateway also checks a candidate schema version and
+    /// reports what that version would reject (naming the candidate is still to come).
     Shadow,
 }
 
