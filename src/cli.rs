@@ -60,6 +60,10 @@ Settings in tributary.toml sections (environment: TRIBUTARY_<SECTION>__<KEY>, e.
 [server]
   shutdown_timeout = \"30s\"         after SIGTERM, how long in-flight requests may take
 
+[gateway]
+  producer_rate_limit = 100.0      events per second per producer (none by default); beyond: 429
+  producer_burst = 1000.0          events a producer may send at once [default: rate × 10]
+
 [auth]
   mode = \"off\"                     off: callers name themselves in the Tributary-Principal header
                                    (admin | team:NAME | producer:NAME; none = local admin);

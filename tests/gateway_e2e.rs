@@ -257,3 +257,75 @@ fn sigterm_finishes_an_in_flight_publish() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["offset"], 50, "{body}");
 }
+
+/// A producer over its rate limit gets 429 with `Retry-After` and nothing is written; other
+/// producers are unaffected.
+#[test]
+fn producers_over_their_rate_limit_get_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[],
+        &[
+            ("TRIBUTARY_GATEWAY__PRODUCER_RATE_LIMIT", "0.5"),
+            ("TRIBUTARY_GATEWAY__PRODUCER_BURST", "5"),
+        ],
+    );
+    let event_type = fresh_type();
+    let (status, body) = server.post(
+        "/v1/event-types",
+        "application/json",
+        json!({"name": event_type, "owner": "orders", "partitions": 1}).to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let schema = json!({"type": "object"});
+    let (status, body) = server.post(
+        &format!("/subjects/{event_type}-value/versions"),
+        "application/vnd.schemaregistry.v1+json",
+        json!({"schemaType": "JSON", "schema": schema.to_string()}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let five: String = (0..5).map(|n| format!("{{\"n\":{n}}}\n")).collect();
+    let (status, body) = server.post(
+        &format!("/v1/events/{event_type}"),
+        "application/x-ndjson",
+        five,
+    );
+    assert_eq!(status, 200, "the burst passes: {body}");
+
+    let response = http()
+        .post(server.url(&format!("/v1/events/{event_type}")))
+        .header("content-type", "application/json")
+        .header("tributary-producer", "e2e")
+        .body(r#"{"n":5}"#)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "Retry-After names a wait: {retry_after}");
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["code"], "rate_limited", "{body}");
+
+    let response = http()
+        .post(server.url(&format!("/v1/events/{event_type}")))
+        .header("content-type", "application/json")
+        .header("tributary-producer", "another")
+        .body(r#"{"n":6}"#)
+        .send()
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "another producer has its own bucket"
+    );
+    let body: Value = response.json().unwrap();
+    assert_eq!(
+        body["results"][0]["offset"], 5,
+        "the refused event was not written: {body}"
+    );
+}

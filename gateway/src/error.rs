@@ -36,6 +36,11 @@ pub enum GatewayError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Busy(String),
+    #[error("producer {producer:?} is over its rate limit; retry in {retry_after_secs} s")]
+    RateLimited {
+        producer: String,
+        retry_after_secs: u64,
+    },
     /// The log could not take writes. `written` lists the events of the request that were
     /// durably written before the failure; nothing else was acknowledged.
     #[error("event log cannot take writes: {error}")]
@@ -61,6 +66,7 @@ impl GatewayError {
             }
             GatewayError::BadRequest(_) => ErrorCode::BadRequest,
             GatewayError::Forbidden(_) => ErrorCode::Forbidden,
+            GatewayError::RateLimited { .. } => ErrorCode::RateLimited,
             GatewayError::TooLarge(_) => ErrorCode::PayloadTooLarge,
             GatewayError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             GatewayError::Busy(_)
@@ -83,6 +89,9 @@ impl GatewayError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             GatewayError::Busy(_) => Some(BUSY_RETRY_AFTER_SECS),
+            GatewayError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             GatewayError::LogUnavailable { .. }
             | GatewayError::Timeout(_)
             | GatewayError::Registry(_) => Some(LOG_RETRY_AFTER_SECS),

@@ -22,6 +22,7 @@ use crate::idempotency::{Dedup, Key, Original, Slot};
 use crate::limits::GatewayLimits;
 use crate::metrics::{self, Outcomes};
 use crate::prepare::{self, Item, Meta, Pending};
+use crate::rate_limit::RateLimiter;
 use crate::schemas::{ResolvedSchema, Schemas};
 use crate::verdict::{Answer, Reason, Verdict, Written};
 
@@ -77,6 +78,7 @@ pub struct Gateway {
     dlq_topic: String,
     in_flight: Arc<Semaphore>,
     dedup: Arc<Dedup>,
+    rate: RateLimiter,
 }
 
 mod cloudevent_ingest;
@@ -105,6 +107,7 @@ impl Gateway {
                 limits.idempotency_window,
                 limits.idempotency_max_entries,
             )),
+            rate: RateLimiter::new(limits.producer_rate),
             limits,
             dlq_topic: options.dlq_topic,
         })
@@ -207,7 +210,18 @@ impl Gateway {
         if submission.dry_run {
             return Ok(Answer::new(prepare::dry_run_verdicts(pending)));
         }
+        self.take_rate(&producer, pending.len())?;
         Ok(Answer::new(self.write(&info, &producer, pending).await?))
+    }
+
+    /// Charges `events` to `producer`'s rate limit, before anything of the request is written.
+    fn take_rate(&self, producer: &str, events: usize) -> Result<(), GatewayError> {
+        self.rate
+            .take(producer, events, std::time::Instant::now())
+            .map_err(|retry_after_secs| GatewayError::RateLimited {
+                producer: producer.to_owned(),
+                retry_after_secs,
+            })
     }
 
     /// The shadow candidate of `info`, if it has one and it resolves.

@@ -22,6 +22,7 @@ mod limits;
 mod metrics;
 mod prepare;
 mod producers;
+mod rate_limit;
 mod schemas;
 mod verdict;
 
@@ -38,4 +39,5 @@ pub use producers::{
     IssuedKey, KeyView, NewProducer, ProducerError, ProducerOptions, ProducerView, Producers,
     admin_principal, producer_routes,
 };
+pub use rate_limit::RateLimit;
 pub use verdict::{Answer, Reason, Verdict, ViolationBody, Written};

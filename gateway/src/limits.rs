@@ -28,6 +28,9 @@ pub struct GatewayLimits {
     pub idempotency_window: Duration,
     /// Most remembered ids: 100,000 (the oldest are forgotten first, even inside the window).
     pub idempotency_max_entries: usize,
+    /// Events per second each producer may publish, with bursts: none by default. Beyond:
+    /// 429 with `Retry-After`, nothing written.
+    pub producer_rate: Option<crate::RateLimit>,
 }
 
 impl Default for GatewayLimits {
@@ -42,6 +45,7 @@ impl Default for GatewayLimits {
             metadata_ttl: Duration::from_secs(5),
             idempotency_window: Duration::from_secs(600),
             idempotency_max_entries: 100_000,
+            producer_rate: None,
         }
     }
 }

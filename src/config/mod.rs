@@ -84,6 +84,19 @@ pub(crate) struct Settings {
     #[arg(skip)]
     #[serde(default, skip_serializing)]
     pub(crate) auth: AuthSection,
+    /// Publishing limits.
+    #[arg(skip)]
+    #[serde(default, skip_serializing)]
+    pub(crate) gateway: GatewaySection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewaySection {
+    /// Events per second each producer may publish on average [default: no limit].
+    producer_rate_limit: Option<f64>,
+    /// Events a producer may send at once above its rate [default: the rate limit × 10].
+    producer_burst: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -226,6 +239,8 @@ pub(crate) struct Config {
     pub(crate) auth: tributary_core::AuthMode,
     /// With `keys`: the admin's API key.
     pub(crate) admin_key: Option<Secret>,
+    /// Events per second and burst per producer; `None`: no limit.
+    pub(crate) producer_rate: Option<tributary_gateway::RateLimit>,
 }
 
 /// Reads the file (if any) and the `TRIBUTARY_*` environment, then lays `flags` on top.
@@ -538,6 +553,7 @@ impl Config {
             )?,
             auth,
             admin_key,
+            producer_rate: producer_rate(&file.gateway)?,
         })
     }
 
@@ -567,6 +583,38 @@ const PROTECTED_KAFKA_PROPERTIES: &[&str] = &[
     "bootstrap.servers",
     "metadata.broker.list",
 ];
+
+fn producer_rate(
+    section: &GatewaySection,
+) -> Result<Option<tributary_gateway::RateLimit>, ConfigError> {
+    let Some(rate) = section.producer_rate_limit else {
+        if section.producer_burst.is_some() {
+            return Err(ConfigError(String::from(
+                "config key `gateway.producer_burst` needs `gateway.producer_rate_limit`",
+            )));
+        }
+        return Ok(None);
+    };
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(invalid(
+            "gateway.producer_rate_limit",
+            &rate.to_string(),
+            "expected events per second greater than zero",
+        ));
+    }
+    let burst = section.producer_burst.unwrap_or(rate * 10.0);
+    if !(burst.is_finite() && burst >= 1.0) {
+        return Err(invalid(
+            "gateway.producer_burst",
+            &burst.to_string(),
+            "expected at least 1 event",
+        ));
+    }
+    Ok(Some(tributary_gateway::RateLimit {
+        events_per_second: rate,
+        burst,
+    }))
+}
 
 fn validate_bootstrap(servers: &str) -> Result<(), ConfigError> {
     let allowed = "expected comma-separated HOST:PORT pairs, such as kafka-1:9092,kafka-2:9092";

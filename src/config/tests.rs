@@ -235,3 +235,19 @@ fn flags_override_the_file() {
     assert_eq!(config.listen.port(), 9999);
     assert_eq!(config.data_dir, PathBuf::from("/srv/t"));
 }
+
+#[test]
+fn producer_rate_limits_are_validated() {
+    let config = parse_toml("[gateway]\nproducer_rate_limit = 50.0").unwrap();
+    let rate = config.producer_rate.unwrap();
+    assert_eq!((rate.events_per_second, rate.burst), (50.0, 500.0));
+    assert_eq!(parse_toml("").unwrap().producer_rate, None);
+    let err = parse_toml("[gateway]\nproducer_rate_limit = 0.0")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("gateway.producer_rate_limit"), "{err}");
+    let err = parse_toml("[gateway]\nproducer_burst = 5.0")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs `gateway.producer_rate_limit`"), "{err}");
+}

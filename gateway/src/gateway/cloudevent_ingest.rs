@@ -32,6 +32,9 @@ impl Gateway {
             )
         })
         .await?;
+        if !dry_run {
+            self.take_rate(&submission.meta.producer, events.len())?;
+        }
 
         let mut verdicts = Vec::new();
         let mut groups: BTreeMap<(String, Option<i32>), Vec<cloudevents::CloudEvent>> =
