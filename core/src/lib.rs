@@ -13,6 +13,8 @@ mod error_code;
 mod names;
 mod principal;
 mod problem;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use audit::{AuditEntry, AuditRecord, now_ms, record_audit_in};
 pub use db::{Database, DatabaseBackend, DbError, MigrationReport, MigrationState, redact_url};

@@ -1,39 +1,7 @@
 //! One metadata-store suite, run on SQLite and on PostgreSQL.
 
-use std::time::Duration;
-
+use tributary_core::testkit::{scratch_postgres, scratch_sqlite};
 use tributary_core::{Database, DatabaseBackend, MigrationState};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A fresh, empty database of each kind, dropped with the guard.
-struct Fresh {
-    db: Database,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn fresh_sqlite() -> Fresh {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display());
-    Fresh {
-        db: Database::connect(&url, TIMEOUT).await.unwrap(),
-        _dir: Some(dir),
-    }
-}
-
-/// Creates a new database on the server named by TRIBUTARY_TEST_DATABASE_URL, so tests never
-/// see each other's tables.
-async fn fresh_postgres() -> Fresh {
-    let admin_url = std::env::var("TRIBUTARY_TEST_DATABASE_URL").expect(
-        "TRIBUTARY_TEST_DATABASE_URL is not set: run scripts/test-full, which starts PostgreSQL",
-    );
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let url = Database::create_postgres_database(&admin_url, &name, TIMEOUT)
-        .await
-        .unwrap();
-    let db = Database::connect(&url, TIMEOUT).await.unwrap();
-    Fresh { db, _dir: None }
-}
 
 macro_rules! database_suite {
     ($backend:ident, $fresh:path $(, #[$meta:meta])*) => {
@@ -43,28 +11,31 @@ macro_rules! database_suite {
             $(#[$meta])*
             #[tokio::test]
             async fn migrations_apply_once_and_report_current() {
-                cases::migrations_apply_once_and_report_current($fresh().await.db).await;
+                let scratch = $fresh().await;
+                cases::migrations_apply_once_and_report_current(scratch.db.clone()).await;
             }
 
             $(#[$meta])*
             #[tokio::test]
             async fn queries_are_portable() {
-                cases::queries_are_portable($fresh().await.db).await;
+                let scratch = $fresh().await;
+                cases::queries_are_portable(scratch.db.clone()).await;
             }
 
             $(#[$meta])*
             #[tokio::test]
             async fn concurrent_migrations_are_safe() {
-                cases::concurrent_migrations_are_safe($fresh().await.db).await;
+                let scratch = $fresh().await;
+                cases::concurrent_migrations_are_safe(scratch.db.clone()).await;
             }
         }
     };
 }
 
-database_suite!(sqlite, fresh_sqlite);
+database_suite!(sqlite, scratch_sqlite);
 database_suite!(
     postgres,
-    fresh_postgres,
+    scratch_postgres,
     #[ignore = "needs PostgreSQL: set TRIBUTARY_TEST_DATABASE_URL (scripts/test-full does)"]
 );
 

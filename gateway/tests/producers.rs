@@ -15,6 +15,7 @@ use axum::middleware;
 use common::{ORDER_SCHEMA, Reply, register};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
+use tributary_core::testkit::{scratch_postgres, scratch_sqlite};
 use tributary_core::{AuthMode, Authentication, Database};
 use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
 use tributary_gateway::{
@@ -23,7 +24,6 @@ use tributary_gateway::{
 use tributary_registry::{Registry, SchemaType, authenticate};
 
 const ADMIN_KEY: &str = "test-admin-key-0123456789abcdefghijklmnopqrstuvwxyz";
-const TIMEOUT: Duration = Duration::from_secs(10);
 const TYPES: [&str; 3] = ["orders.placed", "orders.cancelled", "payments.settled"];
 const ORDER: &str = r#"{ "order_id": "o-1", "amount": 12.5 }"#;
 
@@ -513,33 +513,6 @@ fn base64(text: &str) -> String {
     out
 }
 
-async fn fresh_sqlite() -> (Database, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display());
-    (Database::connect(&url, TIMEOUT).await.unwrap(), dir)
-}
-
-/// A new database on the server named by TRIBUTARY_TEST_DATABASE_URL.
-async fn fresh_postgres() -> (Database, ()) {
-    let admin_url = std::env::var("TRIBUTARY_TEST_DATABASE_URL").expect(
-        "TRIBUTARY_TEST_DATABASE_URL is not set: run scripts/test-full, which starts PostgreSQL",
-    );
-    let admin = Database::connect(&admin_url, TIMEOUT).await.unwrap();
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(admin.pool())
-        .await
-        .unwrap();
-    admin.close().await;
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("database url ends with /DBNAME");
-    let db = Database::connect(&format!("{base}/{name}"), TIMEOUT)
-        .await
-        .unwrap();
-    (db, ())
-}
-
 macro_rules! producer_suite {
     ($backend:ident, $fresh:path $(, #[$meta:meta])*) => {
         mod $backend {
@@ -557,15 +530,16 @@ macro_rules! producer_suite {
         $(#[$meta])*
         #[tokio::test]
         async fn $case() {
-            let (db, _keep) = $fresh().await;
+            let scratch = $fresh().await;
+            let db = scratch.db.clone();
             cases::$case(db).await;
         }
     };
 }
 
-producer_suite!(sqlite, fresh_sqlite);
+producer_suite!(sqlite, scratch_sqlite);
 producer_suite!(
     postgres,
-    fresh_postgres,
+    scratch_postgres,
     #[ignore = "needs PostgreSQL: set TRIBUTARY_TEST_DATABASE_URL (scripts/test-full does)"]
 );

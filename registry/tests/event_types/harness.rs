@@ -9,16 +9,16 @@ use axum::http::{Method, Request, header};
 use axum::middleware;
 use serde_json::Value;
 use tower::ServiceExt;
+use tributary_core::testkit::{ScratchDatabase, scratch_postgres, scratch_sqlite};
 use tributary_core::{AuthMode, Database};
 use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
 use tributary_registry::{EventTypeSettings, EventTypes, Registry, api_routes, identify};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Fresh {
     pub(crate) db: Database,
     pub(crate) log: Arc<EmbeddedLog>,
     _dirs: Vec<tempfile::TempDir>,
+    _scratch: ScratchDatabase,
 }
 
 async fn open_log() -> (Arc<EmbeddedLog>, tempfile::TempDir) {
@@ -29,36 +29,24 @@ async fn open_log() -> (Arc<EmbeddedLog>, tempfile::TempDir) {
     (Arc::new(log), dir)
 }
 
-pub(crate) async fn fresh_sqlite() -> Fresh {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display());
-    let db = Database::connect(&url, TIMEOUT).await.unwrap();
-    db.migrate().await.unwrap();
+async fn migrated(scratch: ScratchDatabase) -> Fresh {
+    scratch.db.migrate().await.unwrap();
     let (log, log_dir) = open_log().await;
     Fresh {
-        db,
+        db: scratch.db.clone(),
         log,
-        _dirs: vec![dir, log_dir],
+        _dirs: vec![log_dir],
+        _scratch: scratch,
     }
+}
+
+pub(crate) async fn fresh_sqlite() -> Fresh {
+    migrated(scratch_sqlite().await).await
 }
 
 /// A new database on the server named by TRIBUTARY_TEST_DATABASE_URL.
 pub(crate) async fn fresh_postgres() -> Fresh {
-    let admin_url = std::env::var("TRIBUTARY_TEST_DATABASE_URL").expect(
-        "TRIBUTARY_TEST_DATABASE_URL is not set: run scripts/test-full, which starts PostgreSQL",
-    );
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let url = Database::create_postgres_database(&admin_url, &name, TIMEOUT)
-        .await
-        .unwrap();
-    let db = Database::connect(&url, TIMEOUT).await.unwrap();
-    db.migrate().await.unwrap();
-    let (log, log_dir) = open_log().await;
-    Fresh {
-        db,
-        log,
-        _dirs: vec![log_dir],
-    }
+    migrated(scratch_postgres().await).await
 }
 
 impl Fresh {

@@ -8,6 +8,7 @@ use axum::http::{Method, Request, header};
 use serde_json::Value;
 use tower::ServiceExt;
 use tributary_core::Database;
+use tributary_core::testkit::{ScratchDatabase, scratch_postgres, scratch_sqlite};
 use tributary_registry::{Registry, router};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -17,7 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Fresh {
     pub(crate) url: String,
     pub(crate) db: Database,
-    _dir: Option<tempfile::TempDir>,
+    _scratch: ScratchDatabase,
 }
 
 impl Fresh {
@@ -34,34 +35,22 @@ impl Fresh {
     }
 }
 
-pub(crate) async fn fresh_sqlite() -> Fresh {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display());
-    let db = Database::connect(&url, TIMEOUT).await.unwrap();
-    db.migrate().await.unwrap();
+async fn migrated(scratch: ScratchDatabase) -> Fresh {
+    scratch.db.migrate().await.unwrap();
     Fresh {
-        url,
-        db,
-        _dir: Some(dir),
+        url: scratch.url.clone(),
+        db: scratch.db.clone(),
+        _scratch: scratch,
     }
+}
+
+pub(crate) async fn fresh_sqlite() -> Fresh {
+    migrated(scratch_sqlite().await).await
 }
 
 /// A new database on the server named by TRIBUTARY_TEST_DATABASE_URL.
 pub(crate) async fn fresh_postgres() -> Fresh {
-    let admin_url = std::env::var("TRIBUTARY_TEST_DATABASE_URL").expect(
-        "TRIBUTARY_TEST_DATABASE_URL is not set: run scripts/test-full, which starts PostgreSQL",
-    );
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let url = Database::create_postgres_database(&admin_url, &name, TIMEOUT)
-        .await
-        .unwrap();
-    let db = Database::connect(&url, TIMEOUT).await.unwrap();
-    db.migrate().await.unwrap();
-    Fresh {
-        url,
-        db,
-        _dir: None,
-    }
+    migrated(scratch_postgres().await).await
 }
 
 /// The router of one registry instance.
