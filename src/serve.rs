@@ -150,11 +150,9 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The publishing pipeline. Event types are the registry's subjects for now (the event-type
-/// service will replace [`tributary_gateway::RegistrySubjects`]); limits and the dead-letter
-/// topic use [`tributary_gateway::GatewayOptions::default`], with partitions and retention of
-/// the topics it creates from the configuration.
-/// Starts the gateway: it publishes to the event types of the catalog.
+/// Starts the gateway: it publishes to the event types of the catalog; limits and the
+/// dead-letter topic use [`tributary_gateway::GatewayOptions::default`], with the producer
+/// rate limit, partitions and retention from the configuration.
 async fn start_gateway(
     config: &Config,
     log: Arc<dyn EventLog>,

@@ -1,15 +1,14 @@
 //! The seam to event-type metadata: which types exist, where they go, how strictly they are
-//! checked. [`RegistrySubjects`] is the stand-in until the event-type service exists; the
-//! gateway caches whatever implementation it is given for a short TTL.
+//! checked. The binary gives the gateway the catalog's event types (implemented here for
+//! `tributary_registry::EventTypes`); the gateway caches whatever implementation it is given
+//! for a short TTL.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tributary_core::EventTypeName;
-use tributary_eventlog::{EventLog, LogError, Retention, TopicSpec};
-use tributary_registry::{Registry, RegistryError};
 
 use crate::GatewayError;
 
@@ -46,90 +45,6 @@ pub struct EventTypeInfo {
 pub trait EventTypes: Send + Sync + std::fmt::Debug {
     /// The type called `name`, or `None` if no such type exists.
     async fn resolve(&self, name: &EventTypeName) -> Result<Option<EventTypeInfo>, GatewayError>;
-}
-
-/// Event types as the schema registry implies them: a type exists when its subject
-/// `{topic_prefix}{type}-value` has a live schema; it is `Enforce`d, keyless, and its topic
-/// `{topic_prefix}{type}` is created in the log on first use.
-#[derive(Debug)]
-pub struct RegistrySubjects {
-    registry: Registry,
-    log: Arc<dyn EventLog>,
-    topic_prefix: String,
-    partitions: u32,
-    retention: Retention,
-    created: Mutex<HashSet<String>>,
-}
-
-impl RegistrySubjects {
-    /// New topics get `partitions` partitions.
-    pub fn new(
-        registry: Registry,
-        log: Arc<dyn EventLog>,
-        topic_prefix: impl Into<String>,
-        partitions: u32,
-    ) -> RegistrySubjects {
-        RegistrySubjects {
-            registry,
-            log,
-            topic_prefix: topic_prefix.into(),
-            partitions,
-            retention: Retention::default(),
-            created: Mutex::new(HashSet::new()),
-        }
-    }
-
-    /// New topics keep records for `retention` (default: no limit).
-    pub fn with_retention(mut self, retention: Retention) -> RegistrySubjects {
-        self.retention = retention;
-        self
-    }
-
-    async fn ensure_topic(&self, topic: &str) -> Result<(), GatewayError> {
-        if self
-            .created
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(topic)
-        {
-            return Ok(());
-        }
-        match self
-            .log
-            .create_topic(&TopicSpec::new(topic, self.partitions).with_retention(self.retention))
-            .await
-        {
-            Ok(()) | Err(LogError::TopicExists(_)) => {}
-            Err(error) => return Err(GatewayError::from_log(error, Vec::new())),
-        }
-        self.created
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(topic.to_owned());
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl EventTypes for RegistrySubjects {
-    async fn resolve(&self, name: &EventTypeName) -> Result<Option<EventTypeInfo>, GatewayError> {
-        let subject = name.subject(&self.topic_prefix);
-        match self.registry.latest(&subject).await {
-            Ok(_) => {}
-            Err(RegistryError::SubjectNotFound(_)) => return Ok(None),
-            Err(error) => return Err(GatewayError::Registry(error.to_string())),
-        }
-        let topic = name.topic(&self.topic_prefix);
-        self.ensure_topic(&topic).await?;
-        Ok(Some(EventTypeInfo {
-            name: name.clone(),
-            topic,
-            subject,
-            enforcement: Enforcement::Enforce,
-            partition_key: None,
-            max_event_bytes: None,
-        }))
-    }
 }
 
 /// The catalog's event types (`/v1/event-types`): a type exists once it was created there,

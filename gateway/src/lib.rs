@@ -8,8 +8,8 @@
 //! only once the event log reports it durable, and answers 503 — listing what *was* written —
 //! when the log cannot take writes. It must never acknowledge what it has not stored, never
 //! buffer without bound, and never talk to the database on the hot path (metadata is cached).
-//! Event-type metadata comes through the [`EventTypes`] seam; [`RegistrySubjects`] stands in
-//! until the event-type service exists.
+//! Event-type metadata comes through the [`EventTypes`] seam, implemented for the catalog's
+//! `tributary_registry::EventTypes`.
 
 mod cloudevents;
 mod decode;
@@ -27,7 +27,7 @@ mod schemas;
 mod verdict;
 
 pub use error::GatewayError;
-pub use event_types::{Enforcement, EventTypeInfo, EventTypes, RegistrySubjects};
+pub use event_types::{Enforcement, EventTypeInfo, EventTypes};
 pub use gateway::{Gateway, GatewayOptions};
 pub use http::{
     EVENT_ID_HEADER, EVENT_TIME_HEADER, IDEMPOTENCY_KEY_HEADER, PRODUCER_HEADER,

@@ -14,7 +14,7 @@ use tributary_eventlog::{
     AppendResult, EmbeddedLog, EmbeddedOptions, EventLog, GroupConsumer, LogError, Record,
     StoredRecord, TopicDescription, TopicSpec, Watermarks,
 };
-use tributary_gateway::{GatewayLimits, GatewayOptions, RegistrySubjects};
+use tributary_gateway::{GatewayLimits, GatewayOptions};
 use tributary_registry::SchemaType;
 
 const TYPE: &str = "orders.order_placed";
@@ -205,7 +205,12 @@ async fn a_retry_after_503_writes_the_event() {
         failing: AtomicBool::new(false),
     });
     let log: Arc<dyn EventLog> = flaky.clone();
-    let types = Arc::new(RegistrySubjects::new(registry.clone(), log.clone(), "", 3));
+    let types = Arc::new(common::RegistrySubjects::new(
+        registry.clone(),
+        log.clone(),
+        "",
+        3,
+    ));
     let h = Harness::build(log, registry, types, GatewayOptions::default(), Some(dir)).await;
     register(&h.registry, SUBJECT, SchemaType::Json, ORDER_SCHEMA).await;
     let headers = [("tributary-event-id", ID)];

@@ -18,9 +18,7 @@ use tower::ServiceExt;
 use tributary_core::testkit::{scratch_postgres, scratch_sqlite};
 use tributary_core::{AuthMode, Authentication, Database};
 use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
-use tributary_gateway::{
-    Gateway, GatewayOptions, ProducerOptions, Producers, RegistrySubjects, producer_routes,
-};
+use tributary_gateway::{Gateway, GatewayOptions, ProducerOptions, Producers, producer_routes};
 use tributary_registry::{Registry, SchemaType, authenticate};
 
 const ADMIN_KEY: &str = "test-admin-key-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -52,7 +50,12 @@ async fn world_on(db: Database, mode: AuthMode) -> World {
             .await
             .unwrap(),
     );
-    let types = Arc::new(RegistrySubjects::new(registry.clone(), log.clone(), "", 3));
+    let types = Arc::new(common::RegistrySubjects::new(
+        registry.clone(),
+        log.clone(),
+        "",
+        3,
+    ));
     let gateway = Arc::new(
         Gateway::start(log.clone(), registry, types, GatewayOptions::default())
             .await

@@ -3,8 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,11 +15,15 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 use tributary_core::{Database, EventTypeName};
-use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog, StoredRecord, TopicSpec};
-use tributary_gateway::{
-    Enforcement, EventTypeInfo, EventTypes, Gateway, GatewayError, GatewayOptions, RegistrySubjects,
+use tributary_eventlog::{
+    EmbeddedLog, EmbeddedOptions, EventLog, LogError, Retention, StoredRecord, TopicSpec,
 };
-use tributary_registry::{CompatibilityLevel, NewSchema, RegisterOptions, Registry, SchemaType};
+use tributary_gateway::{
+    Enforcement, EventTypeInfo, EventTypes, Gateway, GatewayError, GatewayOptions,
+};
+use tributary_registry::{
+    CompatibilityLevel, NewSchema, RegisterOptions, Registry, RegistryError, SchemaType,
+};
 
 pub const ORDER_SCHEMA: &str = r#"{
   "type": "object",
@@ -257,4 +261,88 @@ pub fn header<'r>(record: &'r StoredRecord, name: &str) -> &'r str {
             .unwrap_or_else(|| panic!("header {name}")),
     )
     .unwrap()
+}
+
+/// Event types for tests, as the schema registry implies them: a type exists when its subject
+/// `{topic_prefix}{type}-value` has a live schema; it is `Enforce`d, keyless, and its topic
+/// `{topic_prefix}{type}` is created in the log on first use.
+#[derive(Debug)]
+pub struct RegistrySubjects {
+    registry: Registry,
+    log: Arc<dyn EventLog>,
+    topic_prefix: String,
+    partitions: u32,
+    retention: Retention,
+    created: Mutex<HashSet<String>>,
+}
+
+impl RegistrySubjects {
+    /// New topics get `partitions` partitions.
+    pub fn new(
+        registry: Registry,
+        log: Arc<dyn EventLog>,
+        topic_prefix: impl Into<String>,
+        partitions: u32,
+    ) -> RegistrySubjects {
+        RegistrySubjects {
+            registry,
+            log,
+            topic_prefix: topic_prefix.into(),
+            partitions,
+            retention: Retention::default(),
+            created: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// New topics keep records for `retention` (default: no limit).
+    pub fn with_retention(mut self, retention: Retention) -> RegistrySubjects {
+        self.retention = retention;
+        self
+    }
+
+    async fn ensure_topic(&self, topic: &str) -> Result<(), GatewayError> {
+        if self
+            .created
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(topic)
+        {
+            return Ok(());
+        }
+        match self
+            .log
+            .create_topic(&TopicSpec::new(topic, self.partitions).with_retention(self.retention))
+            .await
+        {
+            Ok(()) | Err(LogError::TopicExists(_)) => {}
+            Err(error) => return Err(GatewayError::Registry(format!("create topic: {error}"))),
+        }
+        self.created
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(topic.to_owned());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventTypes for RegistrySubjects {
+    async fn resolve(&self, name: &EventTypeName) -> Result<Option<EventTypeInfo>, GatewayError> {
+        let subject = name.subject(&self.topic_prefix);
+        match self.registry.latest(&subject).await {
+            Ok(_) => {}
+            Err(RegistryError::SubjectNotFound(_)) => return Ok(None),
+            Err(error) => return Err(GatewayError::Registry(error.to_string())),
+        }
+        let topic = name.topic(&self.topic_prefix);
+        self.ensure_topic(&topic).await?;
+        Ok(Some(EventTypeInfo {
+            name: name.clone(),
+            topic,
+            subject,
+            enforcement: Enforcement::Enforce,
+            partition_key: None,
+            max_event_bytes: None,
+        }))
+    }
 }
