@@ -304,3 +304,29 @@ fn serves_with_kafka_event_log() {
     );
     assert!(server.terminate().success());
 }
+
+#[test]
+fn logs_are_plain_text_when_stderr_is_not_a_terminal() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = common::command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TRIBUTARY_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _watchdog = common::watchdog(child.id(), Duration::from_secs(60));
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("stores open"), "the first log line: {line:?}");
+    assert!(
+        !line.contains('\u{1b}'),
+        "no ANSI escapes in a pipe: {line:?}"
+    );
+}
