@@ -61,6 +61,16 @@ Settings in tributary.toml sections (environment: TRIBUTARY_<SECTION>__<KEY>, e.
   shutdown_timeout = \"30s\"         after SIGTERM, how long in-flight requests may take
 
 [gateway]
+  max_request_size = \"10MiB\"       largest request body as sent; beyond: 413
+  max_decompressed_size = \"64MiB\"  largest body after gzip/zstd; beyond: 413
+  max_events_per_request = 10000   beyond: 413
+  max_event_size = \"1MiB\"          largest event unless its event type sets max_event_bytes;
+                                   beyond: that event is rejected too_large
+  max_in_flight = \"256MiB\"         request bytes held at once by the gateway; beyond: 503
+  request_timeout = \"30s\"          end to end per publish request; beyond: 503
+  metadata_ttl = \"5s\"              how long event-type and latest-schema answers are cached
+  idempotency_window = \"10m\"       how long event ids are remembered for deduplication (\"off\")
+  idempotency_max_entries = 100000 most remembered ids (oldest forgotten first)
   producer_rate_limit = 100.0      events per second per producer (none by default); beyond: 429
   producer_burst = 1000.0          events a producer may send at once [default: rate × 10]
 

@@ -166,10 +166,7 @@ async fn start_gateway(
     let options = tributary_gateway::GatewayOptions {
         dlq_partitions: config.default_partitions,
         dlq_retention: retention,
-        limits: tributary_gateway::GatewayLimits {
-            producer_rate: config.producer_rate,
-            ..tributary_gateway::GatewayLimits::default()
-        },
+        limits: config.gateway.clone(),
         ..tributary_gateway::GatewayOptions::default()
     };
     let gateway = tributary_gateway::Gateway::start(log, registry, Arc::new(event_types), options)

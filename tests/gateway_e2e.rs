@@ -29,6 +29,28 @@ impl Server {
         (status, response.json().unwrap_or(Value::Null))
     }
 
+    fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = http()
+            .patch(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    fn post_bytes(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = http()
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
     fn metrics(&self) -> String {
         http()
             .get(format!("{}/metrics", self.base))
@@ -190,6 +212,132 @@ fn publishes_a_mixed_batch_on_kafka() {
     let ready: Value = server.get("/readyz").json().unwrap();
     assert_eq!(ready["eventlog"], "kafka", "{ready}");
     publish_mixed_batch(&server);
+}
+
+/// How long the gateway trusts event-type metadata in these tests, so that changes show soon.
+const METADATA_TTL: (&str, &str) = ("TRIBUTARY_GATEWAY__METADATA_TTL", "100ms");
+
+/// Per-type settings through the catalog: a shadow candidate (the version before it stays
+/// in force, what the candidate would reject is reported) and a maximum event size.
+#[allow(clippy::disallowed_methods)] // a synchronous test: nothing async to block
+fn shadow_candidate_and_type_limits(server: &Server) {
+    let event_type = fresh_type();
+    let (status, body) = server.post(
+        "/v1/event-types",
+        "application/json",
+        json!({"name": event_type, "owner": "orders", "enforcement": "shadow", "compatibility": "NONE"})
+            .to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let loose = json!({"type": "object", "properties": {"amount": {"type": "number"}}});
+    let strict = json!({"type": "object", "properties": {"amount": {"type": "number", "minimum": 0}},
+                        "required": ["amount", "currency"]});
+    for schema in [&loose, &strict] {
+        let (status, body) = server.post(
+            &format!("/v1/event-types/{event_type}/schemas"),
+            "application/json",
+            json!({"schema_type": "JSON", "schema": schema.to_string()}).to_string(),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let path = format!("/v1/event-types/{event_type}");
+    let (status, body) = server.patch(&path, &json!({"shadow_version": 3}));
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = server.patch(&path, &json!({"shadow_version": 2}));
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let events = format!("/v1/events/{event_type}");
+    let (status, body) = server.post(&events, "application/json", r#"{"amount":-1}"#.into());
+    assert_eq!(status, 200, "version 1 is in force: {body}");
+    let shadow = body["results"][0]["shadow_violations"].as_array().unwrap();
+    let pointers: Vec<&str> = shadow
+        .iter()
+        .map(|v| v["pointer"].as_str().unwrap())
+        .collect();
+    assert!(pointers.contains(&"/amount"), "{body}");
+    let (status, body) = server.post(&events, "application/json", r#"{"amount":"x"}"#.into());
+    assert_eq!(status, 207, "{body}");
+    assert_eq!(body["results"][0]["reason"], "schema_violation");
+
+    let (status, body) = server.patch(&path, &json!({"max_event_bytes": 40}));
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(300));
+    let long = json!({"amount": 1, "note": "x".repeat(64)}).to_string();
+    let (status, body) = server.post(
+        &events,
+        "application/x-ndjson",
+        format!("{{\"amount\":2}}\n{long}"),
+    );
+    assert_eq!(status, 207, "{body}");
+    assert_eq!(body["results"][0]["status"], "accepted");
+    assert_eq!(body["results"][1]["reason"], "too_large");
+
+    let metrics = server.metrics();
+    let label = format!("event_type=\"{event_type}\"");
+    assert_eq!(
+        sample(
+            &metrics,
+            "tributary_gateway_shadow_violations_total",
+            &[&label]
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+}
+
+/// Avro bodies: plain datums of the latest version and Confluent-framed ones.
+fn avro_bodies(server: &Server) {
+    let event_type = fresh_type();
+    let (status, body) = server.post(
+        "/v1/event-types",
+        "application/json",
+        json!({"name": event_type, "owner": "web"}).to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let schema = r#"{"type":"record","name":"Click","fields":[{"name":"url","type":"string"},{"name":"n","type":"int"}]}"#;
+    let (status, body) = server.post(
+        &format!("/v1/event-types/{event_type}/schemas"),
+        "application/json",
+        json!({"schema_type": "AVRO", "schema": schema}).to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = u32::try_from(body["id"].as_u64().unwrap()).unwrap();
+    // {"url": "/a", "n": 1} and {"url": "/bc", "n": -2}, by hand: zig-zag lengths and ints.
+    let a = vec![4, b'/', b'a', 2];
+    let b = vec![6, b'/', b'b', b'c', 3];
+    let events = format!("/v1/events/{event_type}");
+    let (status, body) = server.post_bytes(&events, "application/avro", [a.clone(), b].concat());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 2);
+    let mut framed = vec![0];
+    framed.extend_from_slice(&id.to_be_bytes());
+    framed.extend_from_slice(&a);
+    let (status, body) = server.post_bytes(&events, "application/avro; framing=confluent", framed);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.post_bytes(&events, "application/avro", vec![4, b'/']);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "bad_request");
+}
+
+#[test]
+fn catalog_settings_and_avro_on_the_embedded_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[METADATA_TTL]);
+    shadow_candidate_and_type_limits(&server);
+    avro_bodies(&server);
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: set TRIBUTARY_TEST_KAFKA (scripts/test-full does)"]
+fn catalog_settings_and_avro_on_kafka() {
+    let kafka = std::env::var("TRIBUTARY_TEST_KAFKA").expect(
+        "TRIBUTARY_TEST_KAFKA is not set: run scripts/test-full, which starts the services",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--kafka", &kafka], &[METADATA_TTL]);
+    shadow_candidate_and_type_limits(&server);
+    avro_bodies(&server);
 }
 
 /// SIGTERM while a publish is in flight: the request is finished and answered, the process

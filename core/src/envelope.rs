@@ -4,6 +4,9 @@ pub mod headers {
     pub const EVENT_ID: &str = "tributary.event_id";
     /// The producer that published the event.
     pub const PRODUCER: &str = "tributary.producer";
+    /// `true` when the request was authenticated (a producer's API key, or an operator's key
+    /// naming the producer), `false` when the producer only named itself (auth off).
+    pub const PRODUCER_AUTHENTICATED: &str = "tributary.producer_authenticated";
     /// When the gateway received the event, in milliseconds since the Unix epoch.
     pub const RECEIVED_AT: &str = "tributary.received_at";
     /// The schema version the event was validated against.

@@ -6,6 +6,13 @@
 //! object per line, blank lines ignored; a line that does not parse is rejected `malformed`
 //! on its own and the other lines go on. Nesting deeper than serde_json's 128 levels is a 400
 //! in both. The whole body must be UTF-8 (400 otherwise).
+//!
+//! `application/avro` (or `avro/binary`) is one or more Avro binary datums back to back, of the
+//! schema version the request pins (else the one in force); with `; framing=confluent` each
+//! datum carries Confluent's prefix (magic byte 0, schema id), and every datum of a request
+//! must carry the same id. Avro has no framing of its own, so a datum that does not match the
+//! schema makes the rest of the body unreadable: it is a 400 for the whole request, naming the
+//! event and the byte offset.
 
 use std::cell::Cell;
 use std::fmt;
@@ -15,6 +22,8 @@ use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use tributary_registry::{CompiledSchema, split_confluent_frame};
 
 use crate::GatewayError;
 use crate::verdict::Reason;
@@ -28,6 +37,11 @@ pub(crate) enum Format {
     CloudEvent,
     /// `application/cloudevents-batch+json`: an array of CloudEvents.
     CloudEventBatch,
+    /// `application/avro`: Avro binary datums back to back; `framed`: each with Confluent's
+    /// wire-format prefix.
+    Avro {
+        framed: bool,
+    },
 }
 
 /// How the body is compressed.
@@ -47,17 +61,20 @@ pub(crate) fn format_of(content_type: Option<&str>) -> Result<Format, GatewayErr
     };
     let mut parts = raw.split(';');
     let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let mut framing = None;
     for param in parts {
         let Some((name, value)) = param.split_once('=') else {
             continue;
         };
-        if name.trim().eq_ignore_ascii_case("charset")
-            && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
-        {
+        let name = name.trim();
+        let value = value.trim().trim_matches('"');
+        if name.eq_ignore_ascii_case("charset") && !value.eq_ignore_ascii_case("utf-8") {
             return Err(GatewayError::UnsupportedMediaType(format!(
-                "charset {} is not supported; send utf-8",
-                value.trim()
+                "charset {value} is not supported; send utf-8"
             )));
+        }
+        if name.eq_ignore_ascii_case("framing") {
+            framing = Some(value.to_ascii_lowercase());
         }
     }
     match essence.as_str() {
@@ -65,8 +82,15 @@ pub(crate) fn format_of(content_type: Option<&str>) -> Result<Format, GatewayErr
         "application/x-ndjson" => Ok(Format::Ndjson),
         "application/cloudevents+json" => Ok(Format::CloudEvent),
         "application/cloudevents-batch+json" => Ok(Format::CloudEventBatch),
+        "application/avro" | "avro/binary" => match framing.as_deref() {
+            None | Some("none") => Ok(Format::Avro { framed: false }),
+            Some("confluent") => Ok(Format::Avro { framed: true }),
+            Some(other) => Err(GatewayError::UnsupportedMediaType(format!(
+                "avro framing {other:?} is not supported; send framing=confluent or none"
+            ))),
+        },
         _ => Err(GatewayError::UnsupportedMediaType(format!(
-            "content type {essence:?} is not supported; send application/json, application/x-ndjson, application/cloudevents+json or application/cloudevents-batch+json"
+            "content type {essence:?} is not supported; send application/json, application/x-ndjson, application/avro, application/cloudevents+json or application/cloudevents-batch+json"
         ))),
     }
 }
@@ -125,6 +149,66 @@ pub(crate) struct RawEvent {
     pub(crate) parsed: Result<Value, (Reason, String)>,
 }
 
+/// Splits a body of Avro datums (see the module docs) into events, decoded to plain JSON.
+/// `framed_id`: the schema id every datum's Confluent prefix must carry; `None`: no prefixes.
+pub(crate) fn split_avro(
+    body: &Bytes,
+    schema: &CompiledSchema,
+    framed_id: Option<u32>,
+    max_events: usize,
+    max_event_bytes: usize,
+) -> Result<Vec<RawEvent>, GatewayError> {
+    let unreadable = |index: usize, at: usize, why: String| {
+        GatewayError::BadRequest(format!(
+            "event {index} (at byte {at}) is not avro of the schema: {why}"
+        ))
+    };
+    let mut events = Vec::new();
+    let mut at = 0;
+    while at < body.len() {
+        let index = events.len();
+        if index == max_events {
+            return Err(too_many_events(max_events));
+        }
+        let start = at;
+        if let Some(expected) = framed_id {
+            let (id, _) = split_confluent_frame(&body[at..])
+                .map_err(|e| unreadable(index, at, e.to_string()))?;
+            if id != expected {
+                return Err(GatewayError::BadRequest(format!(
+                    "event {index} is framed with schema id {id} but the first with {expected}: one request carries one schema"
+                )));
+            }
+            at += 5;
+        }
+        let len = schema
+            .avro_datum_len(&body[at..])
+            .map_err(|e| unreadable(index, at, e.to_string()))?;
+        let datum = &body[at..at + len];
+        at += len;
+        let bytes = body.slice(start..at);
+        if bytes.len() > max_event_bytes {
+            events.push(too_large(bytes, max_event_bytes));
+            continue;
+        }
+        let value = schema
+            .decode_avro_to_json(datum)
+            .map_err(|e| unreadable(index, start, e.to_string()))?;
+        events.push(event(bytes, value));
+    }
+    if events.is_empty() {
+        return Err(GatewayError::BadRequest("the body holds no events".into()));
+    }
+    Ok(events)
+}
+
+/// The schema id of the first datum of a Confluent-framed body.
+pub(crate) fn first_frame_id(body: &[u8]) -> Result<u32, GatewayError> {
+    split_confluent_frame(body).map(|(id, _)| id).map_err(|e| {
+        GatewayError::BadRequest(format!("event 0 (at byte 0) is not confluent-framed: {e}"))
+    })
+}
+
 /// Splits a decompressed body into events.
 pub(crate) fn split(
     body: &Bytes,
@@ -143,6 +227,11 @@ pub(crate) fn split(
         // CloudEvents arrive here as plain JSON (see `cloudevents::parse`).
         Format::Json | Format::CloudEvent | Format::CloudEventBatch => {
             split_json(body, text, max_events, max_event_bytes)?
+        }
+        Format::Avro { .. } => {
+            return Err(GatewayError::Internal(
+                "avro bodies are split with their schema".into(),
+            ));
         }
     };
     if events.is_empty() {

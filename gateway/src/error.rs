@@ -26,6 +26,8 @@ pub enum GatewayError {
     NoSchema(String),
     #[error("subject {subject:?} has no version {version}")]
     UnknownSchemaVersion { subject: String, version: i32 },
+    #[error("schema id {id} is not a version of subject {subject:?}")]
+    UnknownSchemaId { subject: String, id: i64 },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -61,9 +63,9 @@ impl GatewayError {
     pub fn code(&self) -> ErrorCode {
         match self {
             GatewayError::UnknownEventType(_) => ErrorCode::NotFound,
-            GatewayError::NoSchema(_) | GatewayError::UnknownSchemaVersion { .. } => {
-                ErrorCode::Unprocessable
-            }
+            GatewayError::NoSchema(_)
+            | GatewayError::UnknownSchemaVersion { .. }
+            | GatewayError::UnknownSchemaId { .. } => ErrorCode::Unprocessable,
             GatewayError::BadRequest(_) => ErrorCode::BadRequest,
             GatewayError::Forbidden(_) => ErrorCode::Forbidden,
             GatewayError::RateLimited { .. } => ErrorCode::RateLimited,

@@ -20,8 +20,10 @@ pub enum Enforcement {
     /// A failing event is accepted, with its violations in the verdict and a header.
     Warn,
     /// As `Enforce`, and each event is also checked against `candidate_version` of the
-    /// subject; what that version would reject is reported, nothing else changes. Without a
-    /// candidate (the catalog cannot name one yet) it acts as `Enforce`.
+    /// subject; what that version would reject is reported, nothing else changes. While the
+    /// candidate is the subject's latest version, events pinning no version are held to the
+    /// newest version before it (the candidate is not in force yet). Without a candidate it
+    /// acts as `Enforce`.
     Shadow { candidate_version: Option<i32> },
 }
 
@@ -61,7 +63,7 @@ impl EventTypes for tributary_registry::EventTypes {
             tributary_registry::Enforcement::Enforce => Enforcement::Enforce,
             tributary_registry::Enforcement::Warn => Enforcement::Warn,
             tributary_registry::Enforcement::Shadow => Enforcement::Shadow {
-                candidate_version: None,
+                candidate_version: found.shadow_version,
             },
         };
         Ok(Some(EventTypeInfo {
@@ -70,7 +72,7 @@ impl EventTypes for tributary_registry::EventTypes {
             subject: self.subject(name),
             enforcement,
             partition_key: found.partition_key,
-            max_event_bytes: None,
+            max_event_bytes: found.max_event_bytes.and_then(|n| usize::try_from(n).ok()),
         }))
     }
 }

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tributary_core::EventTypeName;
 use tributary_eventlog::{AppendResult, EventLog, LogError, Record, Retention, TopicSpec};
-use tributary_registry::Registry;
+use tributary_registry::{Registry, SchemaType};
 use uuid::Uuid;
 
 use crate::GatewayError;
@@ -23,7 +23,7 @@ use crate::limits::GatewayLimits;
 use crate::metrics::{self, Outcomes};
 use crate::prepare::{self, Item, Meta, Pending};
 use crate::rate_limit::RateLimiter;
-use crate::schemas::{ResolvedSchema, Schemas};
+use crate::schemas::{Pin, ResolvedSchema, Schemas};
 use crate::verdict::{Answer, Reason, Verdict, Written};
 
 /// How the gateway is set up. [`GatewayOptions::default`] holds the binary's defaults.
@@ -185,14 +185,42 @@ impl Gateway {
             ));
         };
         *resolved = Some(info.name.clone());
-        let schema = self
-            .schemas
-            .resolve(&info.subject, submission.meta.pinned_version)
-            .await?;
-        let candidate = self.candidate(&info).await;
-
         let (decompressed, _decompressed_permit) =
             self.read_decompressed(body, submission.encoding).await?;
+        let schema = match submission.format {
+            // The body names its schema: the version of the type's subject holding that id.
+            Format::Avro { framed: true } => {
+                let id = decode::first_frame_id(&decompressed)?;
+                let schema = self
+                    .schemas
+                    .resolve_pin(&info.subject, Pin::SchemaId(id))
+                    .await?;
+                if let Some(pinned) = submission.meta.pinned_version
+                    && pinned != schema.version
+                {
+                    return Err(GatewayError::BadRequest(format!(
+                        "the body is framed with schema id {id} (version {}), but the request pins version {pinned}",
+                        schema.version
+                    )));
+                }
+                schema
+            }
+            _ => {
+                self.schema_in_force(&info, submission.meta.pinned_version)
+                    .await?
+            }
+        };
+        if matches!(submission.format, Format::Avro { .. })
+            && schema.compiled.schema_type() != SchemaType::Avro
+        {
+            return Err(GatewayError::UnsupportedMediaType(format!(
+                "event type {} has a {} schema; avro bodies need an avro schema — send json",
+                info.name.as_str(),
+                schema.compiled.schema_type()
+            )));
+        }
+        let candidate = self.candidate(&info).await;
+
         let input = prepare::Input {
             body: decompressed,
             format: submission.format,
@@ -222,6 +250,26 @@ impl Gateway {
                 producer: producer.to_owned(),
                 retry_after_secs,
             })
+    }
+
+    /// The schema events of `info` are held to: the pinned version, else the latest — except
+    /// that a shadow candidate is not in force yet (see [`Enforcement::Shadow`]).
+    async fn schema_in_force(
+        &self,
+        info: &EventTypeInfo,
+        pinned: Option<i32>,
+    ) -> Result<ResolvedSchema, GatewayError> {
+        let pin = match (pinned, info.enforcement) {
+            (Some(version), _) => Pin::Version(version),
+            (
+                None,
+                Enforcement::Shadow {
+                    candidate_version: Some(candidate),
+                },
+            ) => Pin::InForceBefore(candidate),
+            (None, _) => Pin::Latest,
+        };
+        self.schemas.resolve_pin(&info.subject, pin).await
     }
 
     /// The shadow candidate of `info`, if it has one and it resolves.

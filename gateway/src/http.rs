@@ -147,6 +147,9 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let submission = submission(event_type, query, headers, dry_run).map(|mut submission| {
+        submission.meta.authenticated = extensions
+            .get::<Principal>()
+            .is_some_and(|p| p.authenticated);
         if let Some(producer) = key_producer(extensions) {
             submission.meta.producer = producer.to_owned();
             // A producer key may publish only what it was granted; nothing granted, nothing.
@@ -297,6 +300,7 @@ fn submission(
         content_length,
         meta: Meta {
             producer,
+            authenticated: false,
             event_id,
             event_time_ms,
             pinned_version: pinned,

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 /// Every limit of the gateway. The binary uses [`GatewayLimits::default`]; these defaults are
-/// the only place the numbers live (there are no configuration keys for them yet).
-#[derive(Debug, Clone)]
+/// the only place the numbers live; the binary's `[gateway]` keys override them.
+#[derive(Debug, Clone, PartialEq)]
 pub struct GatewayLimits {
     /// Largest request body as sent (compressed or not): 10 MiB. Beyond: 413.
     pub max_body_bytes: usize,

@@ -38,6 +38,8 @@ pub const SOURCE: &str = "tributary.source";
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Meta {
     pub(crate) producer: String,
+    /// Whether the request proved who sent it (see `headers::PRODUCER_AUTHENTICATED`).
+    pub(crate) authenticated: bool,
     /// `Tributary-Event-Id`: only for a request holding exactly one event.
     pub(crate) event_id: Option<Uuid>,
     /// `Tributary-Event-Time`, in ms since the epoch.
@@ -116,12 +118,16 @@ impl Pending {
 }
 
 pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
-    let events = decode::split(
-        &input.body,
-        input.format,
-        input.max_events,
-        input.max_event_bytes,
-    )?;
+    let events = match input.format {
+        Format::Avro { framed } => decode::split_avro(
+            &input.body,
+            &input.schema.compiled,
+            framed.then_some(input.schema.id),
+            input.max_events,
+            input.max_event_bytes,
+        )?,
+        format => decode::split(&input.body, format, input.max_events, input.max_event_bytes)?,
+    };
     if input.meta.event_id.is_some() && events.len() > 1 {
         return Err(GatewayError::BadRequest(format!(
             "Tributary-Event-Id names one event, but the request holds {}",
@@ -280,6 +286,7 @@ fn reject(
             .with_header(DLQ_VIOLATIONS, violations_json(&violations))
             .with_header(headers::EVENT_ID, event_id.clone())
             .with_header(headers::PRODUCER, input.meta.producer.clone())
+            .with_header(headers::PRODUCER_AUTHENTICATED, authenticated(&input.meta))
             .with_header(headers::RECEIVED_AT, input.received_at_ms.to_string())
             .with_header(headers::SCHEMA_VERSION, input.schema.version.to_string());
         with_trace(with_source(record, item), &input.meta)
@@ -309,6 +316,7 @@ fn accepted_record(
     let mut record = Record::new(confluent_frame(input.schema.id, payload), timestamp)
         .with_header(headers::EVENT_ID, event_id.to_owned())
         .with_header(headers::PRODUCER, input.meta.producer.clone())
+        .with_header(headers::PRODUCER_AUTHENTICATED, authenticated(&input.meta))
         .with_header(headers::RECEIVED_AT, input.received_at_ms.to_string())
         .with_header(headers::SCHEMA_VERSION, input.schema.version.to_string());
     if !warnings.is_empty() {
@@ -318,6 +326,10 @@ fn accepted_record(
         record = record.with_key(key);
     }
     with_trace(with_source(record, item), &input.meta)
+}
+
+fn authenticated(meta: &Meta) -> &'static str {
+    if meta.authenticated { "true" } else { "false" }
 }
 
 fn with_source(record: Record, item: &Item) -> Record {

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use tributary_registry::{CompiledSchema, Registry, RegistryError, SchemaId, VersionSpec};
+use tributary_registry::{
+    CompiledSchema, DeletedFilter, Registry, RegistryError, SchemaId, VersionSpec,
+};
 
 use crate::GatewayError;
 
@@ -21,8 +23,21 @@ pub(crate) struct ResolvedSchema {
 /// Most (subject, version) answers remembered; past it the cache starts over.
 const MAX_CACHED: usize = 10_000;
 
-/// A subject and a pinned version (`None`: the latest).
-type VersionKey = (String, Option<i32>);
+/// Which version of a subject a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Pin {
+    /// The latest live version.
+    Latest,
+    /// The newest live version other than this candidate (see `Enforcement::Shadow`): the
+    /// latest, unless the candidate is the latest, then the newest one before it.
+    InForceBefore(i32),
+    /// This version number.
+    Version(i32),
+    /// The version of the subject that holds this schema id (Confluent-framed bodies).
+    SchemaId(SchemaId),
+}
+
+type VersionKey = (String, Pin);
 
 #[derive(Debug)]
 pub(crate) struct Schemas {
@@ -46,7 +61,16 @@ impl Schemas {
         subject: &str,
         pinned: Option<i32>,
     ) -> Result<ResolvedSchema, GatewayError> {
-        let key = (subject.to_owned(), pinned);
+        self.resolve_pin(subject, pinned.map_or(Pin::Latest, Pin::Version))
+            .await
+    }
+
+    pub(crate) async fn resolve_pin(
+        &self,
+        subject: &str,
+        pin: Pin,
+    ) -> Result<ResolvedSchema, GatewayError> {
+        let key = (subject.to_owned(), pin);
         let cached = self
             .versions
             .read()
@@ -57,23 +81,18 @@ impl Schemas {
         let (id, version) = match cached {
             Some(hit) => hit,
             None => {
-                let spec = pinned.map_or(VersionSpec::Latest, VersionSpec::Number);
-                let found =
-                    self.registry
-                        .version(subject, spec, false)
-                        .await
-                        .map_err(|e| match e {
-                            RegistryError::SubjectNotFound(_) => {
-                                GatewayError::NoSchema(subject.into())
-                            }
-                            RegistryError::VersionNotFound(version) => {
-                                GatewayError::UnknownSchemaVersion {
-                                    subject: subject.into(),
-                                    version,
-                                }
-                            }
-                            other => GatewayError::Registry(other.to_string()),
-                        })?;
+                let found = self.lookup(subject, pin).await.map_err(|e| match e {
+                    RegistryError::SubjectNotFound(_) => GatewayError::NoSchema(subject.into()),
+                    RegistryError::VersionNotFound(version) => GatewayError::UnknownSchemaVersion {
+                        subject: subject.into(),
+                        version,
+                    },
+                    RegistryError::SchemaNotFound(id) => GatewayError::UnknownSchemaId {
+                        subject: subject.into(),
+                        id,
+                    },
+                    other => GatewayError::Registry(other.to_string()),
+                })?;
                 let mut versions = self
                     .versions
                     .write()
@@ -81,8 +100,8 @@ impl Schemas {
                 if versions.len() >= MAX_CACHED {
                     versions.clear();
                 }
-                versions.insert(key, (Instant::now(), found.schema.id, found.version));
-                (found.schema.id, found.version)
+                versions.insert(key, (Instant::now(), found.0, found.1));
+                found
             }
         };
         let compiled = self
@@ -95,5 +114,45 @@ impl Schemas {
             version,
             compiled,
         })
+    }
+
+    /// The schema id and version `pin` names, from the registry.
+    async fn lookup(&self, subject: &str, pin: Pin) -> Result<(SchemaId, i32), RegistryError> {
+        let spec = match pin {
+            Pin::Latest => VersionSpec::Latest,
+            Pin::Version(n) => VersionSpec::Number(n),
+            Pin::InForceBefore(candidate) => {
+                let latest = self.registry.latest(subject).await?;
+                if latest.version != candidate {
+                    return Ok((latest.schema.id, latest.version));
+                }
+                let before = self
+                    .registry
+                    .versions(subject, DeletedFilter::Exclude)
+                    .await?
+                    .into_iter()
+                    .filter(|v| *v < candidate)
+                    .max();
+                match before {
+                    Some(n) => VersionSpec::Number(n),
+                    // The candidate is the only version: it is the one in force.
+                    None => return Ok((latest.schema.id, latest.version)),
+                }
+            }
+            Pin::SchemaId(id) => {
+                let version = self
+                    .registry
+                    .versions_of_schema(i64::from(id), false)
+                    .await?
+                    .into_iter()
+                    .filter(|(s, _)| s == subject)
+                    .map(|(_, v)| v)
+                    .max()
+                    .ok_or(RegistryError::SchemaNotFound(i64::from(id)))?;
+                VersionSpec::Number(version)
+            }
+        };
+        let found = self.registry.version(subject, spec, false).await?;
+        Ok((found.schema.id, found.version))
     }
 }

@@ -6,7 +6,6 @@ mod common;
 use common::{Harness, ORDER_SCHEMA, Reply, header, no_compatibility, register};
 use serde_json::{Value, json};
 use tributary_core::headers;
-use tributary_eventlog::StoredRecord;
 use tributary_gateway::{DLQ_EVENT_TYPE, GatewayOptions, SOURCE};
 use tributary_registry::{SchemaType, split_confluent_frame};
 
@@ -52,15 +51,6 @@ fn order(id: &str) -> Value {
     ce(id, ORDERS, json!({"order_id": id, "amount": 1}))
 }
 
-async fn record_of(h: &Harness, topic: &str, result: &Value) -> StoredRecord {
-    h.record_at(
-        topic,
-        result["partition"].as_u64().unwrap() as u32,
-        result["offset"].as_i64().unwrap(),
-    )
-    .await
-}
-
 async fn post(h: &Harness, path: &str, content_type: &str, body: &Value) -> Reply {
     h.post(
         path,
@@ -81,7 +71,7 @@ async fn structured_mode_maps_the_attributes() {
     let result = &reply.body["results"][0];
     assert_eq!(result["status"], "accepted");
     assert_eq!(result["event_id"], "evt-1");
-    let record = record_of(&h, ORDERS, result).await;
+    let record = h.record_of(ORDERS, result).await;
     let (_, payload) = split_confluent_frame(&record.value).unwrap();
     assert_eq!(payload, br#"{"amount":1,"order_id":"evt-1"}"#);
     assert_eq!(record.timestamp_ms, 1_700_000_000_000);
@@ -122,7 +112,7 @@ async fn a_batch_of_two_types_is_routed_per_event() {
     assert_eq!(results[2]["reason"], "schema_violation");
     assert_eq!(results[2]["dead_lettered"], true);
 
-    let user = record_of(&h, USERS, &results[1]).await;
+    let user = h.record_of(USERS, &results[1]).await;
     assert_eq!(header(&user, headers::EVENT_ID), "u-1");
     assert_eq!(h.read_all(ORDERS).await.len(), 1);
     assert_eq!(h.read_all(USERS).await.len(), 2);
@@ -149,7 +139,7 @@ async fn binary_mode_takes_attributes_from_headers() {
         )
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    let record = record_of(&h, USERS, &reply.body["results"][0]).await;
+    let record = h.record_of(USERS, &reply.body["results"][0]).await;
     assert_eq!(
         split_confluent_frame(&record.value).unwrap().1,
         br#"{"user_id":"cy"}"#
@@ -254,7 +244,7 @@ async fn dataschema_pins_the_schema_version() {
     let reply = post(&h, "/v1/events", BATCH, &json!([by_uri, by_number])).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     for result in reply.body["results"].as_array().unwrap() {
-        let record = record_of(&h, ORDERS, result).await;
+        let record = h.record_of(ORDERS, result).await;
         assert_eq!(header(&record, headers::SCHEMA_VERSION), "1");
     }
 

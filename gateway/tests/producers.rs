@@ -236,6 +236,13 @@ mod cases {
             "checkout",
             "the key names the producer, not the header"
         );
+        assert_eq!(
+            common::header(
+                &stored[0].1,
+                tributary_core::headers::PRODUCER_AUTHENTICATED
+            ),
+            "true"
+        );
 
         let before = w.high_watermark("payments.settled").await;
         let refused = w.publish(&key, "payments.settled").await;
@@ -491,6 +498,14 @@ mod cases {
         assert_eq!(
             common::header(&stored[0].1, tributary_core::headers::PRODUCER),
             "checkout"
+        );
+        assert_eq!(
+            common::header(
+                &stored[0].1,
+                tributary_core::headers::PRODUCER_AUTHENTICATED
+            ),
+            "false",
+            "with auth off the producer only named itself"
         );
     }
 }

@@ -340,13 +340,7 @@ async fn warn_accepts_with_warnings_and_shadow_reports_the_candidate() {
     let r = &reply.body["results"][0];
     assert_eq!(r["status"], "accepted");
     assert_eq!(r["warnings"].as_array().unwrap().len(), 1);
-    let record = h
-        .record_at(
-            "orders.warned",
-            r["partition"].as_u64().unwrap() as u32,
-            r["offset"].as_i64().unwrap(),
-        )
-        .await;
+    let record = h.record_of("orders.warned", r).await;
     assert!(header(&record, WARNINGS).contains("amount"));
 
     // Version 2 (the candidate) also wants a user; version 1 stays the one enforced.
@@ -388,13 +382,7 @@ async fn avro_subjects_are_written_as_avro_binary() {
     assert_eq!(reply.status, 207, "{reply:?}");
     assert_eq!(reply.body["results"][1]["violations"][0]["pointer"], "/n");
     let r = &reply.body["results"][0];
-    let record = h
-        .record_at(
-            "web.click",
-            r["partition"].as_u64().unwrap() as u32,
-            r["offset"].as_i64().unwrap(),
-        )
-        .await;
+    let record = h.record_of("web.click", r).await;
     let (schema_id, payload) = split_confluent_frame(&record.value).unwrap();
     assert_eq!(schema_id, id);
     let compiled = h.registry.compiled_by_id(id).await.unwrap();

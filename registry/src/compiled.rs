@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::avro_json;
 use crate::error::{DecodeError, Violation};
 use crate::schema::{AvroSchema, SchemaType};
+use crate::{avro_json, avro_scan};
 
 /// A schema ready for validation and decoding; built once per schema id and shared through
 /// the [`crate::ValidatorCache`]. Nothing here parses a schema again.
@@ -139,6 +139,17 @@ impl CompiledSchema {
             return Err(DecodeError::TrailingBytes(reader.len()));
         }
         Ok(value)
+    }
+
+    /// The length of the Avro datum at the start of `bytes` (a body of datums back to back is
+    /// split with it). Refuses, without allocating, a datum that ends early, holds a varint,
+    /// enum or union index out of range, or claims more items than its bytes could carry
+    /// (at most one value per byte, plus 1,024 for nulls and empty records).
+    pub fn avro_datum_len(&self, bytes: &[u8]) -> Result<usize, DecodeError> {
+        let Compiled::Avro(schema) = &self.inner else {
+            return Err(DecodeError::NotAvro);
+        };
+        avro_scan::datum_len(schema, bytes, bytes.len().saturating_add(1024))
     }
 
     /// Decodes an Avro binary payload into plain JSON (the shape [`CompiledSchema::avro_from_json`]

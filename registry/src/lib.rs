@@ -18,6 +18,7 @@
 
 mod api;
 mod avro_json;
+mod avro_scan;
 mod cache;
 mod compat;
 mod compiled;

@@ -139,3 +139,66 @@ fn cache_does_not_keep_failures_and_evicts_lru() {
     assert!(cache.get(2).is_none());
     assert!(cache.get(1).is_some() && cache.get(3).is_some());
 }
+
+#[test]
+fn avro_datum_len_splits_datums_written_back_to_back() {
+    let c = compile(SchemaType::Avro, ORDER);
+    let events = [
+        json!({"id": "o1", "qty": 2, "kind": "A", "price": "12.30", "at": 1}),
+        json!({"id": "o-two", "qty": -7, "note": "gift", "kind": "B", "price": "0.01",
+               "at": 1700000000000i64, "tags": ["x", "yy", "zzz"]}),
+    ];
+    let datums: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| c.encode_avro_from_json(e).unwrap())
+        .collect();
+    let body = datums.concat();
+    let first = c.avro_datum_len(&body).unwrap();
+    assert_eq!(first, datums[0].len());
+    assert_eq!(c.avro_datum_len(&body[first..]).unwrap(), datums[1].len());
+    // Every strict prefix ends inside a value.
+    for cut in 0..datums[1].len() {
+        assert!(
+            c.avro_datum_len(&datums[1][..cut]).is_err(),
+            "prefix of {cut} bytes"
+        );
+    }
+}
+
+#[test]
+fn avro_datum_len_refuses_hostile_bytes_without_allocating() {
+    let nulls = compile(
+        SchemaType::Avro,
+        r#"{"type":"record","name":"R","fields":[{"name":"n","type":{"type":"array","items":"null"}}]}"#,
+    );
+    // A block of 2^62 nulls in 10 bytes: refused on its count, not walked.
+    let mut bomb = vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
+    bomb.push(0);
+    let err = nulls.avro_datum_len(&bomb).unwrap_err();
+    assert!(err.to_string().contains("claims"), "{err}");
+    // 3,000 nulls in 3 bytes: more than one value per byte plus 1,024.
+    let mut many = Vec::new();
+    let count: i64 = 3000;
+    let mut zz = ((count << 1) ^ (count >> 63)) as u64;
+    while zz >= 0x80 {
+        many.push((zz as u8) | 0x80);
+        zz >>= 7;
+    }
+    many.push(zz as u8);
+    many.push(0);
+    assert!(nulls.avro_datum_len(&many).is_err());
+
+    let c = compile(SchemaType::Avro, ORDER);
+    // A string claiming a gigabyte.
+    assert!(c.avro_datum_len(&[0x80, 0x80, 0x80, 0x80, 0x08]).is_err());
+    // Union branch 5 of a two-branch union (after id "a", qty 1).
+    let err = c.avro_datum_len(&[2, b'a', 2, 10]).unwrap_err();
+    assert!(err.to_string().contains("union branch"), "{err}");
+    // An enum index out of range.
+    let err = c.avro_datum_len(&[2, b'a', 2, 0, 9]).unwrap_err();
+    assert!(err.to_string().contains("enum index"), "{err}");
+    assert!(matches!(
+        compile(SchemaType::Json, "{}").avro_datum_len(b"x"),
+        Err(tributary_registry::DecodeError::NotAvro)
+    ));
+}

@@ -93,6 +93,24 @@ pub(crate) struct Settings {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GatewaySection {
+    /// Largest request body as sent, e.g. "10MiB" [default: 10MiB].
+    max_request_size: Option<String>,
+    /// Largest body after gzip/zstd decompression [default: 64MiB].
+    max_decompressed_size: Option<String>,
+    /// Most events in one request [default: 10000].
+    max_events_per_request: Option<usize>,
+    /// Largest single event unless its event type says otherwise [default: 1MiB].
+    max_event_size: Option<String>,
+    /// Request bytes the whole gateway holds at once [default: 256MiB].
+    max_in_flight: Option<String>,
+    /// How long one publish request may take end to end [default: 30s].
+    request_timeout: Option<String>,
+    /// How long event-type and latest-schema answers are cached [default: 5s].
+    metadata_ttl: Option<String>,
+    /// How long producer-supplied event ids are remembered; "off" disables [default: 10m].
+    idempotency_window: Option<String>,
+    /// Most remembered event ids [default: 100000].
+    idempotency_max_entries: Option<usize>,
     /// Events per second each producer may publish on average [default: no limit].
     producer_rate_limit: Option<f64>,
     /// Events a producer may send at once above its rate [default: the rate limit × 10].
@@ -239,8 +257,8 @@ pub(crate) struct Config {
     pub(crate) auth: tributary_core::AuthMode,
     /// With `keys`: the admin's API key.
     pub(crate) admin_key: Option<Secret>,
-    /// Events per second and burst per producer; `None`: no limit.
-    pub(crate) producer_rate: Option<tributary_gateway::RateLimit>,
+    /// Sizes, timeouts and rates of the gateway.
+    pub(crate) gateway: tributary_gateway::GatewayLimits,
 }
 
 /// Reads the file (if any) and the `TRIBUTARY_*` environment, then lays `flags` on top.
@@ -553,7 +571,7 @@ impl Config {
             )?,
             auth,
             admin_key,
-            producer_rate: producer_rate(&file.gateway)?,
+            gateway: gateway_limits(&file.gateway)?,
         })
     }
 
@@ -583,6 +601,79 @@ const PROTECTED_KAFKA_PROPERTIES: &[&str] = &[
     "bootstrap.servers",
     "metadata.broker.list",
 ];
+
+/// The gateway's limits: its defaults, with what the section sets.
+fn gateway_limits(
+    section: &GatewaySection,
+) -> Result<tributary_gateway::GatewayLimits, ConfigError> {
+    let defaults = tributary_gateway::GatewayLimits::default();
+    let bytes = |key: &str, value: &Option<String>, default: usize| match value {
+        None => Ok(default),
+        Some(raw) => size(key, Some(raw.clone()), "")
+            .and_then(|n| usize::try_from(n).map_err(|_| invalid(key, raw, "too large"))),
+    };
+    let time = |key: &str, value: &Option<String>, default: Duration| match value {
+        None => Ok(default),
+        Some(raw) => duration(key, Some(raw.clone()), ""),
+    };
+    let count = |key: &str, value: Option<usize>, default: usize| match value {
+        Some(0) => Err(invalid(key, "0", "expected at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let idempotency_window = match section.idempotency_window.as_deref().map(str::trim) {
+        Some("off") => Duration::ZERO,
+        _ => time(
+            "gateway.idempotency_window",
+            &section.idempotency_window,
+            defaults.idempotency_window,
+        )?,
+    };
+    Ok(tributary_gateway::GatewayLimits {
+        max_body_bytes: bytes(
+            "gateway.max_request_size",
+            &section.max_request_size,
+            defaults.max_body_bytes,
+        )?,
+        max_decompressed_bytes: bytes(
+            "gateway.max_decompressed_size",
+            &section.max_decompressed_size,
+            defaults.max_decompressed_bytes,
+        )?,
+        max_events_per_request: count(
+            "gateway.max_events_per_request",
+            section.max_events_per_request,
+            defaults.max_events_per_request,
+        )?,
+        max_event_bytes: bytes(
+            "gateway.max_event_size",
+            &section.max_event_size,
+            defaults.max_event_bytes,
+        )?,
+        max_in_flight_bytes: bytes(
+            "gateway.max_in_flight",
+            &section.max_in_flight,
+            defaults.max_in_flight_bytes,
+        )?,
+        request_timeout: time(
+            "gateway.request_timeout",
+            &section.request_timeout,
+            defaults.request_timeout,
+        )?,
+        metadata_ttl: time(
+            "gateway.metadata_ttl",
+            &section.metadata_ttl,
+            defaults.metadata_ttl,
+        )?,
+        idempotency_window,
+        idempotency_max_entries: count(
+            "gateway.idempotency_max_entries",
+            section.idempotency_max_entries,
+            defaults.idempotency_max_entries,
+        )?,
+        producer_rate: producer_rate(section)?,
+    })
+}
 
 fn producer_rate(
     section: &GatewaySection,

@@ -239,9 +239,9 @@ fn flags_override_the_file() {
 #[test]
 fn producer_rate_limits_are_validated() {
     let config = parse_toml("[gateway]\nproducer_rate_limit = 50.0").unwrap();
-    let rate = config.producer_rate.unwrap();
+    let rate = config.gateway.producer_rate.unwrap();
     assert_eq!((rate.events_per_second, rate.burst), (50.0, 500.0));
-    assert_eq!(parse_toml("").unwrap().producer_rate, None);
+    assert_eq!(parse_toml("").unwrap().gateway.producer_rate, None);
     let err = parse_toml("[gateway]\nproducer_rate_limit = 0.0")
         .unwrap_err()
         .to_string();
@@ -250,4 +250,50 @@ fn producer_rate_limits_are_validated() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("needs `gateway.producer_rate_limit`"), "{err}");
+}
+
+#[test]
+fn gateway_limits_default_and_parse() {
+    let defaults = tributary_gateway::GatewayLimits::default();
+    let config = parse_toml("").unwrap();
+    assert_eq!(config.gateway.max_body_bytes, defaults.max_body_bytes);
+    assert_eq!(
+        config.gateway.idempotency_window,
+        defaults.idempotency_window
+    );
+
+    let config = parse_toml(
+        "[gateway]\nmax_request_size = \"2MiB\"\nmax_event_size = \"4KiB\"\n\
+         max_events_per_request = 50\nmax_in_flight = \"32MiB\"\nrequest_timeout = \"2s\"\n\
+         metadata_ttl = \"250ms\"\nidempotency_window = \"off\"\nidempotency_max_entries = 7",
+    )
+    .unwrap();
+    let g = &config.gateway;
+    assert_eq!(g.max_body_bytes, 2 << 20);
+    assert_eq!(g.max_event_bytes, 4 << 10);
+    assert_eq!(g.max_events_per_request, 50);
+    assert_eq!(g.max_in_flight_bytes, 32 << 20);
+    assert_eq!(g.request_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(g.metadata_ttl, std::time::Duration::from_millis(250));
+    assert!(g.idempotency_window.is_zero());
+    assert_eq!(g.idempotency_max_entries, 7);
+    assert_eq!(g.max_decompressed_bytes, defaults.max_decompressed_bytes);
+
+    for (toml, key) in [
+        ("max_request_size = \"ten\"", "gateway.max_request_size"),
+        (
+            "max_events_per_request = 0",
+            "gateway.max_events_per_request",
+        ),
+        ("request_timeout = \"0s\"", "gateway.request_timeout"),
+        (
+            "idempotency_window = \"soon\"",
+            "gateway.idempotency_window",
+        ),
+    ] {
+        let err = parse_toml(&format!("[gateway]\n{toml}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+    }
 }

@@ -89,13 +89,14 @@ impl Gateway {
             };
             resolved.get_or_insert_with(|| info.name.clone());
             let schema = match self
-                .schemas
-                .resolve(&info.subject, pinned.or(submission.meta.pinned_version))
+                .schema_in_force(&info, pinned.or(submission.meta.pinned_version))
                 .await
             {
                 Ok(schema) => schema,
                 Err(
-                    error @ (GatewayError::NoSchema(_) | GatewayError::UnknownSchemaVersion { .. }),
+                    error @ (GatewayError::NoSchema(_)
+                    | GatewayError::UnknownSchemaVersion { .. }
+                    | GatewayError::UnknownSchemaId { .. }),
                 ) if !single => {
                     let why = (Reason::UnknownSchema, error.to_string());
                     verdicts.extend(

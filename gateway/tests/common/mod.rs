@@ -199,6 +199,13 @@ impl Harness {
         read_all(self.log.as_ref(), topic).await
     }
 
+    /// The record an `accepted` verdict points at.
+    pub async fn record_of(&self, topic: &str, verdict: &Value) -> StoredRecord {
+        let partition = u32::try_from(verdict["partition"].as_u64().unwrap()).unwrap();
+        self.record_at(topic, partition, verdict["offset"].as_i64().unwrap())
+            .await
+    }
+
     pub async fn record_at(&self, topic: &str, partition: u32, offset: i64) -> StoredRecord {
         let mut records = self.log.read(topic, partition, offset, 1).await.unwrap();
         assert_eq!(records.len(), 1, "a record at {topic}/{partition}@{offset}");

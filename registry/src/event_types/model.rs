@@ -27,8 +27,10 @@ pub enum Enforcement {
     Enforce,
     /// Accept it and report the violations.
     Warn,
-    /// Refuse it as `Enforce` does; the gateway also checks a candidate schema version and
-    /// reports what that version would reject (naming the candidate is still to come).
+    /// Refuse it as `Enforce` does, and also check every event against the candidate version
+    /// named by [`EventType::shadow_version`], reporting (not enforcing) what it would
+    /// reject. While the candidate is the subject's latest version, events that pin no version
+    /// are held to the newest version before it. Without a candidate it acts as `Enforce`.
     Shadow,
 }
 
@@ -61,6 +63,11 @@ pub struct EventType {
     /// JSON pointer of the field whose value keys the record, e.g. `/customer_id`.
     pub partition_key: Option<String>,
     pub enforcement: Enforcement,
+    /// The candidate version `shadow` enforcement checks events against.
+    pub shadow_version: Option<i32>,
+    /// The largest event (bytes, as sent) the gateway accepts for this type; `None`: the
+    /// gateway's own limit.
+    pub max_event_bytes: Option<i64>,
     pub partitions: u32,
     /// `None`: unlimited.
     pub retention_ms: Option<i64>,
@@ -101,6 +108,11 @@ pub struct NewEventType {
     pub partition_key: Option<String>,
     #[serde(default)]
     pub enforcement: Option<Enforcement>,
+    /// A version of the type's subject; see [`Enforcement::Shadow`].
+    #[serde(default)]
+    pub shadow_version: Option<i32>,
+    #[serde(default)]
+    pub max_event_bytes: Option<i64>,
     /// Absent: the server's default.
     #[serde(default)]
     pub partitions: Option<u32>,
@@ -126,6 +138,10 @@ pub struct EventTypePatch {
     #[serde(default, deserialize_with = "present")]
     pub partition_key: Option<Option<String>>,
     pub enforcement: Option<Enforcement>,
+    #[serde(default, deserialize_with = "present")]
+    pub shadow_version: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_event_bytes: Option<Option<i64>>,
     pub partitions: Option<u32>,
     #[serde(default, deserialize_with = "present")]
     pub retention_ms: Option<Option<i64>>,
@@ -257,6 +273,32 @@ fn bad_escape(pointer: &str) -> bool {
         .any(|(i, b)| *b == b'~' && !matches!(bytes.get(i + 1), Some(b'0' | b'1')))
 }
 
+/// Largest per-type event size that may be configured: 64 MiB.
+pub(crate) const MAX_EVENT_BYTES_LIMIT: i64 = 64 * 1024 * 1024;
+
+pub(crate) fn checked_max_event_bytes(value: Option<i64>) -> Result<Option<i64>, EventTypeError> {
+    match value {
+        Some(n) if !(1..=MAX_EVENT_BYTES_LIMIT).contains(&n) => Err(invalid(
+            "max_event_bytes",
+            format!(
+                "{n} is out of range: expected 1 to {MAX_EVENT_BYTES_LIMIT}, or null for the gateway's limit"
+            ),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A schema version number (its existence in the subject is checked by the service).
+pub(crate) fn checked_shadow_version(value: Option<i32>) -> Result<Option<i32>, EventTypeError> {
+    match value {
+        Some(n) if n < 1 => Err(invalid(
+            "shadow_version",
+            format!("{n} is not a version: versions start at 1"),
+        )),
+        other => Ok(other),
+    }
+}
+
 pub(crate) fn checked_partitions(partitions: u32) -> Result<u32, EventTypeError> {
     if partitions == 0 || partitions > MAX_PARTITIONS {
         return Err(invalid(
@@ -323,6 +365,12 @@ pub(crate) fn patched(
     }
     if let Some(enforcement) = patch.enforcement {
         next.enforcement = enforcement;
+    }
+    if let Some(version) = patch.shadow_version {
+        next.shadow_version = checked_shadow_version(version)?;
+    }
+    if let Some(bytes) = patch.max_event_bytes {
+        next.max_event_bytes = checked_max_event_bytes(bytes)?;
     }
     if let Some(partitions) = patch.partitions {
         let partitions = checked_partitions(partitions)?;

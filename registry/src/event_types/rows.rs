@@ -8,65 +8,57 @@ use super::model::{Enforcement, EventType};
 
 const COLUMNS: &str = "name, owner, description, tags_json, partition_key, enforcement, partitions, \
      retention_ms, retention_bytes, compatibility, created_at_ms, created_by, updated_at_ms, \
-     updated_by, revision, deleted_at_ms";
+     updated_by, revision, deleted_at_ms, shadow_version, max_event_bytes";
 
-type Row = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    i64,
-    String,
-    i64,
-    String,
-    i64,
-    Option<i64>,
-);
+#[derive(sqlx::FromRow)]
+struct Row {
+    name: String,
+    owner: String,
+    description: String,
+    tags_json: String,
+    partition_key: Option<String>,
+    enforcement: String,
+    partitions: i64,
+    retention_ms: Option<i64>,
+    retention_bytes: Option<i64>,
+    compatibility: Option<String>,
+    created_at_ms: i64,
+    created_by: String,
+    updated_at_ms: i64,
+    updated_by: String,
+    revision: i64,
+    deleted_at_ms: Option<i64>,
+    shadow_version: Option<i64>,
+    max_event_bytes: Option<i64>,
+}
 
 fn from_row(row: Row) -> Result<EventType, EventTypeError> {
-    let (
-        name,
-        owner,
-        description,
-        tags_json,
-        partition_key,
-        enforcement,
-        partitions,
-        retention_ms,
-        retention_bytes,
-        compatibility,
-        created_at_ms,
-        created_by,
-        updated_at_ms,
-        updated_by,
-        revision,
-        deleted_at_ms,
-    ) = row;
+    let name = row.name;
     let corrupt =
         |what: &str| EventTypeError::Store(format!("event type {name}: stored {what} is invalid"));
     Ok(EventType {
         name: EventTypeName::parse(&name).map_err(|_| corrupt("name"))?,
-        owner,
-        description,
-        tags: serde_json::from_str(&tags_json).map_err(|_| corrupt("tags"))?,
-        partition_key,
-        enforcement: Enforcement::parse(&enforcement).ok_or_else(|| corrupt("enforcement"))?,
-        partitions: u32::try_from(partitions).map_err(|_| corrupt("partitions"))?,
-        retention_ms,
-        retention_bytes,
-        compatibility,
-        created_at_ms,
-        created_by,
-        updated_at_ms,
-        updated_by,
-        revision,
-        deleted_at_ms,
+        owner: row.owner,
+        description: row.description,
+        tags: serde_json::from_str(&row.tags_json).map_err(|_| corrupt("tags"))?,
+        partition_key: row.partition_key,
+        enforcement: Enforcement::parse(&row.enforcement).ok_or_else(|| corrupt("enforcement"))?,
+        shadow_version: row
+            .shadow_version
+            .map(i32::try_from)
+            .transpose()
+            .map_err(|_| corrupt("shadow_version"))?,
+        max_event_bytes: row.max_event_bytes,
+        partitions: u32::try_from(row.partitions).map_err(|_| corrupt("partitions"))?,
+        retention_ms: row.retention_ms,
+        retention_bytes: row.retention_bytes,
+        compatibility: row.compatibility,
+        created_at_ms: row.created_at_ms,
+        created_by: row.created_by,
+        updated_at_ms: row.updated_at_ms,
+        updated_by: row.updated_by,
+        revision: row.revision,
+        deleted_at_ms: row.deleted_at_ms,
     })
 }
 
@@ -124,7 +116,7 @@ pub(crate) async fn insert(
 ) -> Result<bool, EventTypeError> {
     let inserted: Option<(String,)> = sqlx::query_as(&format!(
         "INSERT INTO event_types ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, $16, $17) \
          ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, \
          description = excluded.description, tags_json = excluded.tags_json, \
          partition_key = excluded.partition_key, enforcement = excluded.enforcement, \
@@ -132,7 +124,8 @@ pub(crate) async fn insert(
          retention_bytes = excluded.retention_bytes, compatibility = excluded.compatibility, \
          created_at_ms = excluded.created_at_ms, created_by = excluded.created_by, \
          updated_at_ms = excluded.updated_at_ms, updated_by = excluded.updated_by, \
-         revision = event_types.revision + 1, deleted_at_ms = NULL \
+         revision = event_types.revision + 1, deleted_at_ms = NULL, \
+         shadow_version = excluded.shadow_version, max_event_bytes = excluded.max_event_bytes \
          WHERE event_types.deleted_at_ms IS NOT NULL \
          RETURNING name"
     ))
@@ -151,6 +144,8 @@ pub(crate) async fn insert(
     .bind(event_type.updated_at_ms)
     .bind(event_type.updated_by.as_str())
     .bind(event_type.revision)
+    .bind(event_type.shadow_version.map(i64::from))
+    .bind(event_type.max_event_bytes)
     .fetch_optional(&mut *conn)
     .await?;
     if inserted.is_none() {
@@ -171,7 +166,7 @@ pub(crate) async fn update(
         "UPDATE event_types SET owner = $2, description = $3, tags_json = $4, \
          partition_key = $5, enforcement = $6, partitions = $7, retention_ms = $8, \
          retention_bytes = $9, compatibility = $10, updated_at_ms = $11, updated_by = $12, \
-         revision = $13, deleted_at_ms = $14 \
+         revision = $13, deleted_at_ms = $14, shadow_version = $16, max_event_bytes = $17 \
          WHERE name = $1 AND revision = $15 AND deleted_at_ms IS NULL",
     )
     .bind(next.name.as_str())
@@ -189,6 +184,8 @@ pub(crate) async fn update(
     .bind(next.revision)
     .bind(next.deleted_at_ms)
     .bind(expected)
+    .bind(next.shadow_version.map(i64::from))
+    .bind(next.max_event_bytes)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {

@@ -19,8 +19,9 @@ use super::changes::{Change, Touches};
 use super::error::{EventTypeError, incompatibilities};
 use super::model::{
     EventType, EventTypePatch, EventTypeSettings, NewEventType, checked_compatibility,
-    checked_description, checked_name, checked_owner, checked_partition_key, checked_partitions,
-    checked_retention, checked_tags, level, patched,
+    checked_description, checked_max_event_bytes, checked_name, checked_owner,
+    checked_partition_key, checked_partitions, checked_retention, checked_shadow_version,
+    checked_tags, level, patched,
 };
 use super::rows;
 
@@ -176,6 +177,8 @@ impl EventTypes {
             enforcement: new
                 .enforcement
                 .unwrap_or(super::model::Enforcement::Enforce),
+            shadow_version: checked_shadow_version(new.shadow_version)?,
+            max_event_bytes: checked_max_event_bytes(new.max_event_bytes)?,
             partitions: checked_partitions(
                 new.partitions.unwrap_or(self.settings.default_partitions),
             )?,
@@ -194,6 +197,7 @@ impl EventTypes {
             revision: 1,
             deleted_at_ms: None,
         };
+        self.check_shadow_version(&event_type).await?;
         let before = self.fetch(event_type.name.as_str()).await?;
         if let Some(existing) = &before {
             if existing.deleted_at_ms.is_none() {
@@ -222,6 +226,30 @@ impl EventTypes {
         record_audit_in(&mut tx, &entry).await?;
         tx.commit().await?;
         Ok(event_type)
+    }
+
+    /// Refuses a shadow candidate that is not a live version of the type's subject.
+    async fn check_shadow_version(&self, event_type: &EventType) -> Result<(), EventTypeError> {
+        let Some(version) = event_type.shadow_version else {
+            return Ok(());
+        };
+        let subject = self.subject(&event_type.name);
+        match self
+            .registry
+            .version(&subject, VersionSpec::Number(version), false)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(RegistryError::SubjectNotFound(_) | RegistryError::VersionNotFound(_)) => {
+                Err(invalid(
+                    "shadow_version",
+                    format!(
+                        "subject {subject} has no version {version}: register the candidate schema first"
+                    ),
+                ))
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Creates the topic, or adopts an existing one with the same partition count (its
@@ -323,6 +351,9 @@ impl EventTypes {
             let mut next = patched(&current, patch.clone())?;
             if next == current {
                 return Ok(current);
+            }
+            if next.shadow_version != current.shadow_version {
+                self.check_shadow_version(&next).await?;
             }
             next.updated_at_ms = now_ms();
             next.updated_by = who.name.clone();

@@ -381,3 +381,67 @@ pub(crate) async fn delete_is_soft_and_audited(fresh: Fresh) {
     assert_eq!(audit[0]["action"], "event_type.create");
     assert_eq!(audit[0]["before"]["owner"], "t");
 }
+
+/// The gateway's per-type settings: a shadow candidate that must be a live version of the
+/// subject, and a maximum event size; both stored, patched, cleared.
+pub(crate) async fn gateway_settings_are_checked_and_kept(fresh: Fresh) {
+    let api = fresh.api();
+    let created = api
+        .create(json!({ "name": "a.b", "owner": "t", "enforcement": "shadow", "max_event_bytes": 4096 }))
+        .await;
+    assert_eq!(created["max_event_bytes"], 4096);
+    assert_eq!(created["shadow_version"], json!(null));
+    let path = "/v1/event-types/a.b";
+    // No version 1 yet.
+    api.json(
+        Method::PATCH,
+        path,
+        Some("team:t"),
+        &json!({ "shadow_version": 1 }),
+    )
+    .await
+    .invalid("shadow_version");
+    api.json(
+        Method::POST,
+        "/v1/event-types/a.b/schemas",
+        Some("team:t"),
+        &json!({ "schema_type": "JSON", "schema": "{\"type\":\"object\"}" }),
+    )
+    .await
+    .ok(201);
+    let body = api
+        .json(
+            Method::PATCH,
+            path,
+            Some("team:t"),
+            &json!({ "shadow_version": 1, "max_event_bytes": null }),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(body["shadow_version"], 1);
+    assert_eq!(body["max_event_bytes"], json!(null));
+    let read = api.get(path).await;
+    assert_eq!(read.ok(200)["shadow_version"], 1);
+    for (patch, field) in [
+        (json!({ "shadow_version": 0 }), "shadow_version"),
+        (json!({ "shadow_version": 2 }), "shadow_version"),
+        (json!({ "max_event_bytes": 0 }), "max_event_bytes"),
+        (json!({ "max_event_bytes": 1_i64 << 40 }), "max_event_bytes"),
+    ] {
+        api.json(Method::PATCH, path, Some("team:t"), &patch)
+            .await
+            .invalid(field);
+    }
+    let body = api
+        .json(
+            Method::PATCH,
+            path,
+            Some("team:t"),
+            &json!({ "shadow_version": null }),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(body["shadow_version"], json!(null));
+}

@@ -30,6 +30,7 @@ macro_rules! event_types_suite {
             case!(lifecycle::list_filters_by_owner_and_tag);
             case!(lifecycle::patch_rules_and_audit);
             case!(lifecycle::delete_is_soft_and_audited);
+            case!(lifecycle::gateway_settings_are_checked_and_kept);
             case!(ownership::patch_and_delete_need_the_owner_or_an_admin);
             case!(ownership::confluent_writes_need_the_owner);
             case!(ownership::global_settings_need_an_admin);
