@@ -178,11 +178,29 @@ fn publish_mixed_batch(server: &Server) {
         sample(
             &metrics,
             "tributary_gateway_events_total",
-            &[&label, &format!("outcome=\"{outcome}\"")],
+            &[
+                &label,
+                "producer=\"e2e\"",
+                &format!("outcome=\"{outcome}\""),
+            ],
         )
     };
     assert_eq!(count("accepted"), Some(4.0), "{metrics}");
     assert_eq!(count("dead_lettered"), Some(2.0), "{metrics}");
+    // Every stage of the three accepted requests was timed; nothing is in flight now.
+    for stage in ["resolve", "read", "check", "append"] {
+        let timed = sample(
+            &metrics,
+            "tributary_gateway_stage_duration_seconds_count",
+            &[&format!("stage=\"{stage}\"")],
+        );
+        assert!(timed.is_some_and(|n| n >= 2.0), "{stage}: {metrics}");
+    }
+    assert_eq!(
+        sample(&metrics, "tributary_gateway_in_flight_requests", &[]),
+        Some(0.0),
+        "{metrics}"
+    );
     assert_eq!(
         sample(
             &metrics,

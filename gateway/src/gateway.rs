@@ -79,6 +79,7 @@ pub struct Gateway {
     in_flight: Arc<Semaphore>,
     dedup: Arc<Dedup>,
     rate: RateLimiter,
+    producer_labels: metrics::ProducerLabels,
 }
 
 mod cloudevent_ingest;
@@ -108,6 +109,7 @@ impl Gateway {
                 limits.idempotency_max_entries,
             )),
             rate: RateLimiter::new(limits.producer_rate),
+            producer_labels: metrics::ProducerLabels::default(),
             limits,
             dlq_topic: options.dlq_topic,
         })
@@ -128,6 +130,7 @@ impl Gateway {
         submission: Submission,
         body: Body,
     ) -> (Option<EventTypeName>, Result<Answer, GatewayError>) {
+        let _in_flight = metrics::InFlightRequest::enter();
         let mut resolved = None;
         let work = self.ingest_within(submission, body, &mut resolved);
         let answer = match tokio::time::timeout(self.limits.request_timeout, work).await {
@@ -162,6 +165,7 @@ impl Gateway {
             .map_or(max_body, |n| usize::try_from(n).unwrap_or(max_body));
         let _body_permit = self.reserve(declared)?;
 
+        let resolving = metrics::Stage::start("resolve");
         let info = match &path_type {
             Some(name) => Some(
                 self.event_types
@@ -185,8 +189,12 @@ impl Gateway {
             ));
         };
         *resolved = Some(info.name.clone());
+        resolving.done();
+        let reading = metrics::Stage::start("read");
         let (decompressed, _decompressed_permit) =
             self.read_decompressed(body, submission.encoding).await?;
+        reading.done();
+        let resolving = metrics::Stage::start("resolve");
         let schema = match submission.format {
             // The body names its schema: the version of the type's subject holding that id.
             Format::Avro { framed: true } => {
@@ -220,6 +228,7 @@ impl Gateway {
             )));
         }
         let candidate = self.candidate(&info).await;
+        resolving.done();
 
         let input = prepare::Input {
             body: decompressed,
@@ -234,7 +243,9 @@ impl Gateway {
             dry_run: submission.dry_run,
         };
         let producer = input.meta.producer.clone();
+        let checking = metrics::Stage::start("check");
         let pending = blocking(move || prepare::prepare(&input)).await?;
+        checking.done();
         if submission.dry_run {
             return Ok(Answer::new(prepare::dry_run_verdicts(pending)));
         }
@@ -409,17 +420,20 @@ impl Gateway {
             }
         }
 
+        let appending = metrics::Stage::start("append");
         let (main_results, dead_results) = tokio::join!(
             self.append(&info.topic, main_records),
             self.append(&self.dlq_topic, dead_records),
         );
+        appending.done();
+        let producer_label = self.producer_labels.label(producer);
 
         let mut unavailable: Option<LogError> = None;
         match main_results {
             Err(error) => {
                 outcomes.failed += main.len() as u64;
                 if !error.is_retryable() {
-                    outcomes.report(info.name.as_str());
+                    outcomes.report(info.name.as_str(), &producer_label);
                     return Err(GatewayError::from_log(error, Vec::new()));
                 }
                 unavailable = Some(error);
@@ -556,7 +570,7 @@ impl Gateway {
             };
             verdicts.insert(index, verdict);
         }
-        outcomes.report(info.name.as_str());
+        outcomes.report(info.name.as_str(), &producer_label);
         if let Some(error) = unavailable {
             written.sort_by_key(|w| w.index);
             return Err(GatewayError::LogUnavailable { error, written });

@@ -23,6 +23,7 @@ use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
+use tracing::Instrument;
 use tributary_core::{ErrorCode, PROBLEM_JSON, Principal, PrincipalKind, Problem, PublishGrants};
 use uuid::Uuid;
 
@@ -163,7 +164,15 @@ async fn handle(
         submission
     });
     let (resolved, answer) = match submission {
-        Ok(submission) => gateway.ingest(submission, body).await,
+        Ok(submission) => {
+            let span = tracing::info_span!(
+                "publish",
+                endpoint,
+                producer = %submission.meta.producer,
+                trace_id = submission.meta.traceparent.as_deref().map_or("", trace_id),
+            );
+            gateway.ingest(submission, body).instrument(span).await
+        }
         Err(error) => (None, Err(error)),
     };
     let response = match answer {
@@ -286,11 +295,14 @@ fn submission(
         None => None,
         Some(raw) => Some(idempotency_key(raw)?),
     };
+    // An invalid traceparent is dropped, as W3C Trace Context asks (the trace restarts
+    // downstream instead of carrying a broken id).
     let traceparent = text(
         headers,
         header::HeaderName::from_static("traceparent").as_str(),
     )?
-    .filter(|t| t.len() <= MAX_TRACEPARENT_LEN)
+    .map(str::trim)
+    .filter(|t| valid_traceparent(t))
     .map(str::to_owned);
     Ok(Submission {
         event_type,
@@ -336,6 +348,40 @@ fn producer_name(raw: &str) -> Result<String, GatewayError> {
         )));
     }
     Ok(raw.to_owned())
+}
+
+/// W3C Trace Context: `{version}-{trace id}-{parent id}-{flags}` in lowercase hex, trace and
+/// parent ids not all zeros, version `ff` invalid; version `00` has exactly these four
+/// fields, later versions may append more after a `-`.
+fn valid_traceparent(raw: &str) -> bool {
+    fn hex(part: &str, len: usize) -> bool {
+        part.len() == len && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+    if raw.len() > MAX_TRACEPARENT_LEN || raw.len() < 55 || !raw.is_char_boundary(55) {
+        return false;
+    }
+    let (head, rest) = raw.split_at(55);
+    let parts: Vec<&str> = head.split('-').collect();
+    let [version, trace, parent, flags] = parts[..] else {
+        return false;
+    };
+    hex(version, 2)
+        && version != "ff"
+        && hex(trace, 32)
+        && trace.bytes().any(|b| b != b'0')
+        && hex(parent, 16)
+        && parent.bytes().any(|b| b != b'0')
+        && hex(flags, 2)
+        && (if version == "00" {
+            rest.is_empty()
+        } else {
+            rest.is_empty() || rest.starts_with('-')
+        })
+}
+
+/// The trace id of a valid `traceparent`, for log correlation.
+fn trace_id(traceparent: &str) -> &str {
+    traceparent.get(3..35).unwrap_or("")
 }
 
 /// 1 to 255 visible ASCII characters.
@@ -384,6 +430,29 @@ mod tests {
         );
         assert!(event_time("yesterday").is_err());
         assert!(event_time("-5").is_err());
+    }
+
+    #[test]
+    fn traceparents_follow_w3c() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert!(valid_traceparent(good));
+        assert_eq!(trace_id(good), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(valid_traceparent(
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future"
+        ));
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0é",
+        ] {
+            assert!(!valid_traceparent(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,16 @@
 //! Metric names of the gateway. Labels are bounded: `event_type` is a registered event type or
-//! `unknown`, `outcome` and `endpoint` are fixed words, `status` is an HTTP status code.
+//! `unknown`, `producer` one of the first [`MAX_PRODUCER_LABELS`] producers seen (then
+//! `_other`: with auth off producers name themselves, so their names are not bounded),
+//! `outcome`, `stage` and `endpoint` are fixed words, `status` is an HTTP status code.
 
-/// Events seen, by event type and outcome (`accepted`, `rejected`, `dead_lettered`, `failed`,
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+/// Distinct producer label values before the rest are counted as `_other`.
+pub(crate) const MAX_PRODUCER_LABELS: usize = 1_000;
+
+/// Events seen, by event type, producer and outcome (`accepted`, `rejected`, `dead_lettered`, `failed`,
 /// `duplicate`;
 /// the outcomes are exclusive: a dead-lettered event is not also counted as rejected).
 pub(crate) const EVENTS: &str = "tributary_gateway_events_total";
@@ -14,6 +23,70 @@ pub(crate) const REQUESTS: &str = "tributary_gateway_requests_total";
 pub(crate) const REQUEST_SECONDS: &str = "tributary_gateway_request_duration_seconds";
 /// Request bytes (compressed and decompressed) held by requests in flight.
 pub(crate) const IN_FLIGHT_BYTES: &str = "tributary_gateway_in_flight_bytes";
+/// Publish and validate requests being handled.
+pub(crate) const IN_FLIGHT_REQUESTS: &str = "tributary_gateway_in_flight_requests";
+/// Seconds spent in each stage of the pipeline, by stage: `read` (receiving and
+/// decompressing the body), `resolve` (event type and schema, usually cached), `check`
+/// (splitting, decoding, validating and enriching the events), `append` (until the log
+/// reported every record durable).
+pub(crate) const STAGE_SECONDS: &str = "tributary_gateway_stage_duration_seconds";
+
+/// Times one stage; records when [`Stage::done`] is called.
+pub(crate) struct Stage {
+    name: &'static str,
+    started: Instant,
+}
+
+impl Stage {
+    pub(crate) fn start(name: &'static str) -> Stage {
+        Stage {
+            name,
+            started: Instant::now(),
+        }
+    }
+
+    pub(crate) fn done(self) {
+        metrics::histogram!(STAGE_SECONDS, "stage" => self.name)
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Counts a request in flight while it lives.
+pub(crate) struct InFlightRequest;
+
+impl InFlightRequest {
+    pub(crate) fn enter() -> InFlightRequest {
+        metrics::gauge!(IN_FLIGHT_REQUESTS).increment(1.0);
+        InFlightRequest
+    }
+}
+
+impl Drop for InFlightRequest {
+    fn drop(&mut self) {
+        metrics::gauge!(IN_FLIGHT_REQUESTS).decrement(1.0);
+    }
+}
+
+/// The producer label values handed out so far.
+#[derive(Debug, Default)]
+pub(crate) struct ProducerLabels {
+    seen: Mutex<HashSet<String>>,
+}
+
+impl ProducerLabels {
+    /// `producer`, while fewer than [`MAX_PRODUCER_LABELS`] others were seen; `_other` after.
+    pub(crate) fn label(&self, producer: &str) -> String {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.contains(producer) {
+            return producer.to_owned();
+        }
+        if seen.len() < MAX_PRODUCER_LABELS {
+            seen.insert(producer.to_owned());
+            return producer.to_owned();
+        }
+        String::from("_other")
+    }
+}
 
 /// Per-outcome counts of one request, reported once.
 #[derive(Debug, Default)]
@@ -27,8 +100,9 @@ pub(crate) struct Outcomes {
 }
 
 impl Outcomes {
-    /// Reports the counts under `event_type` (a resolved, registered type).
-    pub(crate) fn report(&self, event_type: &str) {
+    /// Reports the counts under `event_type` (a resolved, registered type) and `producer` (a
+    /// bounded label from [`ProducerLabels`]).
+    pub(crate) fn report(&self, event_type: &str, producer: &str) {
         for (outcome, n) in [
             ("accepted", self.accepted),
             ("rejected", self.rejected),
@@ -37,7 +111,7 @@ impl Outcomes {
             ("duplicate", self.duplicates),
         ] {
             if n > 0 {
-                metrics::counter!(EVENTS, "event_type" => event_type.to_owned(), "outcome" => outcome)
+                metrics::counter!(EVENTS, "event_type" => event_type.to_owned(), "producer" => producer.to_owned(), "outcome" => outcome)
                     .increment(n);
             }
         }

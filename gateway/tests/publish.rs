@@ -72,6 +72,23 @@ async fn single_event_is_framed_enriched_and_durable() {
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     );
     assert_eq!(record.key, None);
+    assert_eq!(header(&record, headers::PRODUCER_AUTHENTICATED), "false");
+
+    // A traceparent that breaks W3C's format is not passed on.
+    let reply = h
+        .post(
+            EVENTS,
+            "application/json",
+            &[(
+                "traceparent",
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            )],
+            r#"{ "order_id": "o-2", "amount": 1 }"#,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let record = h.record_of(TYPE, &reply.body["results"][0]).await;
+    assert!(record.header(headers::TRACEPARENT).is_none());
 }
 
 #[tokio::test]
