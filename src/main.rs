@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod eventlog;
 mod migrate;
+mod openapi;
 mod serve;
 mod telemetry;
 

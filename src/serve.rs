@@ -12,11 +12,12 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tributary_core::{Database, ErrorCode, PROBLEM_JSON, Problem};
 use tributary_eventlog::EventLog;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::cli::Failure;
 use crate::config::Config;
@@ -216,9 +217,10 @@ async fn wait_for_signal() {
 
 /// The binary's own routes, the Confluent Schema Registry API at the root paths, the
 /// event-type API under `/v1/event-types`, publishing under `/v1/events` and `/v1/validate`,
-/// producers and their keys under `/v1/producers`, and one fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the
-/// registry owns the root, and Confluent clients probing optional endpoints expect its body).
-/// Every request first gets its principal.
+/// producers and their keys under `/v1/producers`, `/openapi.json` describing them, and one
+/// fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the registry owns
+/// the root, and Confluent clients probing optional endpoints expect its body). Every request
+/// first gets its principal.
 fn router(
     state: AppState,
     event_types: tributary_registry::EventTypes,
@@ -226,14 +228,15 @@ fn router(
     producers: Arc<tributary_gateway::Producers>,
     auth: tributary_core::Authentication,
 ) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+    let api = OpenApiRouter::with_openapi(crate::openapi::base())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
         .with_state(state)
         .merge(tributary_registry::api_routes(event_types))
         .merge(tributary_gateway::router(gateway))
-        .merge(tributary_gateway::producer_routes(producers))
+        .merge(tributary_gateway::producer_routes(producers));
+    crate::openapi::serve(api)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             auth,
@@ -243,11 +246,23 @@ fn router(
 }
 
 /// The process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz", security(()),
+    responses((status = 200, description = "Up.", content_type = "application/json", body = Object,
+        example = json!({"status": "ok"}))),
+)]
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Ready to take traffic: the event log and the database both answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz", security(()),
+    responses(
+        (status = 200, description = "Ready: names the backends.", content_type = "application/json", body = Object,
+            example = json!({"status": "ready", "eventlog": "embedded", "database": "sqlite"})),
+        (status = 503, description = "Shutting down, or a dependency does not answer.",
+            content_type = "application/problem+json", body = Problem),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.stopping.load(Ordering::SeqCst) {
         return problem(ErrorCode::Unavailable, "shutting down");
@@ -281,6 +296,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String),
+        (status = 401, description = "API keys are on and the request has no valid key (Confluent's error body)."),
+    ),
+)]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     (
         [(

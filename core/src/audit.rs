@@ -12,7 +12,7 @@ use sqlx::AnyConnection;
 use crate::{Database, DbError};
 
 /// One change, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When, in milliseconds since the Unix epoch.
     pub at_ms: i64,

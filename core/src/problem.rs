@@ -6,13 +6,25 @@ use crate::ErrorCode;
 ///
 /// `code` is the stable contract; `title` is a fixed phrase per code; `detail` says what went
 /// wrong with this request in words a person can act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Routes may add extension members (`field`, `incompatibilities`, `written`); clients ignore
+/// the ones they do not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `urn:tributary:problem:{code}`.
     #[serde(rename = "type")]
+    #[schema(example = "urn:tributary:problem:not_found")]
     pub type_uri: String,
+    /// A fixed phrase per code.
+    #[schema(example = "Not found")]
     pub title: &'static str,
+    /// The HTTP status, repeated.
+    #[schema(example = 404)]
     pub status: u16,
+    /// The stable, machine-readable code: match on this.
+    #[schema(example = "not_found")]
     pub code: &'static str,
+    /// What went wrong with this request.
     pub detail: String,
 }
 

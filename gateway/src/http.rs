@@ -16,19 +16,20 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde::Deserialize;
 use tracing::Instrument;
 use tributary_core::{ErrorCode, PROBLEM_JSON, Principal, PrincipalKind, Problem, PublishGrants};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::gateway::{Gateway, Submission};
 use crate::metrics;
+use crate::openapi::{self, EVENTS_TAG, EventTypePath, PublishParams, PublishResponses};
 use crate::prepare::Meta;
 use crate::{Answer, GatewayError};
 use crate::{cloudevents, decode};
@@ -52,12 +53,13 @@ const MAX_PRODUCER_LEN: usize = 200;
 /// Longest `traceparent` passed through (the W3C format is 55 characters).
 const MAX_TRACEPARENT_LEN: usize = 128;
 
-/// The gateway's routes, ready to merge into the binary's router.
-pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new()
-        .route("/v1/events", post(publish_cloudevents))
-        .route("/v1/events/{event_type}", post(publish))
-        .route("/v1/validate/{event_type}", post(validate))
+/// The gateway's routes and their OpenAPI description, ready to merge into the binary's
+/// router (`.into()` gives a plain `axum::Router`).
+pub fn router(gateway: Arc<Gateway>) -> OpenApiRouter {
+    OpenApiRouter::default()
+        .routes(openapi::with_event_bodies(routes!(publish_cloudevents)))
+        .routes(openapi::with_event_bodies(routes!(publish)))
+        .routes(openapi::with_event_bodies(routes!(validate)))
         .with_state(gateway)
 }
 
@@ -66,6 +68,20 @@ struct Params {
     schema_version: Option<String>,
 }
 
+/// Publish events of one type.
+///
+/// Each event is validated against the event type's schema (the latest version unless one is
+/// pinned) and written to the type's topic, or dead-lettered with a reason. A batch gets a
+/// verdict per event; one bad event never poisons the rest. An event is acknowledged only once
+/// the event log has made it durable.
+#[utoipa::path(
+    post,
+    path = "/v1/events/{event_type}",
+    tag = EVENTS_TAG,
+    operation_id = "publish",
+    params(EventTypePath, PublishParams),
+    responses(PublishResponses),
+)]
 async fn publish(
     State(gateway): State<Arc<Gateway>>,
     Path(event_type): Path<String>,
@@ -90,8 +106,20 @@ async fn publish(
     .await
 }
 
-/// `POST /v1/events`: CloudEvents, each routed by its own `type`.
-/// CloudEvents name their own types, so a producer key's grants are checked per event.
+/// Publish CloudEvents, each to its own `type`.
+///
+/// Structured (`application/cloudevents+json`), batch (`application/cloudevents-batch+json`)
+/// or binary mode (`ce-specversion`, `ce-id`, `ce-type`, `ce-source` headers and an
+/// `application/json` body). Any other body is a 415. A producer key's grants are checked
+/// per event.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = EVENTS_TAG,
+    operation_id = "publish_cloudevents",
+    params(PublishParams),
+    responses(PublishResponses),
+)]
 async fn publish_cloudevents(
     State(gateway): State<Arc<Gateway>>,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
@@ -112,6 +140,18 @@ async fn publish_cloudevents(
     .await
 }
 
+/// Validate events without writing them (dry run).
+///
+/// The same checks as publishing; verdicts are `valid` or `invalid` and nothing is written,
+/// not even dead letters.
+#[utoipa::path(
+    post,
+    path = "/v1/validate/{event_type}",
+    tag = EVENTS_TAG,
+    operation_id = "validate",
+    params(EventTypePath, PublishParams),
+    responses(PublishResponses),
+)]
 async fn validate(
     State(gateway): State<Arc<Gateway>>,
     Path(event_type): Path<String>,

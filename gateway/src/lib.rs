@@ -20,6 +20,7 @@ mod http;
 mod idempotency;
 mod limits;
 mod metrics;
+mod openapi;
 mod prepare;
 mod producers;
 mod rate_limit;

@@ -4,7 +4,7 @@ use serde::Serialize;
 use tributary_registry::Violation;
 
 /// Why an event was not accepted: a machine-readable code, also written to dead letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The event does not satisfy its schema; `violations` says where.
@@ -42,7 +42,7 @@ impl Reason {
 }
 
 /// One violation: where (RFC 6901 pointer into the event) and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ViolationBody {
     pub pointer: String,
     pub message: String,
@@ -58,7 +58,7 @@ impl From<Violation> for ViolationBody {
 }
 
 /// The verdict on one event of a request, in the order the events were sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Verdict {
     /// Durably written to the event type's topic.
@@ -128,7 +128,7 @@ impl Verdict {
 }
 
 /// The answer to a request whose events all got a verdict (200 or 207).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Answer {
     /// Accepted now or earlier (duplicates count as accepted).
     pub accepted: usize,
@@ -165,7 +165,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// An event durably written before the log failed (listed in a 503 answer).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Written {
     pub index: usize,
     pub event_id: String,

@@ -74,7 +74,8 @@ async fn world_on(db: Database, mode: AuthMode) -> World {
     };
     let app = tributary_gateway::router(gateway)
         .merge(producer_routes(producers))
-        .layer(middleware::from_fn_with_state(auth, authenticate));
+        .layer(middleware::from_fn_with_state(auth, authenticate))
+        .into();
     World {
         app,
         db,

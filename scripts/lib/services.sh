@@ -4,6 +4,7 @@
 #   ensure_tansu       the Tansu broker (cargo install, reused when present)
 #   ensure_python      PyPI packages the tests use as independent implementations
 #   ensure_node_clients npm packages of tests/clients (pinned by its package-lock.json)
+#   ensure_schemathesis the API fuzzer scripts/api-fuzz runs (pinned, in a venv of its own)
 #   start_postgres DIR exports TRIBUTARY_TEST_DATABASE_URL
 #   start_tansu DIR    exports TRIBUTARY_TEST_KAFKA (sqlite:// storage: correct offsets)
 #   stop_services      stops everything started here
@@ -73,6 +74,21 @@ ensure_node_clients() {
     _log "installing the npm test clients (tests/clients)"
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error) >&2
   fi
+}
+
+# The API fuzzer (scripts/api-fuzz), in a venv of its own so that its dependencies never
+# meet the test packages above. Exports SCHEMATHESIS (the command).
+SCHEMATHESIS_VERSION=4.32.5
+
+ensure_schemathesis() {
+  local venv="${TRIBUTARY_TOOLS_DIR:-$HOME/.cache/tributary}/schemathesis-$SCHEMATHESIS_VERSION"
+  if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    _log "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
+  fi
+  export SCHEMATHESIS="$venv/bin/schemathesis"
 }
 
 ensure_tansu() {

@@ -4,35 +4,65 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tributary_core::Principal;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ProducerError;
-use super::store::{MAX_GRACE, NewProducer, Producers};
+use super::store::{IssuedKey, KeyView, MAX_GRACE, NewProducer, ProducerView, Producers};
+use crate::openapi::{KeyPath, PRODUCERS_TAG, ProducerPath};
 
 type Answer = Result<Response, ProducerError>;
 
-/// The `/v1/producers` routes. Requests must pass through the principal middleware first.
-pub fn producer_routes(producers: Arc<Producers>) -> Router {
-    Router::new()
-        .route("/v1/producers", get(list).post(create))
-        .route("/v1/producers/{name}", get(describe))
-        .route("/v1/producers/{name}/keys", get(keys).post(issue))
-        .route(
-            "/v1/producers/{name}/keys/{id}",
-            axum::routing::delete(revoke),
-        )
-        .route("/v1/producers/{name}/keys/{id}/rotate", post(rotate))
-        .route("/v1/producers/{name}/grants", put(grants))
+/// The `/v1/producers` routes and their OpenAPI description. Requests must pass through the
+/// principal middleware first.
+pub fn producer_routes(producers: Arc<Producers>) -> OpenApiRouter {
+    OpenApiRouter::default()
+        .routes(routes!(list, create))
+        .routes(routes!(describe))
+        .routes(routes!(keys, issue))
+        .routes(routes!(revoke))
+        .routes(routes!(rotate))
+        .routes(routes!(grants))
         .with_state(producers)
+}
+
+/// The answer of `GET /v1/producers`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ProducerList {
+    producers: Vec<ProducerView>,
+}
+
+/// The answer of `GET /v1/producers/{name}/keys`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct KeyList {
+    keys: Vec<KeyView>,
+}
+
+/// The answer of a rotation: the new key, and when the old one stops working.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Rotation {
+    key: IssuedKey,
+    rotated: RotatedKey,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct RotatedKey {
+    id: i64,
+    revoked_at_ms: i64,
+}
+
+/// A producer's grants after a change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct GrantList {
+    producer: String,
+    grants: Vec<String>,
 }
 
 /// The principal the request acts as.
@@ -79,6 +109,18 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
+/// Create a producer (admins, or members of the owning team).
+#[utoipa::path(post, path = "/v1/producers", tag = PRODUCERS_TAG, operation_id = "create_producer",
+    request_body = NewProducer,
+    responses(
+        (status = 201, description = "Created.", body = ProducerView,
+            headers(("Location" = String, description = "the producer's URL"))),
+        (status = 400, description = "The body is not JSON."),
+        (status = 403, description = "The caller may not create producers for that team."),
+        (status = 409, description = "A producer of that name exists."),
+        (status = 422, description = "A field breaks a rule."),
+    ),
+)]
 async fn create(
     State(producers): State<Arc<Producers>>,
     Caller(who): Caller,
@@ -92,13 +134,24 @@ async fn create(
     Ok(response)
 }
 
+/// List the producers the caller may see.
+#[utoipa::path(get, path = "/v1/producers", tag = PRODUCERS_TAG, operation_id = "list_producers",
+    responses((status = 200, description = "The producers.", body = ProducerList)),
+)]
 async fn list(State(producers): State<Arc<Producers>>, Caller(who): Caller) -> Answer {
-    ok(
-        StatusCode::OK,
-        &json!({ "producers": producers.list(&who).await? }),
-    )
+    let producers = producers.list(&who).await?;
+    ok(StatusCode::OK, &ProducerList { producers })
 }
 
+/// One producer with its grants.
+#[utoipa::path(get, path = "/v1/producers/{name}", tag = PRODUCERS_TAG, operation_id = "get_producer",
+    params(ProducerPath),
+    responses(
+        (status = 200, description = "The producer.", body = ProducerView),
+        (status = 403, description = "The caller may not see it."),
+        (status = 404, description = "No such producer."),
+    ),
+)]
 async fn describe(
     State(producers): State<Arc<Producers>>,
     Caller(who): Caller,
@@ -110,18 +163,33 @@ async fn describe(
     )
 }
 
+/// A producer's keys (never their secrets).
+#[utoipa::path(get, path = "/v1/producers/{name}/keys", tag = PRODUCERS_TAG, operation_id = "list_keys",
+    params(ProducerPath),
+    responses(
+        (status = 200, description = "The keys.", body = KeyList),
+        (status = 403, description = "The caller may not manage this producer."),
+        (status = 404, description = "No such producer."),
+    ),
+)]
 async fn keys(
     State(producers): State<Arc<Producers>>,
     Caller(who): Caller,
     name: Result<Path<String>, PathRejection>,
 ) -> Answer {
-    let name = path(name)?;
-    ok(
-        StatusCode::OK,
-        &json!({ "keys": producers.keys(&who, &name).await? }),
-    )
+    let keys = producers.keys(&who, &path(name)?).await?;
+    ok(StatusCode::OK, &KeyList { keys })
 }
 
+/// Issue a key. The secret is in this answer only; it is stored hashed.
+#[utoipa::path(post, path = "/v1/producers/{name}/keys", tag = PRODUCERS_TAG, operation_id = "issue_key",
+    params(ProducerPath),
+    responses(
+        (status = 201, description = "The new key, with its secret (`Cache-Control: no-store`).", body = IssuedKey),
+        (status = 403, description = "The caller may not manage this producer."),
+        (status = 404, description = "No such producer."),
+    ),
+)]
 async fn issue(
     State(producers): State<Arc<Producers>>,
     Caller(who): Caller,
@@ -131,6 +199,22 @@ async fn issue(
     Ok(no_store(ok(StatusCode::CREATED, &issued)?))
 }
 
+/// Rotate a key: issue a new one and revoke the old one now or after a grace period.
+#[utoipa::path(post, path = "/v1/producers/{name}/keys/{id}/rotate", tag = PRODUCERS_TAG, operation_id = "rotate_key",
+    params(
+        KeyPath,
+        ("grace_seconds" = Option<u64>, Query, maximum = 604800,
+            description = "How long the old key keeps working (default 0, at most a week)."),
+    ),
+    responses(
+        (status = 201, description = "The new key, with its secret (`Cache-Control: no-store`).", body = Rotation),
+        (status = 400, description = "The path or query cannot be read."),
+        (status = 403, description = "The caller may not manage this producer."),
+        (status = 404, description = "No such producer or key."),
+        (status = 409, description = "The key is already revoked."),
+        (status = 422, description = "`grace_seconds` is out of range."),
+    ),
+)]
 async fn rotate(
     State(producers): State<Arc<Producers>>,
     Caller(who): Caller,
@@ -153,13 +237,23 @@ async fn rotate(
         },
     };
     let (issued, revoked_at_ms) = producers.rotate_key(&who, &name, id, grace).await?;
-    let answer = json!({
-        "key": issued,
-        "rotated": { "id": id, "revoked_at_ms": revoked_at_ms },
-    });
+    let answer = Rotation {
+        key: issued,
+        rotated: RotatedKey { id, revoked_at_ms },
+    };
     Ok(no_store(ok(StatusCode::CREATED, &answer)?))
 }
 
+/// Revoke a key at once.
+#[utoipa::path(delete, path = "/v1/producers/{name}/keys/{id}", tag = PRODUCERS_TAG, operation_id = "revoke_key",
+    params(KeyPath),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, description = "The path cannot be read."),
+        (status = 403, description = "The caller may not manage this producer."),
+        (status = 404, description = "No such producer or key."),
+    ),
+)]
 async fn revoke(
     State(producers): State<Arc<Producers>>,
     Caller(who): Caller,
@@ -170,12 +264,25 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `PUT /v1/producers/{name}/grants`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Grants {
     grants: Vec<String>,
 }
 
+/// Replace a producer's grants: event-type names or globs (`orders.*`).
+#[utoipa::path(put, path = "/v1/producers/{name}/grants", tag = PRODUCERS_TAG, operation_id = "set_grants",
+    params(ProducerPath),
+    request_body = Grants,
+    responses(
+        (status = 200, description = "The grants now in force.", body = GrantList),
+        (status = 400, description = "The body is not JSON."),
+        (status = 403, description = "The caller may not manage this producer."),
+        (status = 404, description = "No such producer."),
+        (status = 422, description = "A grant is not a name or glob, or there are too many."),
+    ),
+)]
 async fn grants(
     State(producers): State<Arc<Producers>>,
     Caller(who): Caller,
@@ -187,6 +294,9 @@ async fn grants(
     let grants = producers.set_grants(&who, &name, &new.grants).await?;
     ok(
         StatusCode::OK,
-        &json!({ "producer": name, "grants": grants }),
+        &GrantList {
+            producer: name,
+            grants,
+        },
     )
 }

@@ -63,10 +63,21 @@ impl Default for ProducerOptions {
 }
 
 /// A producer to create.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProducer {
+    #[schema(
+        example = "checkout",
+        max_length = 100,
+        pattern = "^[a-z0-9][a-z0-9_.-]*$"
+    )]
     pub name: String,
+    /// The owning team.
+    #[schema(
+        example = "orders",
+        max_length = 100,
+        pattern = "^[a-z0-9][a-z0-9_.-]*$"
+    )]
     pub owner: String,
     #[serde(default)]
     pub description: String,
@@ -76,7 +87,7 @@ pub struct NewProducer {
 }
 
 /// A key as listed: never the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub id: i64,
     pub prefix: String,
@@ -86,7 +97,7 @@ pub struct KeyView {
 }
 
 /// A freshly issued key: the only time the secret is shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedKey {
     pub id: i64,
     pub producer: String,
@@ -97,7 +108,7 @@ pub struct IssuedKey {
 }
 
 /// A producer as answered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProducerView {
     pub name: String,
     pub owner: String,

@@ -153,7 +153,7 @@ impl Harness {
                 .unwrap(),
         );
         Harness {
-            app: tributary_gateway::router(gateway.clone()),
+            app: tributary_gateway::router(gateway.clone()).into(),
             gateway,
             log,
             registry,

@@ -5,14 +5,12 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -20,11 +18,18 @@ use tributary_core::{
     AuthMode, Authentication, ErrorCode, PRINCIPAL_HEADER, PROBLEM_JSON, Principal, Problem,
 };
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::schema::{SchemaReference, SchemaType};
 use crate::store::NewSchema;
 
 use super::error::EventTypeError;
 use super::model::{EventTypePatch, NewEventType};
+use super::openapi::{
+    AuditList, EVENT_TYPES_TAG, EventTypeList, EventTypePatchDoc, EventTypePath, EventTypeViewDoc,
+    NewEventTypeDoc, RegisteredVersionDoc, SchemaBodyDoc, SchemaVersions,
+};
 use super::service::EventTypes;
 
 /// Largest metadata body (create, patch).
@@ -36,21 +41,20 @@ const DEFAULT_AUDIT_LIMIT: u32 = 100;
 
 type Answer = Result<Response, EventTypeError>;
 
-/// The `/v1/event-types` routes (no fallback, no principal layer).
-pub(crate) fn routes(event_types: EventTypes) -> Router {
-    Router::new()
-        .route("/v1/event-types", get(list).post(create))
-        .route(
-            "/v1/event-types/{name}",
-            get(describe).patch(update).delete(delete),
-        )
-        .route("/v1/event-types/{name}/audit", get(audit))
-        .route(
-            "/v1/event-types/{name}/schemas",
-            get(schemas)
-                .post(register)
-                .layer(DefaultBodyLimit::max(crate::api::MAX_BODY_BYTES)),
-        )
+/// The `/v1/event-types` routes and their OpenAPI description (no fallback, no principal
+/// layer).
+pub(crate) fn routes(event_types: EventTypes) -> OpenApiRouter {
+    let (schemas_docs, schemas_paths, schemas_routes) = routes!(schemas, register);
+    let schema_routes = (
+        schemas_docs,
+        schemas_paths,
+        schemas_routes.layer(DefaultBodyLimit::max(crate::api::MAX_BODY_BYTES)),
+    );
+    OpenApiRouter::default()
+        .routes(routes!(list, create))
+        .routes(routes!(describe, update, delete))
+        .routes(routes!(audit))
+        .routes(schema_routes)
         .layer(DefaultBodyLimit::max(MAX_METADATA_BODY_BYTES))
         .with_state(event_types)
 }
@@ -316,6 +320,21 @@ fn ok<T: Serialize>(status: StatusCode, value: &T) -> Answer {
     Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
+/// Create an event type, and its topic in the event log.
+#[utoipa::path(post, path = "/v1/event-types", tag = EVENT_TYPES_TAG, operation_id = "create_event_type",
+    request_body = NewEventTypeDoc,
+    responses(
+        (status = 201, description = "Created.", body = EventTypeViewDoc,
+            headers(("Location" = String, description = "the event type's URL"))),
+        (status = 400, description = "The body is not JSON."),
+        (status = 403, description = "The caller may not create event types for that team."),
+        (status = 409, description = "The event type exists, or its topic exists with other settings."),
+        (status = 413, description = "The body is over 1 MiB."),
+        (status = 415, description = "The body is not `application/json`."),
+        (status = 422, description = "A field breaks a rule; `field` names it."),
+        (status = 503, description = "The event log cannot create the topic now."),
+    ),
+)]
 async fn create(
     State(service): State<EventTypes>,
     Caller(who): Caller,
@@ -330,6 +349,17 @@ async fn create(
     Ok(response)
 }
 
+/// List live event types, optionally by owner or tag.
+#[utoipa::path(get, path = "/v1/event-types", tag = EVENT_TYPES_TAG, operation_id = "list_event_types",
+    params(
+        ("owner" = Option<String>, Query, description = "Only this team's event types."),
+        ("tag" = Option<String>, Query, description = "Only event types with this tag."),
+    ),
+    responses(
+        (status = 200, description = "The event types (without `latest_schema`).", body = EventTypeList),
+        (status = 400, description = "The query cannot be read."),
+    ),
+)]
 async fn list(State(service): State<EventTypes>, params: Params) -> Answer {
     let found = service
         .list(params.text("owner"), params.text("tag"))
@@ -337,10 +367,33 @@ async fn list(State(service): State<EventTypes>, params: Params) -> Answer {
     ok(StatusCode::OK, &json!({ "event_types": found }))
 }
 
+/// One event type with its topic, subject and latest schema.
+#[utoipa::path(get, path = "/v1/event-types/{name}", tag = EVENT_TYPES_TAG, operation_id = "get_event_type",
+    params(EventTypePath),
+    responses(
+        (status = 200, description = "The event type.", body = EventTypeViewDoc),
+        (status = 404, description = "No such event type."),
+    ),
+)]
 async fn describe(State(service): State<EventTypes>, Name(name): Name) -> Answer {
     ok(StatusCode::OK, &service.describe(&name).await?)
 }
 
+/// Change an event type's metadata (its owners or an admin).
+#[utoipa::path(patch, path = "/v1/event-types/{name}", tag = EVENT_TYPES_TAG, operation_id = "update_event_type",
+    params(EventTypePath),
+    request_body = EventTypePatchDoc,
+    responses(
+        (status = 200, description = "The event type as changed.", body = EventTypeViewDoc),
+        (status = 400, description = "The body is not JSON."),
+        (status = 403, description = "The caller does not own the event type."),
+        (status = 404, description = "No such event type."),
+        (status = 409, description = "It kept changing meanwhile; retry."),
+        (status = 413, description = "The body is over 1 MiB."),
+        (status = 415, description = "The body is not `application/json`."),
+        (status = 422, description = "A field breaks a rule; `field` names it."),
+    ),
+)]
 async fn update(
     State(service): State<EventTypes>,
     Caller(who): Caller,
@@ -351,6 +404,16 @@ async fn update(
     ok(StatusCode::OK, &service.describe(&name).await?)
 }
 
+/// Delete an event type (its owners or an admin). Its topic and schemas stay.
+#[utoipa::path(delete, path = "/v1/event-types/{name}", tag = EVENT_TYPES_TAG, operation_id = "delete_event_type",
+    params(EventTypePath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "The caller does not own the event type."),
+        (status = 404, description = "No such event type."),
+        (status = 409, description = "It kept changing meanwhile; retry."),
+    ),
+)]
 async fn delete(
     State(service): State<EventTypes>,
     Caller(who): Caller,
@@ -360,6 +423,18 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The audit log of an event type, newest first.
+#[utoipa::path(get, path = "/v1/event-types/{name}/audit", tag = EVENT_TYPES_TAG, operation_id = "event_type_audit",
+    params(
+        EventTypePath,
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many entries (default 100)."),
+    ),
+    responses(
+        (status = 200, description = "The entries.", body = AuditList),
+        (status = 404, description = "No such event type."),
+        (status = 422, description = "`limit` is out of range."),
+    ),
+)]
 async fn audit(State(service): State<EventTypes>, Name(name): Name, params: Params) -> Answer {
     let limit = match params.text("limit") {
         None => DEFAULT_AUDIT_LIMIT,
@@ -433,6 +508,23 @@ impl SchemaBody {
     }
 }
 
+/// Register a schema version for an event type (its owners or an admin), checked against the
+/// subject's compatibility level.
+#[utoipa::path(post, path = "/v1/event-types/{name}/schemas", tag = EVENT_TYPES_TAG, operation_id = "register_schema",
+    params(EventTypePath),
+    request_body = SchemaBodyDoc,
+    responses(
+        (status = 200, description = "Already registered: nothing changed.", body = RegisteredVersionDoc),
+        (status = 201, description = "Registered as a new version.", body = RegisteredVersionDoc),
+        (status = 400, description = "The body is not JSON."),
+        (status = 403, description = "The caller does not own the event type."),
+        (status = 404, description = "No such event type."),
+        (status = 409, description = "Incompatible with earlier versions; `incompatibilities` lists why."),
+        (status = 413, description = "The body is over 16 MiB."),
+        (status = 415, description = "The body is not `application/json`."),
+        (status = 422, description = "The schema is invalid, or a field breaks a rule."),
+    ),
+)]
 async fn register(
     State(service): State<EventTypes>,
     Caller(who): Caller,
@@ -461,6 +553,14 @@ struct VersionOut {
     references: Vec<ReferenceBody>,
 }
 
+/// The schema versions of an event type.
+#[utoipa::path(get, path = "/v1/event-types/{name}/schemas", tag = EVENT_TYPES_TAG, operation_id = "list_schemas",
+    params(EventTypePath),
+    responses(
+        (status = 200, description = "The versions, oldest first.", body = SchemaVersions),
+        (status = 404, description = "No such event type."),
+    ),
+)]
 async fn schemas(State(service): State<EventTypes>, Name(name): Name) -> Answer {
     let (subject, versions) = service.schema_versions(&name).await?;
     let versions: Vec<VersionOut> = versions

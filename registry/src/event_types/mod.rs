@@ -12,11 +12,12 @@ mod error;
 mod guard;
 mod http;
 mod model;
+mod openapi;
 mod rows;
 mod service;
 
-use axum::Router;
 use axum::middleware;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{EventTypeError, IncompatibilityOut};
 pub use http::{MAX_METADATA_BODY_BYTES, authenticate, identify};
@@ -27,13 +28,12 @@ pub use model::{
 pub use service::{EventTypeView, EventTypes, LatestSchema, RegisteredVersion};
 
 /// The registry's whole HTTP surface: the Confluent routes, guarded by event-type
-/// ownership and audited, and the `/v1/event-types` routes. No fallback; requests must
-/// pass through [`identify`] (or another layer that inserts a `Principal`) first.
-pub fn api_routes(event_types: EventTypes) -> Router {
-    crate::api::routes(event_types.registry().clone())
-        .route_layer(middleware::from_fn_with_state(
-            event_types.clone(),
-            guard::guard,
-        ))
-        .merge(http::routes(event_types))
+/// ownership and audited, and the `/v1/event-types` routes with their OpenAPI description
+/// (the Confluent routes follow Confluent's API and are not in it). No fallback; requests
+/// must pass through [`identify`] (or another layer that inserts a `Principal`) first.
+pub fn api_routes(event_types: EventTypes) -> OpenApiRouter {
+    let confluent = crate::api::routes(event_types.registry().clone()).route_layer(
+        middleware::from_fn_with_state(event_types.clone(), guard::guard),
+    );
+    OpenApiRouter::from(confluent).merge(http::routes(event_types))
 }

@@ -62,8 +62,9 @@ impl Fresh {
                 default_retention: Some(Duration::from_secs(7 * 86_400)),
             },
         );
-        let app =
-            api_routes(event_types).layer(middleware::from_fn_with_state(AuthMode::Off, identify));
+        let app = Router::from(
+            api_routes(event_types).layer(middleware::from_fn_with_state(AuthMode::Off, identify)),
+        );
         Api { app }
     }
 }
