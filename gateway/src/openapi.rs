@@ -78,6 +78,8 @@ enum Body {
     CloudEvent,
     /// An array of CloudEvents.
     CloudEvents,
+    /// Binary bytes (Avro datums back to back).
+    Binary,
 }
 
 /// Every media type the ingest routes accept: (media type, what it holds, how it is read).
@@ -92,6 +94,11 @@ const EVENT_MEDIA_TYPES: &[(&str, Body, &str)] = &[
         "application/x-ndjson",
         Body::Lines,
         "One event object per line; blank lines are ignored.",
+    ),
+    (
+        "application/avro",
+        Body::Binary,
+        "Avro binary datums back to back, of the pinned schema version (else the one in force). With `; framing=confluent` each datum carries Confluent's prefix (magic byte 0, 4-byte schema id) naming its version; one id per request. `avro/binary` is accepted as an alias.",
     ),
     (
         "application/cloudevents+json",
@@ -128,6 +135,7 @@ fn body_schema(body: Body) -> Value {
         Body::Lines => json!({ "type": "array", "items": { "type": "object" } }),
         Body::CloudEvent => cloud_event_ref(),
         Body::CloudEvents => json!({ "type": "array", "items": cloud_event_ref() }),
+        Body::Binary => json!({ "type": "string", "contentMediaType": "application/avro" }),
     }
 }
 

@@ -63,6 +63,13 @@ pub(crate) struct NewEventTypeDoc {
     /// JSON pointer of the field that keys the record, e.g. `/customer_id`.
     partition_key: Option<String>,
     enforcement: Option<EnforcementDoc>,
+    /// `shadow` enforcement's candidate: a live version of the type's subject.
+    #[schema(minimum = 1)]
+    shadow_version: Option<i32>,
+    /// Largest event (bytes as sent) the gateway accepts for this type; absent or `null`:
+    /// the gateway's limit.
+    #[schema(minimum = 1, maximum = 67108864)]
+    max_event_bytes: Option<i64>,
     /// Partitions of the topic (default: the server's).
     #[schema(minimum = 1)]
     partitions: Option<u32>,
@@ -87,6 +94,10 @@ pub(crate) struct EventTypePatchDoc {
     tags: Option<Vec<String>>,
     partition_key: Option<String>,
     enforcement: Option<EnforcementDoc>,
+    #[schema(minimum = 1)]
+    shadow_version: Option<i32>,
+    #[schema(minimum = 1, maximum = 67108864)]
+    max_event_bytes: Option<i64>,
     partitions: Option<u32>,
     retention_ms: Option<i64>,
     retention_bytes: Option<i64>,
@@ -108,6 +119,10 @@ pub(crate) struct EventTypeViewDoc {
     /// JSON pointer of the field whose value keys the record.
     partition_key: Option<String>,
     enforcement: EnforcementDoc,
+    /// `shadow` enforcement's candidate version; `null`: none.
+    shadow_version: Option<i32>,
+    /// Largest event the gateway accepts for this type; `null`: the gateway's limit.
+    max_event_bytes: Option<i64>,
     partitions: u32,
     /// `null`: unlimited.
     retention_ms: Option<i64>,
@@ -305,6 +320,8 @@ mod tests {
             tags: Vec::new(),
             partition_key: None,
             enforcement: Enforcement::Enforce,
+            shadow_version: None,
+            max_event_bytes: None,
             partitions: 1,
             retention_ms: None,
             retention_bytes: None,
