@@ -49,6 +49,7 @@ Settings in tributary.toml sections (environment: TRIBUTARY_<SECTION>__<KEY>, e.
 [kafka_client]                     (used when --kafka is set)
   append_timeout = \"30s\"           how long an append may wait for the broker
   max_in_flight = \"64MiB\"          bytes awaiting the broker before appends wait
+  linger = \"1ms\"                   how long the producer waits to fill a batch (0ms-1s)
   replication_factor = 3           of topics Tributary creates [default: the broker's]
   connect_timeout = \"10s\"          how long to wait for the broker at start-up
   [kafka_client.properties]        extra librdkafka properties (security.protocol, sasl.*, ssl.*);

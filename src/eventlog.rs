@@ -28,6 +28,7 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<dyn EventLog>, Failure> 
             bootstrap_servers,
             append_timeout,
             max_in_flight_bytes,
+            linger,
             replication_factor,
             connect_timeout,
             properties,
@@ -36,6 +37,7 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<dyn EventLog>, Failure> 
             options.message_timeout = *append_timeout;
             options.max_in_flight_bytes =
                 usize::try_from(*max_in_flight_bytes).unwrap_or(usize::MAX);
+            options.linger = *linger;
             options.replication_factor = *replication_factor;
             options.connect_timeout = *connect_timeout;
             options.extra = properties.clone();

@@ -139,6 +139,8 @@ pub(crate) struct KafkaSection {
     append_timeout: Option<String>,
     /// Bytes of records waiting for the broker before appends wait, e.g. "64MiB".
     max_in_flight: Option<String>,
+    /// How long the producer waits to fill a batch (`linger.ms`), e.g. "1ms" [default: 1ms].
+    linger: Option<String>,
     /// Replication factor of topics Tributary creates [default: the broker's].
     replication_factor: Option<i32>,
     /// How long to wait for the broker at start-up, e.g. "10s" [default: 10s].
@@ -221,6 +223,7 @@ pub(crate) enum EventLogConfig {
         bootstrap_servers: String,
         append_timeout: Duration,
         max_in_flight_bytes: u64,
+        linger: Duration,
         replication_factor: Option<i32>,
         connect_timeout: Duration,
         properties: BTreeMap<String, String>,
@@ -446,6 +449,7 @@ impl Config {
                         kafka.max_in_flight.clone(),
                         "64MiB",
                     )?,
+                    linger: linger(kafka.linger.as_deref())?,
                     replication_factor: kafka.replication_factor,
                     connect_timeout: duration(
                         "kafka_client.connect_timeout",
@@ -738,6 +742,20 @@ fn duration(key: &str, value: Option<String>, default: &str) -> Result<Duration,
         return Err(invalid(key, &raw, "expected a duration greater than zero"));
     }
     Ok(parsed)
+}
+
+/// `kafka_client.linger`: 0 to 1 s (librdkafka's `linger.ms`); every append waits for its
+/// records to be durable, so this is latency added to each publish when traffic is light.
+fn linger(value: Option<&str>) -> Result<Duration, ConfigError> {
+    let raw = value.unwrap_or("1ms").trim();
+    match humantime::parse_duration(raw) {
+        Ok(linger) if linger <= Duration::from_secs(1) => Ok(linger),
+        _ => Err(invalid(
+            "kafka_client.linger",
+            raw,
+            "expected a duration from 0ms to 1s, such as 0ms, 1ms or 5ms",
+        )),
+    }
 }
 
 fn size(key: &str, value: Option<String>, default: &str) -> Result<u64, ConfigError> {

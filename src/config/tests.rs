@@ -297,3 +297,21 @@ fn gateway_limits_default_and_parse() {
         assert!(err.contains(key), "{toml}: {err}");
     }
 }
+
+#[test]
+fn kafka_linger_is_a_short_duration() {
+    let linger = |toml: &str| match parse_toml(toml).unwrap().event_log {
+        EventLogConfig::Kafka { linger, .. } => linger,
+        other => panic!("not kafka: {other:?}"),
+    };
+    let kafka = "kafka = \"127.0.0.1:9092\"\n";
+    assert_eq!(linger(kafka), std::time::Duration::from_millis(1));
+    assert_eq!(
+        linger(&format!("{kafka}[kafka_client]\nlinger = \"0ms\"")),
+        std::time::Duration::ZERO
+    );
+    let err = parse_toml(&format!("{kafka}[kafka_client]\nlinger = \"2s\""))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("kafka_client.linger"), "{err}");
+}

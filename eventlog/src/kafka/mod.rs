@@ -86,7 +86,7 @@ impl KafkaOptions {
             max_in_flight_bytes: 64 << 20,
             max_in_flight_records: 100_000,
             replication_factor: None,
-            linger: Duration::from_millis(5),
+            linger: Duration::from_millis(1),
             session_timeout: Duration::from_secs(45),
             metadata_max_age: Duration::from_secs(30),
             extra: BTreeMap::new(),

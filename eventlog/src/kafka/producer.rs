@@ -12,8 +12,8 @@
 //! means every in-sync replica has the record. After a fatal producer error (idempotence
 //! broken, fenced, authorization) the producer is rebuilt for the next call.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
@@ -22,7 +22,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::admin::Admin;
 use super::{KafkaOptions, OffRuntime, blocking, errors, millis};
@@ -32,18 +32,79 @@ use crate::{AppendResult, LogError, Position, Record, partition_for_key};
 /// A delivery answer: `(partition, offset)` or why not.
 type Delivery = Result<(i32, i64), LogError>;
 
-/// What travels with a record through librdkafka: where to send its answer, and the permits
-/// it holds until then.
+/// One append call's records in librdkafka: the answers the delivery callback fills in, and
+/// a wake-up for the caller once every record was answered. One allocation and one wait per
+/// call, instead of a channel and a timer per record.
+struct Batch {
+    answers: Mutex<Vec<Option<Delivery>>>,
+    /// Records not answered yet, plus one held by the caller while it is still enqueueing
+    /// (so that early answers cannot finish the batch before every record was handed over).
+    remaining: AtomicUsize,
+    done: Notify,
+    in_flight_bytes: metrics::Gauge,
+}
+
+impl Batch {
+    fn new(records: usize) -> Batch {
+        Batch {
+            answers: Mutex::new((0..records).map(|_| None).collect()),
+            remaining: AtomicUsize::new(records + 1),
+            done: Notify::new(),
+            in_flight_bytes: metrics::gauge!(IN_FLIGHT_BYTES, "backend" => "kafka"),
+        }
+    }
+
+    /// Records the answer of record `index` (the first answer wins) and counts it.
+    fn answer(&self, index: usize, answer: Delivery) {
+        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot @ None) = answers.get_mut(index) {
+            *slot = Some(answer);
+        }
+        drop(answers);
+        self.settle();
+    }
+
+    /// One fewer to wait for; the last one wakes the caller.
+    fn settle(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
+    }
+
+    /// The answers, in record order; `None` for records never answered.
+    fn take(&self) -> Vec<Option<Delivery>> {
+        std::mem::take(&mut *self.answers.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// What travels with a record through librdkafka: where its answer goes, and the permits it
+/// holds until then.
 struct InFlight {
-    reply: Option<oneshot::Sender<Delivery>>,
+    batch: Arc<Batch>,
+    index: usize,
+    /// Answered, or refused before librdkafka took it (then the caller reports it): either
+    /// way not to be counted again when dropped.
+    answered: bool,
     size: usize,
     _bytes: OwnedSemaphorePermit,
     _record: OwnedSemaphorePermit,
 }
 
+impl InFlight {
+    fn answer(&mut self, answer: Delivery) {
+        if !self.answered {
+            self.answered = true;
+            self.batch.answer(self.index, answer);
+        }
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!(IN_FLIGHT_BYTES, "backend" => "kafka").decrement(self.size as f64);
+        self.batch.in_flight_bytes.decrement(self.size as f64);
+        self.answer(Err(LogError::Unavailable(
+            "the kafka producer went away before confirming the record".into(),
+        )));
     }
 }
 
@@ -71,10 +132,8 @@ impl ProducerContext for DeliveryContext {
                 &format!("append to {:?}", message.topic()),
             )),
         };
-        if let Some(reply) = in_flight.reply.take() {
-            // The caller may have given up waiting; the answer then has nobody to go to.
-            let _ = reply.send(answer);
-        }
+        // The caller may have given up waiting; the answer then has nobody to read it.
+        in_flight.answer(answer);
         // Dropping `in_flight` here releases its permits: the record is no longer in flight.
     }
 }
@@ -171,10 +230,10 @@ impl Producer {
         let partitions = self.admin.partition_count(topic).await?;
         let producer = self.current()?;
 
-        let mut pending: Vec<Result<oneshot::Receiver<Delivery>, LogError>> =
-            Vec::with_capacity(records.len());
+        let batch = Arc::new(Batch::new(records.len()));
+        let mut refused: Vec<Option<LogError>> = Vec::with_capacity(records.len());
         let mut keyless = None;
-        for record in &records {
+        for (index, record) in records.iter().enumerate() {
             let partition = match (record.partition, &record.key) {
                 (Some(p), _) => p,
                 (None, Some(key)) => partition_for_key(key, partitions),
@@ -182,37 +241,47 @@ impl Producer {
                     self.next_partition.fetch_add(1, Ordering::Relaxed) % partitions
                 }),
             };
-            if partition >= partitions {
-                pending.push(Err(LogError::UnknownPartition {
+            let outcome = if partition >= partitions {
+                Err(LogError::UnknownPartition {
                     topic: topic.to_owned(),
                     partition,
-                }));
-                continue;
-            }
-            pending.push(self.enqueue(&producer, topic, partition, record).await);
-        }
-
-        let mut results = Vec::with_capacity(pending.len());
-        let wait = self.options.message_timeout + Duration::from_secs(10);
-        for slot in pending {
-            let result = match slot {
-                Err(err) => Err(err),
-                Ok(answer) => match tokio::time::timeout(wait, answer).await {
-                    Ok(Ok(Ok((partition, offset)))) => Ok(Position {
-                        partition: partition as u32,
-                        offset,
-                    }),
-                    Ok(Ok(Err(err))) => Err(err),
-                    Ok(Err(_)) => Err(LogError::Unavailable(
-                        "the kafka producer went away before confirming the record".into(),
-                    )),
-                    Err(_) => Err(LogError::Timeout(format!(
-                        "no delivery report within {wait:?}"
-                    ))),
-                },
+                })
+            } else {
+                self.enqueue(&producer, topic, partition, record, &batch, index)
+                    .await
             };
-            results.push(result);
+            match outcome {
+                Ok(()) => refused.push(None),
+                Err(err) => {
+                    refused.push(Some(err));
+                    batch.settle();
+                }
+            }
         }
+        batch.settle(); // every record handed over: the caller's own count
+        let wait = self.options.message_timeout + Duration::from_secs(10);
+        let timed_out = tokio::time::timeout(wait, batch.done.notified())
+            .await
+            .is_err();
+        let answers = batch.take();
+        let results: Vec<AppendResult> = refused
+            .into_iter()
+            .zip(answers)
+            .map(|(refused, answer)| match (refused, answer) {
+                (Some(err), _) => Err(err),
+                (None, Some(Ok((partition, offset)))) => Ok(Position {
+                    partition: partition as u32,
+                    offset,
+                }),
+                (None, Some(Err(err))) => Err(err),
+                (None, None) if timed_out => Err(LogError::Timeout(format!(
+                    "no delivery report within {wait:?}"
+                ))),
+                (None, None) => Err(LogError::Unavailable(
+                    "the kafka producer went away before confirming the record".into(),
+                )),
+            })
+            .collect();
         record_append("kafka", &results, started);
         Ok(results)
     }
@@ -225,7 +294,9 @@ impl Producer {
         topic: &str,
         partition: u32,
         record: &Record,
-    ) -> Result<oneshot::Receiver<Delivery>, LogError> {
+        batch: &Arc<Batch>,
+        index: usize,
+    ) -> Result<(), LogError> {
         let deadline = tokio::time::Instant::now() + self.options.message_timeout;
         let size = record.approximate_size();
         let mut backoff = Duration::from_millis(5);
@@ -253,10 +324,11 @@ impl Producer {
                     )));
                 }
             };
-            metrics::gauge!(IN_FLIGHT_BYTES, "backend" => "kafka").increment(size as f64);
-            let (reply, answer) = oneshot::channel();
+            batch.in_flight_bytes.increment(size as f64);
             let in_flight = Box::new(InFlight {
-                reply: Some(reply),
+                batch: Arc::clone(batch),
+                index,
+                answered: false,
                 size,
                 _bytes: bytes,
                 _record: one,
@@ -264,7 +336,7 @@ impl Producer {
             // Build and send without holding librdkafka types across an await.
             let sent = send(producer, topic, partition, record, in_flight);
             match sent {
-                Ok(()) => return Ok(answer),
+                Ok(()) => return Ok(()),
                 Err(RDKafkaErrorCode::QueueFull) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(100));
@@ -320,9 +392,11 @@ fn send(
     if let Some(key) = &record.key {
         base = base.key(&key[..]);
     }
-    producer
-        .send(base)
-        .map_err(|(err, _record)| err.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail))
+    producer.send(base).map_err(|(err, mut refused)| {
+        // Not in librdkafka's hands: the caller reports it, the batch must not count it.
+        refused.delivery_opaque.answered = true;
+        err.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail)
+    })
 }
 
 /// A new idempotent, `acks=all` producer.
