@@ -262,11 +262,18 @@ pub(crate) fn compressed_bodies_and_dry_runs(backend: Backend) {
     let (status, body) = bed.post(&validate, "application/json", r#"{"n":101}"#);
     assert_eq!(status, 200, "{body}");
 
+    // Event times from the header, as RFC 3339 or epoch ms: the records' timestamps.
     let send = |encoding: &str, content_type: &str, body: Vec<u8>| {
+        let time = if encoding == "gzip" {
+            "2024-05-01T12:00:00Z"
+        } else {
+            "1714564801000"
+        };
         answer(
             bed.request(Method::POST, &counts.events())
                 .header("content-type", content_type)
                 .header("content-encoding", encoding)
+                .header("tributary-event-time", time)
                 .body(body),
         )
     };
@@ -295,8 +302,12 @@ pub(crate) fn compressed_bodies_and_dry_runs(backend: Backend) {
         .collect();
     written.sort_unstable();
     assert_eq!(written, [0, 1, 2, 3, 4], "nothing of the dry runs");
-    for verdict in results(&gzipped.body).iter().chain(results(&zstded.body)) {
-        assert_eq!(record_of(&records, verdict).key(), None);
+    for (answer, time) in [(&gzipped, 1_714_564_800_000), (&zstded, 1_714_564_801_000)] {
+        for verdict in results(&answer.body) {
+            let record = record_of(&records, verdict);
+            assert_eq!(record.key(), None);
+            assert_eq!(record.record.timestamp_ms, time, "Tributary-Event-Time");
+        }
     }
     assert!(log.dead_letters(&counts.name).is_empty());
 }

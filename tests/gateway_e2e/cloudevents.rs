@@ -109,69 +109,46 @@ pub(crate) fn cloudevents_are_routed_and_mapped(backend: Backend) {
     );
     assert_eq!(binary.status, 200, "{:?}", binary.body);
 
+    // Plain events pin a version with the query or the header.
+    let (status, pinned_by_query) = bed.post(
+        &format!("{}?schema_version=1", views.events()),
+        "application/json",
+        r#"{"page":"p5"}"#,
+    );
+    assert_eq!(status, 200, "{pinned_by_query}");
+    let missing = answer(
+        bed.request(Method::POST, &views.events())
+            .header("content-type", "application/json")
+            .header("tributary-schema-version", "9")
+            .body(r#"{"page":"p6"}"#),
+    );
+    assert_eq!(missing.status, 422, "no version 9: {:?}", missing.body);
+
     let log = bed.log();
     let click_records = log.records(&clicks.name);
     let view_records = log.records(&views.name);
     assert_eq!(click_records.len(), 2, "{click_records:?}");
-    assert_eq!(view_records.len(), 3, "{view_records:?}");
+    assert_eq!(view_records.len(), 4, "{view_records:?}");
     let batch_verdicts = results(&batch_answer);
     // (records, verdict, event id, source, timestamp, schema version, schema id, data)
+    #[rustfmt::skip]
     let expected = [
-        (
-            &click_records,
-            &results(&body)[0],
-            "s-1",
-            "/e2e/structured",
-            Some(NOON),
-            "1",
-            clicks.schema_id,
-            json!({"url": "/"}),
-        ),
-        (
-            &click_records,
-            &batch_verdicts[0],
-            "b-1",
-            "/e2e/batch",
-            Some(NOON + 1_500),
-            "1",
-            clicks.schema_id,
-            json!({"url": "/b1"}),
-        ),
-        (
-            &view_records,
-            &batch_verdicts[1],
-            "b-2",
-            "/e2e/batch",
-            None,
-            "1",
-            views.schema_id,
-            json!({"page": "p2"}),
-        ),
-        (
-            &view_records,
-            &batch_verdicts[2],
-            "b-3",
-            "/e2e/batch",
-            None,
-            "2",
-            views_v2,
-            json!({"page": "p3"}),
-        ),
-        (
-            &view_records,
-            &results(&binary.body)[0],
-            "bin-1",
-            "/e2e/binary",
-            Some(NOON + 2_000),
-            "1",
-            views.schema_id,
-            json!({"page": "p4"}),
-        ),
+        (&click_records, &results(&body)[0], "s-1", "/e2e/structured", Some(NOON), "1", clicks.schema_id, json!({"url": "/"})),
+        (&click_records, &batch_verdicts[0], "b-1", "/e2e/batch", Some(NOON + 1_500), "1", clicks.schema_id, json!({"url": "/b1"})),
+        (&view_records, &batch_verdicts[1], "b-2", "/e2e/batch", None, "1", views.schema_id, json!({"page": "p2"})),
+        (&view_records, &batch_verdicts[2], "b-3", "/e2e/batch", None, "2", views_v2, json!({"page": "p3"})),
+        (&view_records, &results(&binary.body)[0], "bin-1", "/e2e/binary", Some(NOON + 2_000), "1", views.schema_id, json!({"page": "p4"})),
+        // Not a CloudEvent: no id of its own, no source.
+        (&view_records, &results(&pinned_by_query)[0], "", "", None, "1", views.schema_id, json!({"page": "p5"})),
     ];
     for (records, verdict, id, source, time, version, schema_id, data) in expected {
         let record = record_of(records, verdict);
-        assert_eq!(record.event_id(), id);
-        assert_eq!(record.header("tributary.source"), Some(source), "{id}");
+        if id.is_empty() {
+            assert_eq!(record.header("tributary.source"), None, "not a CloudEvent");
+        } else {
+            assert_eq!(record.event_id(), id);
+            assert_eq!(record.header("tributary.source"), Some(source), "{id}");
+        }
         assert_eq!(record.header(headers::PRODUCER), Some("e2e"), "{id}");
         assert_eq!(
             record.header(headers::SCHEMA_VERSION),

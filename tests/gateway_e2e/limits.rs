@@ -101,96 +101,25 @@ pub(crate) fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
     let deep = |open: &str, inner: &str, close: &str| {
         format!("{}{inner}{}", open.repeat(10_000), close.repeat(10_000)).into_bytes()
     };
+    let deep_array = deep("[", "", "]");
+    let deep_object = deep("{\"a\":", "1", "}");
+    let many_in_array = format!("[{}{{}}]", "{},".repeat(19_999)).into_bytes();
+    let many_lines = "{}\n".repeat(20_000).into_bytes();
+    let bomb = zstd::encode_all(&vec![b'\n'; (64 << 20) + 1][..], 3).unwrap();
+    #[rustfmt::skip]
     let cases: Vec<Refusal<'_>> = vec![
-        (
-            "malformed json",
-            400,
-            events,
-            json,
-            None,
-            b"{\"n\": 1".to_vec(),
-        ),
-        (
-            "invalid utf-8",
-            400,
-            events,
-            json,
-            None,
-            b"{\"n\": \"\xff\"}".to_vec(),
-        ),
-        (
-            "invalid utf-8 in ndjson",
-            400,
-            events,
-            ndjson,
-            None,
-            b"{\"n\": \"\xc3\"}\n".to_vec(),
-        ),
+        ("malformed json", 400, events, json, None, b"{\"n\": 1".to_vec()),
+        ("invalid utf-8", 400, events, json, None, b"{\"n\": \"\xff\"}".to_vec()),
+        ("invalid utf-8 in ndjson", 400, events, ndjson, None, b"{\"n\": \"\xc3\"}\n".to_vec()),
         ("unknown type", 404, &unknown, json, None, b"{}".to_vec()),
-        (
-            "wrong content type",
-            415,
-            events,
-            "text/plain",
-            None,
-            b"{}".to_vec(),
-        ),
-        (
-            "unknown encoding",
-            415,
-            events,
-            json,
-            Some("br"),
-            b"{}".to_vec(),
-        ),
-        (
-            "10,000-deep arrays",
-            400,
-            events,
-            json,
-            None,
-            deep("[", "", "]"),
-        ),
-        (
-            "10,000-deep objects",
-            400,
-            events,
-            json,
-            None,
-            deep("{\"a\":", "1", "}"),
-        ),
-        (
-            "10,000-deep ndjson line",
-            400,
-            events,
-            ndjson,
-            None,
-            deep("{\"a\":", "1", "}"),
-        ),
-        (
-            "20,000 events in json",
-            413,
-            events,
-            json,
-            None,
-            format!("[{}{{}}]", "{},".repeat(19_999)).into_bytes(),
-        ),
-        (
-            "20,000 events in ndjson",
-            413,
-            events,
-            ndjson,
-            None,
-            "{}\n".repeat(20_000).into_bytes(),
-        ),
-        (
-            "over 64 MiB decompressed",
-            413,
-            events,
-            ndjson,
-            Some("zstd"),
-            zstd::encode_all(&vec![b'\n'; (64 << 20) + 1][..], 3).unwrap(),
-        ),
+        ("wrong content type", 415, events, "text/plain", None, b"{}".to_vec()),
+        ("unknown encoding", 415, events, json, Some("br"), b"{}".to_vec()),
+        ("10,000-deep arrays", 400, events, json, None, deep_array),
+        ("10,000-deep objects", 400, events, json, None, deep_object.clone()),
+        ("10,000-deep ndjson line", 400, events, ndjson, None, deep_object),
+        ("20,000 events in json", 413, events, json, None, many_in_array),
+        ("20,000 events in ndjson", 413, events, ndjson, None, many_lines),
+        ("over 64 MiB decompressed", 413, events, ndjson, Some("zstd"), bomb),
     ];
     // After each refusal the server still serves.
     let fine = |after: &str| {
