@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tributary_core::headers;
 
 use crate::common::{Backend, Bed, answer, unique};
-use crate::{EventType, post_json, record_of, results};
+use crate::{EventType, post_json, record_of, results, statuses};
 
 const ADMIN_KEY: &str = "admin-key-for-e2e-tests-0123456789abcdef01234567";
 
@@ -59,6 +59,22 @@ pub(crate) fn keys_mode_publishes_only_granted_types(backend: Backend) {
     assert_eq!(refused.header("content-type"), "application/problem+json");
     assert_eq!(refused.body["code"], "forbidden");
 
+    // CloudEvents name their types in the events: an ungranted one is refused on its own.
+    let cloudevent = |id: &str, kind: &str| json!({"specversion": "1.0", "id": id, "source": "/checkout", "type": kind, "data": {"n": 5}});
+    let batch = json!([
+        cloudevent("ce-1", &granted.name),
+        cloudevent("ce-2", &ungranted.name)
+    ]);
+    let mixed = answer(
+        bed.request(Method::POST, "/v1/events")
+            .bearer_auth(&secret)
+            .header("content-type", "application/cloudevents-batch+json")
+            .body(batch.to_string()),
+    );
+    assert_eq!(mixed.status, 207, "{:?}", mixed.body);
+    assert_eq!(statuses(&mixed.body), ["accepted", "rejected"]);
+    assert_eq!(results(&mixed.body)[1]["reason"], "forbidden");
+
     let key_id = match &key["id"] {
         Value::String(id) => id.clone(),
         id => id.to_string(),
@@ -87,11 +103,14 @@ pub(crate) fn keys_mode_publishes_only_granted_types(backend: Backend) {
 
     let log = bed.log();
     let records = log.records(&granted.name);
-    assert_eq!(records.len(), 1, "only the accepted event: {records:?}");
-    let record = record_of(&records, &results(&accepted.body)[0]);
-    assert_eq!(record.framed_json(), (granted.schema_id, json!({"n": 1})));
-    assert_eq!(record.header(headers::PRODUCER), Some("checkout"));
-    assert_eq!(record.header(headers::PRODUCER_AUTHENTICATED), Some("true"));
+    assert_eq!(records.len(), 2, "only the accepted events: {records:?}");
+    let verdicts = [&results(&accepted.body)[0], &results(&mixed.body)[0]];
+    for (verdict, n) in verdicts.into_iter().zip([1, 5]) {
+        let record = record_of(&records, verdict);
+        assert_eq!(record.framed_json(), (granted.schema_id, json!({ "n": n })));
+        assert_eq!(record.header(headers::PRODUCER), Some("checkout"));
+        assert_eq!(record.header(headers::PRODUCER_AUTHENTICATED), Some("true"));
+    }
     let ungranted_records = log.records(&ungranted.name);
     assert_eq!(
         ungranted_records.len(),
