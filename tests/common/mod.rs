@@ -6,10 +6,21 @@
 // Synchronous test code (no async runtime to block): std::thread::sleep is fine here.
 #![allow(clippy::disallowed_methods)]
 
+mod backend;
+mod eventlog;
+
+// Only the files that read back the log use these.
+#[allow(unused_imports)]
+pub(crate) use backend::{Backend, Bed};
+#[allow(unused_imports)]
+pub(crate) use eventlog::{LogReader, LogRecord};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_tributary");
 
@@ -110,6 +121,45 @@ impl Server {
             .expect("request")
     }
 
+    /// A request to `path` (30 s timeout), for the headers a test wants to set.
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        http().request(method, self.url(path))
+    }
+
+    /// POSTs `body` as `content_type` from the producer `e2e`; the status and the JSON body.
+    pub(crate) fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> (u16, Value) {
+        let answer = answer(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", content_type)
+                .header("tributary-producer", "e2e")
+                .body(body),
+        );
+        (answer.status, answer.body)
+    }
+
+    pub(crate) fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        let answer = answer(
+            self.request(reqwest::Method::PATCH, path)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        );
+        (answer.status, answer.body)
+    }
+
+    /// `/metrics`, as Prometheus text.
+    pub(crate) fn metrics(&self) -> String {
+        self.get("/metrics").text().unwrap()
+    }
+
     /// Sends SIGTERM and returns the exit status (the test fails if it takes over 30 s).
     pub(crate) fn terminate(self) -> ExitStatus {
         self.signal("TERM");
@@ -155,4 +205,109 @@ pub(crate) fn watchdog(pid: u32, limit: Duration) -> std::thread::JoinHandle<()>
             .arg(pid.to_string())
             .status();
     })
+}
+
+/// An HTTP client for the tests: every request may take 30 s at most.
+pub(crate) fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// What the server answered: status, headers and the body as JSON (`Null` if it is not).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: Value,
+}
+
+impl Answer {
+    /// A header's value as text (empty when absent).
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map_or("", |v| v.to_str().expect("a text header"))
+    }
+}
+
+/// Sends `request` and reads the answer.
+pub(crate) fn answer(request: reqwest::blocking::RequestBuilder) -> Answer {
+    let response = request.send().expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Reads an HTTP/1.1 answer from a raw connection until the server closes it (the request
+/// must say `Connection: close`). Only `Content-Length` bodies are understood.
+pub(crate) fn read_raw_answer(stream: &mut std::net::TcpStream) -> Answer {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the answer");
+    let text = String::from_utf8(raw).expect("a text answer");
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an http answer: {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {status_line:?}"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+            value.trim().parse().unwrap(),
+        );
+    }
+    assert!(
+        !headers.contains_key("transfer-encoding"),
+        "chunked answers are not understood: {text:?}"
+    );
+    Answer {
+        status,
+        headers,
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
+}
+
+/// The value of the sample of `name` whose labels include every one of `labels`.
+pub(crate) fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|want| l.contains(want)))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+
+/// A fresh event-type name `e2e.{stem}_…`, so runs against a shared broker never collide.
+pub(crate) fn fresh_type(stem: &str) -> String {
+    format!("e2e.{stem}_{}", unique())
+}
+
+/// `{pid}_{nanoseconds}`: different in every call of every run.
+pub(crate) fn unique() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}_{nanos}", std::process::id())
 }
