@@ -13,11 +13,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of glibc's malloc: the gateway allocates and frees many small objects per
+/// jemalloc instead of glibc's malloc: the gateway allocates and frees many small objects per
 /// event (parsed JSON, records, answers) on many threads at once, where glibc's allocator spent
-/// over a third of the CPU in a profile under load (see bench/RESULTS.md).
+/// over a third of the CPU in a profile under load; jemalloc beat mimalloc on throughput and
+/// peak memory in the same benchmark (see bench/RESULTS.md).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -308,7 +308,12 @@ pub async fn records_round_trip_exactly(subject: &dyn Subject) {
     for (sent, got) in records.iter().zip(&back) {
         assert_eq!(got.value, sent.value);
         assert_eq!(got.timestamp_ms, sent.timestamp_ms);
-        assert_eq!(got.headers, sent.headers);
+        let sent_headers: Vec<(String, Bytes)> = sent
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .collect();
+        assert_eq!(got.headers, sent_headers);
     }
     assert_eq!(back[0].key.as_deref(), Some(&b"k-1"[..]));
     assert_eq!(back[1].key, None);

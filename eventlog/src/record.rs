@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +13,8 @@ pub struct Record {
     pub value: Bytes,
     /// Record timestamp in milliseconds since the Unix epoch (Tributary: the event time).
     pub timestamp_ms: i64,
-    pub headers: Vec<(String, Bytes)>,
+    /// Header names are usually constants: borrowed, they cost no allocation per record.
+    pub headers: Vec<(Cow<'static, str>, Bytes)>,
     /// Forces the partition, overriding the key.
     pub partition: Option<u32>,
 }
@@ -33,7 +35,11 @@ impl Record {
         self
     }
 
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn with_header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Bytes>,
+    ) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }

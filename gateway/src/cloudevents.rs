@@ -130,6 +130,7 @@ pub(crate) fn parse(
             envelope.insert("data".to_owned(), data);
             vec![RawEvent {
                 bytes: body.clone(),
+                verbatim: false,
                 parsed: Ok(Value::Object(envelope)),
             }]
         }
@@ -177,6 +178,7 @@ impl CloudEvent {
             index,
             raw: RawEvent {
                 bytes,
+                verbatim: false,
                 parsed: Err(why),
             },
             event_type: None,
@@ -216,6 +218,7 @@ fn check(
             index,
             raw: RawEvent {
                 bytes,
+                verbatim: false,
                 parsed: if data.is_object() {
                     Ok(data)
                 } else {

@@ -19,7 +19,7 @@ use std::fmt;
 use std::io::Read;
 
 use bytes::Bytes;
-use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -146,6 +146,9 @@ pub(crate) fn decompress(
 pub(crate) struct RawEvent {
     /// The event's bytes as sent (a slice of the body).
     pub(crate) bytes: Bytes,
+    /// `bytes` is exactly the event's JSON (not an envelope or Avro), so a JSON Schema
+    /// subject's record can carry it as sent instead of re-encoding the parsed value.
+    pub(crate) verbatim: bool,
     pub(crate) parsed: Result<Value, (Reason, String)>,
 }
 
@@ -251,9 +254,14 @@ fn split_json(
         if text.len() > max_event_bytes {
             return Ok(vec![too_large(body.clone(), max_event_bytes)]);
         }
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| GatewayError::BadRequest(format!("the body is not valid json: {e}")))?;
-        return Ok(vec![event(body.clone(), value)]);
+        let bytes = body.slice_ref(text.trim().as_bytes());
+        return match parse_event(text) {
+            Ok(value) => Ok(vec![json_event(bytes, value)]),
+            Err(Parse::Duplicate(e)) => Ok(vec![malformed(bytes, &e)]),
+            Err(Parse::Syntax(e)) => Err(GatewayError::BadRequest(format!(
+                "the body is not valid json: {e}"
+            ))),
+        };
     }
     let too_many = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(text);
@@ -279,10 +287,17 @@ fn split_json(
             events.push(too_large(bytes, max_event_bytes));
             continue;
         }
-        let value: Value = serde_json::from_str(raw.get()).map_err(|e| {
-            GatewayError::BadRequest(format!("event {index} is not acceptable json: {e}"))
-        })?;
-        events.push(event(bytes, value));
+        match parse_event(raw.get()) {
+            Ok(value) => events.push(json_event(bytes, value)),
+            // Syntax was checked when the array was split: a duplicate name is this event's
+            // own problem; anything else (nesting too deep) is the request's.
+            Err(Parse::Duplicate(e)) => events.push(malformed(bytes, &e)),
+            Err(Parse::Syntax(e)) => {
+                return Err(GatewayError::BadRequest(format!(
+                    "event {index} is not acceptable json: {e}"
+                )));
+            }
+        }
     }
     Ok(events)
 }
@@ -307,16 +322,18 @@ fn split_ndjson(
             events.push(too_large(bytes, max_event_bytes));
             continue;
         }
-        match serde_json::from_str::<Value>(line) {
-            Ok(value) => events.push(event(bytes, value)),
-            Err(e) if e.to_string().contains("recursion limit") => {
+        match parse_event(line) {
+            Ok(value) => events.push(json_event(bytes, value)),
+            Err(Parse::Duplicate(e)) => events.push(malformed(bytes, &e)),
+            Err(Parse::Syntax(e)) if e.to_string().contains("recursion limit") => {
                 return Err(GatewayError::BadRequest(format!(
                     "line {} nests too deeply: {e}",
                     line_no + 1
                 )));
             }
-            Err(e) => events.push(RawEvent {
+            Err(Parse::Syntax(e)) => events.push(RawEvent {
                 bytes,
+                verbatim: false,
                 parsed: Err((Reason::Malformed, format!("not valid json: {e}"))),
             }),
         }
@@ -330,7 +347,139 @@ fn event(bytes: Bytes, value: Value) -> RawEvent {
     } else {
         Err((Reason::NotAnObject, "an event must be a json object".into()))
     };
-    RawEvent { bytes, parsed }
+    RawEvent {
+        bytes,
+        verbatim: false,
+        parsed,
+    }
+}
+
+/// An event whose bytes are its JSON.
+fn json_event(bytes: Bytes, value: Value) -> RawEvent {
+    RawEvent {
+        verbatim: true,
+        ..event(bytes, value)
+    }
+}
+
+fn malformed(bytes: Bytes, error: &serde_json::Error) -> RawEvent {
+    RawEvent {
+        bytes,
+        verbatim: false,
+        parsed: Err((Reason::Malformed, format!("not acceptable json: {error}"))),
+    }
+}
+
+/// Why an event's JSON was refused.
+enum Parse {
+    /// An object names a member twice. RFC 8259 leaves the meaning open (I-JSON forbids it):
+    /// the gateway would validate one reading and consumers could take another, so such an
+    /// event is refused.
+    Duplicate(serde_json::Error),
+    Syntax(serde_json::Error),
+}
+
+/// Parses one event, refusing objects with duplicate member names.
+fn parse_event(text: &str) -> Result<Value, Parse> {
+    let duplicate = Cell::new(false);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = Strict {
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut de)
+    .and_then(|value| de.end().map(|()| value));
+    parsed.map_err(|e| {
+        if duplicate.get() {
+            Parse::Duplicate(e)
+        } else {
+            Parse::Syntax(e)
+        }
+    })
+}
+
+/// A JSON value, as `serde_json::Value` reads it, except that a repeated member name is an
+/// error (flagged in `duplicate`).
+#[derive(Clone, Copy)]
+struct Strict<'c> {
+    duplicate: &'c Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a json value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(element) = seq.next_element_seed(self)? {
+            out.push(element);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            match out.entry(name) {
+                serde_json::map::Entry::Occupied(taken) => {
+                    self.duplicate.set(true);
+                    return Err(de::Error::custom(format!(
+                        "the member name {:?} appears twice in one object",
+                        taken.key()
+                    )));
+                }
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(self)?);
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn too_large(bytes: Bytes, max: usize) -> RawEvent {
@@ -340,6 +489,7 @@ fn too_large(bytes: Bytes, max: usize) -> RawEvent {
     );
     RawEvent {
         bytes,
+        verbatim: false,
         parsed: Err((Reason::TooLarge, message)),
     }
 }
@@ -398,6 +548,28 @@ mod tests {
         let events = split_text(r#"[ {"a":1} , {"b": [2]} ]"#, Format::Json).unwrap();
         assert_eq!(&events[0].bytes[..], br#"{"a":1}"#);
         assert_eq!(&events[1].bytes[..], br#"{"b": [2]}"#);
+    }
+
+    #[test]
+    fn duplicate_member_names_are_malformed_events() {
+        let events = split_text(
+            r#"[{"a":1,"b":{"c":1,"c":2}}, {"a":2}]"#,
+            Format::Json,
+        )
+        .unwrap();
+        let (reason, message) = events[0].parsed.as_ref().unwrap_err();
+        assert_eq!(*reason, Reason::Malformed);
+        assert!(message.contains("\"c\" appears twice"), "{message}");
+        assert!(events[1].parsed.is_ok() && events[1].verbatim);
+        let events = split_text("{\"a\":1,\"a\":1}\n{\"a\":1}", Format::Ndjson).unwrap();
+        assert_eq!(events[0].parsed.as_ref().unwrap_err().0, Reason::Malformed);
+        assert!(events[1].parsed.is_ok());
+        // Numbers, strings, nesting and escapes read as serde_json reads them.
+        let text = r#"{"i":-3,"u":18446744073709551615,"f":1.5e3,"s":"\u00e9\n","n":null,"t":true,"l":[[],{}]}"#;
+        assert_eq!(
+            parse_event(text).ok().unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
     }
 
     #[test]

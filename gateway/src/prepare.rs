@@ -3,11 +3,13 @@
 //! dead-letter topic.
 //!
 //! Enrichment: the value is Confluent's wire format — magic byte 0, the 4-byte schema id, then
-//! the event as compact UTF-8 JSON (JSON Schema subjects) or Avro binary (Avro subjects, so
-//! Confluent's Avro deserializers read it). The key is the value at the type's partition-key
+//! the event's JSON as sent (JSON Schema subjects; re-encoded when the bytes are an envelope,
+//! as for CloudEvents) or Avro binary (Avro subjects, so Confluent's Avro deserializers read
+//! it). The key is the value at the type's partition-key
 //! pointer (strings as they are, numbers and booleans as JSON text), else none. The timestamp
 //! is the request's `Tributary-Event-Time`, else the receive time.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -148,8 +150,52 @@ pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
     Ok(prepare_items(input, items))
 }
 
+/// Header values every record of one request shares: built once, cloned by reference count.
+struct Shared {
+    producer: Bytes,
+    authenticated: Bytes,
+    received_at: Bytes,
+    schema_version: Bytes,
+    traceparent: Option<Bytes>,
+}
+
+impl Shared {
+    fn new(input: &Input) -> Shared {
+        Shared {
+            producer: Bytes::from(input.meta.producer.clone()),
+            authenticated: Bytes::from_static(if input.meta.authenticated {
+                b"true"
+            } else {
+                b"false"
+            }),
+            received_at: Bytes::from(input.received_at_ms.to_string()),
+            schema_version: Bytes::from(input.schema.version.to_string()),
+            traceparent: input.meta.traceparent.clone().map(Bytes::from),
+        }
+    }
+
+    /// The headers of every record: event id, producer, whether it was authenticated, when
+    /// it was received, the schema version; the item's source and the trace context.
+    fn enrich(&self, record: Record, item: &Item, event_id: &str) -> Record {
+        let mut record = record
+            .with_header(headers::EVENT_ID, Bytes::copy_from_slice(event_id.as_bytes()))
+            .with_header(headers::PRODUCER, self.producer.clone())
+            .with_header(headers::PRODUCER_AUTHENTICATED, self.authenticated.clone())
+            .with_header(headers::RECEIVED_AT, self.received_at.clone())
+            .with_header(headers::SCHEMA_VERSION, self.schema_version.clone());
+        if let Some(source) = &item.source {
+            record = record.with_header(SOURCE, source.clone());
+        }
+        if let Some(trace) = &self.traceparent {
+            record = record.with_header(headers::TRACEPARENT, trace.clone());
+        }
+        record
+    }
+}
+
 /// Checks events already split from the body (and builds their records).
 pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
+    let shared = Shared::new(input);
     let mut out = Vec::with_capacity(items.len());
     for mut item in items {
         let index = item.index;
@@ -180,17 +226,21 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                     pointer: String::new(),
                     message,
                 }];
-                out.push(reject(input, &item, event_id, dedup_id, reason, violations));
+                out.push(reject(
+                    input, &shared, &item, event_id, dedup_id, reason, violations,
+                ));
                 continue;
             }
         };
-        let (payload, violations) = check(&input.schema, &value);
+        let verbatim = item.raw.verbatim.then_some(&item.raw.bytes[..]);
+        let (payload, violations) = check(&input.schema, &value, verbatim);
         let warn = input.info.enforcement == Enforcement::Warn;
         let payload = match payload {
             Some(payload) if violations.is_empty() || warn => payload,
             _ => {
                 out.push(reject(
                     input,
+                    &shared,
                     &item,
                     event_id,
                     dedup_id,
@@ -201,13 +251,13 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
             }
         };
         let shadow_violations = match &input.candidate {
-            Some(candidate) => check(candidate, &value).1,
+            Some(candidate) => check(candidate, &value, verbatim).1,
             None => Vec::new(),
         };
         let record = if input.dry_run {
             Record::new(Bytes::new(), 0)
         } else {
-            accepted_record(input, &item, &value, &event_id, &payload, &violations)
+            accepted_record(input, &shared, &item, &value, &event_id, &payload, &violations)
         };
         out.push(Pending::Accept {
             index,
@@ -250,11 +300,18 @@ pub(crate) fn dry_run_verdicts(pending: Vec<Pending>) -> Vec<Verdict> {
         .collect()
 }
 
-/// The encoded payload (when the event can be encoded) and the violations.
-fn check(schema: &ResolvedSchema, value: &Value) -> (Option<Vec<u8>>, Vec<ViolationBody>) {
+/// The encoded payload (when the event can be encoded) and the violations. A JSON Schema
+/// subject's payload is the event's bytes as sent when they are exactly its JSON (`verbatim`;
+/// duplicate member names were refused while parsing, so every reader sees what was
+/// validated), else the parsed value re-encoded.
+fn check<'b>(
+    schema: &ResolvedSchema,
+    value: &Value,
+    verbatim: Option<&'b [u8]>,
+) -> (Option<Cow<'b, [u8]>>, Vec<ViolationBody>) {
     match schema.compiled.schema_type() {
         SchemaType::Avro => match schema.compiled.encode_avro_from_json(value) {
-            Ok(payload) => (Some(payload), Vec::new()),
+            Ok(payload) => (Some(Cow::Owned(payload)), Vec::new()),
             Err(violations) => (None, violations.into_iter().map(Into::into).collect()),
         },
         _ => {
@@ -264,7 +321,10 @@ fn check(schema: &ResolvedSchema, value: &Value) -> (Option<Vec<u8>>, Vec<Violat
                 .into_iter()
                 .map(Into::into)
                 .collect();
-            let payload = serde_json::to_vec(value).ok();
+            let payload = match verbatim {
+                Some(bytes) => Some(Cow::Borrowed(bytes)),
+                None => serde_json::to_vec(value).ok().map(Cow::Owned),
+            };
             (payload, violations)
         }
     }
@@ -272,6 +332,7 @@ fn check(schema: &ResolvedSchema, value: &Value) -> (Option<Vec<u8>>, Vec<Violat
 
 fn reject(
     input: &Input,
+    shared: &Shared,
     item: &Item,
     event_id: String,
     dedup_id: Option<String>,
@@ -283,13 +344,8 @@ fn reject(
         let record = Record::new(item.raw.bytes.clone(), input.received_at_ms)
             .with_header(DLQ_REASON, reason.as_str())
             .with_header(DLQ_EVENT_TYPE, input.info.name.as_str().to_owned())
-            .with_header(DLQ_VIOLATIONS, violations_json(&violations))
-            .with_header(headers::EVENT_ID, event_id.clone())
-            .with_header(headers::PRODUCER, input.meta.producer.clone())
-            .with_header(headers::PRODUCER_AUTHENTICATED, authenticated(&input.meta))
-            .with_header(headers::RECEIVED_AT, input.received_at_ms.to_string())
-            .with_header(headers::SCHEMA_VERSION, input.schema.version.to_string());
-        with_trace(with_source(record, item), &input.meta)
+            .with_header(DLQ_VIOLATIONS, violations_json(&violations));
+        shared.enrich(record, item, &event_id)
     });
     Pending::Reject {
         index,
@@ -303,6 +359,7 @@ fn reject(
 
 fn accepted_record(
     input: &Input,
+    shared: &Shared,
     item: &Item,
     value: &Value,
     event_id: &str,
@@ -313,37 +370,18 @@ fn accepted_record(
         .event_time_ms
         .or(input.meta.event_time_ms)
         .unwrap_or(input.received_at_ms);
-    let mut record = Record::new(confluent_frame(input.schema.id, payload), timestamp)
-        .with_header(headers::EVENT_ID, event_id.to_owned())
-        .with_header(headers::PRODUCER, input.meta.producer.clone())
-        .with_header(headers::PRODUCER_AUTHENTICATED, authenticated(&input.meta))
-        .with_header(headers::RECEIVED_AT, input.received_at_ms.to_string())
-        .with_header(headers::SCHEMA_VERSION, input.schema.version.to_string());
+    let mut record = shared.enrich(
+        Record::new(confluent_frame(input.schema.id, payload), timestamp),
+        item,
+        event_id,
+    );
     if !warnings.is_empty() {
         record = record.with_header(WARNINGS, violations_json(warnings));
     }
     if let Some(key) = partition_key(input.info.partition_key.as_deref(), value) {
         record = record.with_key(key);
     }
-    with_trace(with_source(record, item), &input.meta)
-}
-
-fn authenticated(meta: &Meta) -> &'static str {
-    if meta.authenticated { "true" } else { "false" }
-}
-
-fn with_source(record: Record, item: &Item) -> Record {
-    match &item.source {
-        Some(source) => record.with_header(SOURCE, source.clone()),
-        None => record,
-    }
-}
-
-fn with_trace(record: Record, meta: &Meta) -> Record {
-    match &meta.traceparent {
-        Some(trace) => record.with_header(headers::TRACEPARENT, trace.clone()),
-        None => record,
-    }
+    record
 }
 
 /// The record key: the value at `pointer`, strings as they are, numbers and booleans as JSON

@@ -53,7 +53,8 @@ async fn single_event_is_framed_enriched_and_durable() {
     let record = h.record_at(TYPE, partition, offset).await;
     let (schema_id, payload) = split_confluent_frame(&record.value).unwrap();
     assert_eq!(schema_id, id);
-    assert_eq!(payload, br#"{"amount":12.5,"order_id":"o-1"}"#);
+    // The event's JSON as sent (it was validated exactly as any consumer will read it).
+    assert_eq!(payload, br#"{ "order_id": "o-1", "amount": 12.5 }"#);
     assert_eq!(record.timestamp_ms, 1_700_000_000_000);
     assert_eq!(
         header(&record, headers::EVENT_ID),

@@ -315,7 +315,12 @@ mod tests {
             assert_eq!(got.timestamp_ms, want.timestamp_ms);
             assert_eq!(got.key, want.key, "a missing key differs from an empty one");
             assert_eq!(got.value, want.value);
-            assert_eq!(got.headers, want.headers);
+            let want_headers: Vec<(String, Bytes)> = want
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect();
+            assert_eq!(got.headers, want_headers);
             i += 1;
         }
         assert_eq!(i, 50);

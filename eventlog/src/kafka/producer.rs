@@ -379,7 +379,7 @@ fn send(
     let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
     for (name, value) in &record.headers {
         headers = headers.insert(Header {
-            key: name.as_str(),
+            key: name.as_ref(),
             value: Some(&value[..]),
         });
     }
