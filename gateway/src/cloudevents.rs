@@ -25,7 +25,7 @@ use crate::verdict::Reason;
 pub(crate) struct BinaryAttributes(Map<String, Value>);
 
 /// Headers of binary mode that become attributes (`ce-` + attribute name).
-const BINARY_ATTRIBUTES: [&str; 8] = [
+pub(crate) const BINARY_ATTRIBUTES: [&str; 8] = [
     "specversion",
     "id",
     "type",

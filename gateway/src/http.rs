@@ -61,7 +61,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 #[derive(Debug, Deserialize)]
-struct Params {
+pub(crate) struct Params {
     schema_version: Option<String>,
 }
 
@@ -225,7 +225,7 @@ fn answer_response(answer: Answer) -> Response {
     (status, axum::Json(answer)).into_response()
 }
 
-fn submission(
+pub(crate) fn submission(
     event_type: Option<String>,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
     headers: &HeaderMap,
