@@ -130,6 +130,9 @@ pub(crate) fn parse(
             let data: Value = serde_json::from_str(text).map_err(|e| {
                 GatewayError::BadRequest(format!("the body (the event's data) is not json: {e}"))
             })?;
+            if decode::holds_raw_value_token(&data) {
+                return Err(GatewayError::BadRequest(decode::raw_value_token_message()));
+            }
             let mut envelope = attributes.0.clone();
             envelope.insert("data".to_owned(), data);
             vec![RawEvent {
