@@ -25,7 +25,7 @@ use crate::verdict::Reason;
 pub(crate) struct BinaryAttributes(Map<String, Value>);
 
 /// Headers of binary mode that become attributes (`ce-` + attribute name).
-const BINARY_ATTRIBUTES: [&str; 8] = [
+pub(crate) const BINARY_ATTRIBUTES: [&str; 8] = [
     "specversion",
     "id",
     "type",
@@ -78,8 +78,12 @@ fn percent_decode(raw: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3)?;
+            // Two hex digits: `from_str_radix` alone would also take a sign (`%+1`).
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -126,6 +130,9 @@ pub(crate) fn parse(
             let data: Value = serde_json::from_str(text).map_err(|e| {
                 GatewayError::BadRequest(format!("the body (the event's data) is not json: {e}"))
             })?;
+            if decode::holds_raw_value_token(&data) {
+                return Err(GatewayError::BadRequest(decode::raw_value_token_message()));
+            }
             let mut envelope = attributes.0.clone();
             envelope.insert("data".to_owned(), data);
             vec![RawEvent {
@@ -342,6 +349,7 @@ mod tests {
         assert_eq!(percent_decode("caf%C3%A9%25").unwrap(), "café%");
         assert!(percent_decode("bad%2").is_none());
         assert!(percent_decode("bad%zz").is_none());
+        assert!(percent_decode("bad%+1").is_none());
     }
 
     #[test]

@@ -342,7 +342,9 @@ fn split_ndjson(
 }
 
 fn event(bytes: Bytes, value: Value) -> RawEvent {
-    let parsed = if value.is_object() {
+    let parsed = if holds_raw_value_token(&value) {
+        Err((Reason::Malformed, raw_value_token_message()))
+    } else if value.is_object() {
         Ok(value)
     } else {
         Err((Reason::NotAnObject, "an event must be a json object".into()))
@@ -482,6 +484,26 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 }
 
+/// serde_json's marker for raw values (the `raw_value` feature is on in this build): as the
+/// first key of an object it makes serde_json read the object as something else. Objects are
+/// written with their keys sorted, so an event holding this key anywhere would be written as
+/// json that serde_json cannot read back.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+pub(crate) fn holds_raw_value_token(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key == RAW_VALUE_TOKEN || holds_raw_value_token(value)),
+        Value::Array(items) => items.iter().any(holds_raw_value_token),
+        _ => false,
+    }
+}
+
+pub(crate) fn raw_value_token_message() -> String {
+    format!("the key {RAW_VALUE_TOKEN:?} is reserved")
+}
+
 fn too_large(bytes: Bytes, max: usize) -> RawEvent {
     let message = format!(
         "the event is {} bytes; at most {max} are allowed",
@@ -590,6 +612,14 @@ mod tests {
             events[2].parsed.as_ref().unwrap_err().0,
             Reason::NotAnObject
         );
+    }
+
+    #[test]
+    fn serde_json_raw_value_token_is_malformed() {
+        let text = r#"[{"a":{"b":1,"$serde_json::private::RawValue":1}}, {"b":1}]"#;
+        let events = split_text(text, Format::Json).unwrap();
+        assert_eq!(events[0].parsed.as_ref().unwrap_err().0, Reason::Malformed);
+        assert!(events[1].parsed.is_ok());
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub fn router(gateway: Arc<Gateway>) -> OpenApiRouter {
 }
 
 #[derive(Debug, Deserialize)]
-struct Params {
+pub(crate) struct Params {
     schema_version: Option<String>,
 }
 
@@ -277,7 +277,7 @@ fn answer_response(answer: Answer) -> Response {
     (status, axum::Json(answer)).into_response()
 }
 
-fn submission(
+pub(crate) fn submission(
     event_type: Option<String>,
     query: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
     headers: &HeaderMap,

@@ -15,6 +15,9 @@ mod cloudevents;
 mod decode;
 mod error;
 mod event_types;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod http;
 mod idempotency;
