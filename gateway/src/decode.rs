@@ -251,10 +251,10 @@ fn split_json(
 ) -> Result<Vec<RawEvent>, GatewayError> {
     let trimmed = text.trim_start();
     if !trimmed.starts_with('[') {
-        if text.len() > max_event_bytes {
-            return Ok(vec![too_large(body.clone(), max_event_bytes)]);
-        }
         let bytes = body.slice_ref(text.trim().as_bytes());
+        if bytes.len() > max_event_bytes {
+            return Ok(vec![too_large(bytes, max_event_bytes)]);
+        }
         return match parse_event(text) {
             Ok(value) => Ok(vec![json_event(bytes, value)]),
             Err(Parse::Duplicate(e)) => Ok(vec![malformed(bytes, &e)]),
@@ -574,11 +574,7 @@ mod tests {
 
     #[test]
     fn duplicate_member_names_are_malformed_events() {
-        let events = split_text(
-            r#"[{"a":1,"b":{"c":1,"c":2}}, {"a":2}]"#,
-            Format::Json,
-        )
-        .unwrap();
+        let events = split_text(r#"[{"a":1,"b":{"c":1,"c":2}}, {"a":2}]"#, Format::Json).unwrap();
         let (reason, message) = events[0].parsed.as_ref().unwrap_err();
         assert_eq!(*reason, Reason::Malformed);
         assert!(message.contains("\"c\" appears twice"), "{message}");

@@ -178,7 +178,10 @@ impl Shared {
     /// it was received, the schema version; the item's source and the trace context.
     fn enrich(&self, record: Record, item: &Item, event_id: &str) -> Record {
         let mut record = record
-            .with_header(headers::EVENT_ID, Bytes::copy_from_slice(event_id.as_bytes()))
+            .with_header(
+                headers::EVENT_ID,
+                Bytes::copy_from_slice(event_id.as_bytes()),
+            )
             .with_header(headers::PRODUCER, self.producer.clone())
             .with_header(headers::PRODUCER_AUTHENTICATED, self.authenticated.clone())
             .with_header(headers::RECEIVED_AT, self.received_at.clone())
@@ -257,7 +260,15 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
         let record = if input.dry_run {
             Record::new(Bytes::new(), 0)
         } else {
-            accepted_record(input, &shared, &item, &value, &event_id, &payload, &violations)
+            accepted_record(
+                input,
+                &shared,
+                &item,
+                &value,
+                &event_id,
+                &payload,
+                &violations,
+            )
         };
         out.push(Pending::Accept {
             index,
