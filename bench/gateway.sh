@@ -12,7 +12,9 @@
 #   bench/gateway.sh
 # Knobs (environment): GATEWAY_SYSTEMS ("tributary baseline floor"), GATEWAY_SECONDS (8, per
 # closed-loop run), GATEWAY_WARMUP (2), GATEWAY_OPEN_SECONDS (20), GATEWAY_BATCH_CONNECTIONS
-# ("16 64 128 256"), GATEWAY_SINGLE_CONNECTIONS ("64 256"), GATEWAY_OPEN_CONNECTIONS (256).
+# ("16 64 128 256"), GATEWAY_SINGLE_CONNECTIONS ("64 256"), GATEWAY_OPEN_CONNECTIONS (256),
+# GATEWAY_PROFILE=1 (one more batch run of Tributary under `perf record`; the flat profile goes
+# to bench/out/gateway-profile-*.txt, not into the results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -24,6 +26,7 @@ open_seconds=${GATEWAY_OPEN_SECONDS:-20}
 batch_connections=${GATEWAY_BATCH_CONNECTIONS:-16 64 128 256}
 single_connections=${GATEWAY_SINGLE_CONNECTIONS:-64 256}
 open_connections=${GATEWAY_OPEN_CONNECTIONS:-256}
+profile=${GATEWAY_PROFILE:-0}
 schema=bench/gateway/order-placed.schema.json
 venv=bench/out/venv-gateway
 
@@ -97,6 +100,27 @@ http_runs() {
     --rate "$rate" --duration "$open_seconds" | tee -a "$out"
 }
 
+# profile_server: Tributary under batch load (32 connections) sampled by perf (cpu-clock).
+profile_server() {
+  local url=$1 load report=bench/out/gateway-profile-$stamp.txt
+  if ! command -v perf >/dev/null; then
+    log "GATEWAY_PROFILE is set but perf is not installed (Debian: linux-perf); no profile"
+    return 0
+  fi
+  "$bin" http-load --system tributary --phase profile --url "$url" --batch 100 --connections 32 \
+    --warmup "$warmup" --duration "$seconds" >/dev/null &
+  load=$!
+  sleep "$warmup"
+  perf record -q -e cpu-clock -F 999 -g -p "$server_pid" -o "$work/perf.data" -- sleep "$((seconds - 1))" >&2
+  wait "$load"
+  {
+    echo "# tributary serve under batch load: self time by symbol (perf, cpu-clock)"
+    perf report -i "$work/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%'
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep '%' | head -60
+  } | sed 's/  */ /g' >"$report"
+  log "profile: $report"
+}
+
 for system in $systems; do
   case $system in
     tributary)
@@ -113,6 +137,7 @@ for system in $systems; do
         curl -fsS -o /dev/null -X POST "$url/subjects/bench.gateway-value/versions" \
           -H 'content-type: application/vnd.schemaregistry.v1+json' --data-binary @-
       http_runs tributary "$url/v1/events/bench.gateway"
+      if [ "$profile" = 1 ]; then profile_server "$url/v1/events/bench.gateway"; fi
       stop_server
       ;;
     baseline)
