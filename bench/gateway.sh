@@ -15,7 +15,7 @@
 # ("16 64 128 256"), GATEWAY_SINGLE_CONNECTIONS ("64 256"), GATEWAY_OPEN_CONNECTIONS (256),
 # GATEWAY_PROFILE=1 (one more batch run of Tributary under `perf record`; the flat profile goes
 # to bench/out/gateway-profile-*.txt, not into the results).
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
 
@@ -63,13 +63,14 @@ stop_server() {
   fi
 }
 trap 'stop_server; stop_services; rm -rf "$work"' EXIT
+trap 'log "failed: line $LINENO exited with status $?"' ERR
 
 # The machine and the versions, as the first line of the results.
 jq -cn --arg nproc "$(nproc)" \
   --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
   --arg mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)" \
   --arg kernel "$(uname -r)" --arg rustc "$(rustc --version)" \
-  --arg tansu "$(tansu --version 2>/dev/null | head -1)" --arg python "$("$venv/bin/python" --version)" \
+  --arg tansu "$(tansu --version 2>/dev/null | sed -n 1p)" --arg python "$("$venv/bin/python" --version)" \
   --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg baseline "$("$venv/bin/pip" freeze | tr '\n' ' ')" \
   '{bench: "gateway-machine", nproc: ($nproc | tonumber), cpu: $cpu, memory: $mem, kernel: $kernel,
     rustc: $rustc, tansu: $tansu, python: $python, load_average_at_start: $load, baseline_packages: $baseline}' |
@@ -116,7 +117,7 @@ profile_server() {
   {
     echo "# tributary serve under batch load: self time by symbol (perf, cpu-clock)"
     perf report -i "$work/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%'
-    perf report -i "$work/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep '%' | head -60
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep '%' | sed -n '1,60p'
   } | sed 's/  */ /g' >"$report"
   log "profile: $report"
 }
@@ -126,7 +127,7 @@ for system in $systems; do
     tributary)
       port=$(free_port)
       log "tributary serve on 127.0.0.1:$port (Kafka event log)"
-      TRIBUTARY_LOG=warn target/release/tributary serve --kafka "$TRIBUTARY_TEST_KAFKA" \
+      target/release/tributary serve --kafka "$TRIBUTARY_TEST_KAFKA" \
         --data-dir "$work/tributary" --listen "127.0.0.1:$port" >"$work/tributary.log" 2>&1 &
       server_pid=$!
       wait_for_port "$port" 60
