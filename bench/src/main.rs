@@ -4,7 +4,12 @@
 //! fixed size, appended in batches by C concurrent writers, each batch waited on until every
 //! record in it is durable. `--backend rdkafka` runs the same workload through a bare rdkafka
 //! producer with the same durability settings, as the floor to compare the Kafka backend with.
+//!
+//! `http-load`, `floor` and `gateway-summary` make up the gateway benchmark (`bench/gateway.sh`):
+//! an HTTP load generator (closed loop, and open loop at a constant rate), a bare rdkafka producer
+//! loop measured per CPU-second, and the table of one run.
 
+mod gateway;
 mod registry;
 
 use std::sync::Arc;
@@ -32,6 +37,12 @@ enum Command {
     EventlogAppend(AppendArgs),
     /// Registry hot-path costs (cached lookup, validation, Avro decode) and registration latency.
     Registry(registry::RegistryArgs),
+    /// HTTP load on a publishing endpoint: closed loop, or open loop at `--rate`.
+    HttpLoad(gateway::http_load::HttpLoadArgs),
+    /// The floor: a bare one-thread rdkafka producer loop, events per CPU-second.
+    Floor(gateway::floor::FloorArgs),
+    /// The result table of one `bench/gateway.sh` run, from its JSON lines.
+    GatewaySummary(gateway::summary::SummaryArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,12 +84,22 @@ struct AppendArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // These build their own runtime (or none): the load generator's size is part of the setup.
+    match cli.command {
+        Command::HttpLoad(args) => return gateway::http_load::run(args),
+        Command::Floor(args) => return gateway::floor::run(&args),
+        Command::GatewaySummary(args) => return gateway::summary::run(&args),
+        Command::EventlogAppend(_) | Command::Registry(_) => {}
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Command::EventlogAppend(args) => runtime.block_on(eventlog_append(args)),
         Command::Registry(args) => runtime.block_on(registry::run(args)),
+        Command::HttpLoad(_) | Command::Floor(_) | Command::GatewaySummary(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -1,0 +1,231 @@
+//! `gateway-summary`: turns the JSON lines of one `bench/gateway.sh` run into the result table
+//! (Markdown, on stdout) and one JSON document with the headline figures and the targets.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SummaryArgs {
+    /// The JSON lines written by the runs (`http-load` and `floor`).
+    results: PathBuf,
+    /// Where to write the summary JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The targets.
+const MIN_SHARE_OF_FLOOR: f64 = 0.5;
+const MIN_TIMES_BASELINE: f64 = 5.0;
+const MAX_P99_MS: f64 = 5.0;
+const MAX_RSS_MIB: f64 = 256.0;
+
+fn num(run: &Value, key: &str) -> f64 {
+    run[key].as_f64().unwrap_or(0.0)
+}
+
+/// The headline figures of one HTTP system.
+fn system_summary(runs: &[Value], system: &str) -> Value {
+    let mine: Vec<&Value> = runs.iter().filter(|r| r["system"] == system).collect();
+    let best = |phase: &str, key: &str| {
+        mine.iter()
+            .filter(|r| r["phase"] == phase)
+            .max_by(|a, b| num(a, key).total_cmp(&num(b, key)))
+            .copied()
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let batch = best("batch", "events_per_second");
+    let batch_most_efficient = best("batch", "events_per_server_cpu_second");
+    let single_max = best("single-max", "requests_per_second");
+    let open = best("single-rate", "requests_per_second");
+    let peak_rss = mine
+        .iter()
+        .map(|r| num(r, "server_peak_rss_mib"))
+        .fold(0.0, f64::max);
+    let failed: f64 = mine
+        .iter()
+        .map(|r| num(r, "failed_requests") + num(r, "transport_errors") + num(r, "unfinished"))
+        .sum();
+    let rejected: f64 = mine.iter().map(|r| num(r, "events_rejected")).sum();
+    json!({
+        "system": system,
+        "batch": {
+            "connections": batch["connections"],
+            "events_per_second": batch["events_per_second"],
+            "server_cores": batch["server_cores"],
+            "events_per_server_cpu_second": batch["events_per_server_cpu_second"],
+            "broker_cores": batch["broker_cores"],
+            "client_cores": batch["client_cores"],
+            "p99_ms": batch["latency_ms"]["p99"],
+        },
+        "batch_most_efficient": {
+            "connections": batch_most_efficient["connections"],
+            "events_per_server_cpu_second": batch_most_efficient["events_per_server_cpu_second"],
+        },
+        "single_max": {
+            "connections": single_max["connections"],
+            "requests_per_second": single_max["requests_per_second"],
+            "server_cores": single_max["server_cores"],
+        },
+        "single_half_load": {
+            "target_rate": open["target_rate"],
+            "requests_per_second": open["requests_per_second"],
+            "p50_ms": open["latency_ms"]["p50"],
+            "p99_ms": open["latency_ms"]["p99"],
+            "p999_ms": open["latency_ms"]["p999"],
+            "max_ms": open["latency_ms"]["max"],
+            "server_cores": open["server_cores"],
+        },
+        "peak_rss_mib": peak_rss,
+        "failed_requests": failed,
+        "rejected_events": rejected,
+    })
+}
+
+pub(crate) fn run(args: &SummaryArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.results)
+        .with_context(|| format!("read {}", args.results.display()))?;
+    let runs: Vec<Value> = text
+        .lines()
+        .filter(|line| line.trim_start().starts_with('{'))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .context("a results line is not JSON")?;
+
+    let tributary = system_summary(&runs, "tributary");
+    let baseline = system_summary(&runs, "baseline");
+    let floor = runs
+        .iter()
+        .find(|r| r["system"] == "floor")
+        .cloned()
+        .unwrap_or(Value::Null);
+
+    let trib_eff = tributary["batch"]["events_per_server_cpu_second"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let base_eff = baseline["batch"]["events_per_server_cpu_second"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let floor_eff = num(&floor, "events_per_cpu_second");
+    let p99 = tributary["single_half_load"]["p99_ms"].as_f64();
+    let rss = tributary["peak_rss_mib"].as_f64().unwrap_or(0.0);
+    let ratio = |a: f64, b: f64| {
+        if b > 0.0 {
+            (a / b * 100.0).round() / 100.0
+        } else {
+            0.0
+        }
+    };
+    let targets = json!({
+        "share_of_floor": {
+            "value": ratio(trib_eff, floor_eff), "target": MIN_SHARE_OF_FLOOR,
+            "met": floor_eff > 0.0 && trib_eff >= MIN_SHARE_OF_FLOOR * floor_eff,
+        },
+        "times_baseline": {
+            "value": ratio(trib_eff, base_eff), "target": MIN_TIMES_BASELINE,
+            "met": base_eff > 0.0 && trib_eff >= MIN_TIMES_BASELINE * base_eff,
+        },
+        "p99_ms_at_half_load": {
+            "value": p99, "target": MAX_P99_MS, "met": p99.is_some_and(|p| p <= MAX_P99_MS),
+        },
+        "peak_rss_mib": { "value": rss, "target": MAX_RSS_MIB, "met": rss > 0.0 && rss <= MAX_RSS_MIB },
+    });
+
+    print_table(&tributary, &baseline, &floor, &targets);
+    let summary = json!({
+        "bench": "gateway-summary",
+        "results": args.results,
+        "machine": runs.iter().find(|r| r["bench"] == "gateway-machine").cloned().unwrap_or(Value::Null),
+        "tributary": tributary,
+        "baseline": baseline,
+        "floor": floor,
+        "targets": targets,
+    });
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(&summary)? + "\n")
+            .with_context(|| format!("write {}", out.display()))?;
+    }
+    Ok(())
+}
+
+fn print_table(tributary: &Value, baseline: &Value, floor: &Value, targets: &Value) {
+    let thousands = |v: &Value| {
+        let n = v.as_f64().unwrap_or(0.0).round() as i64;
+        let digits = n.abs().to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if n < 0 { format!("-{out}") } else { out }
+    };
+    let plain = |v: &Value| match v {
+        Value::Null => "—".to_owned(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    };
+    println!(
+        "| system | batch conns | events/s | server cores | events / server CPU-s | broker cores | loadgen cores | single-event max req/s | half load req/s | p50 / p99 / p99.9 ms | peak RSS MiB |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for s in [tributary, baseline] {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} |",
+            s["system"].as_str().unwrap_or("?"),
+            plain(&s["batch"]["connections"]),
+            thousands(&s["batch"]["events_per_second"]),
+            plain(&s["batch"]["server_cores"]),
+            thousands(&s["batch"]["events_per_server_cpu_second"]),
+            plain(&s["batch"]["broker_cores"]),
+            plain(&s["batch"]["client_cores"]),
+            thousands(&s["single_max"]["requests_per_second"]),
+            thousands(&s["single_half_load"]["requests_per_second"]),
+            plain(&s["single_half_load"]["p50_ms"]),
+            plain(&s["single_half_load"]["p99_ms"]),
+            plain(&s["single_half_load"]["p999_ms"]),
+            plain(&s["peak_rss_mib"]),
+        );
+    }
+    println!(
+        "| floor (bare rdkafka, 1 thread) | — | {} | {} | {} | {} | — | — | — | — | {} |",
+        thousands(&floor["events_per_second"]),
+        plain(&floor["cores"]),
+        thousands(&floor["events_per_cpu_second"]),
+        plain(&floor["broker_cores"]),
+        plain(&floor["peak_rss_mib"]),
+    );
+    println!();
+    let verdict = |t: &Value| if t["met"] == true { "met" } else { "NOT met" };
+    let t = &targets;
+    println!(
+        "targets: events/CPU-s ≥ {}× floor: {} ({}); ≥ {}× baseline: {} ({}); p99 ≤ {} ms at half load: {} ({}); peak RSS ≤ {} MiB: {} ({})",
+        MIN_SHARE_OF_FLOOR,
+        plain(&t["share_of_floor"]["value"]),
+        verdict(&t["share_of_floor"]),
+        MIN_TIMES_BASELINE,
+        plain(&t["times_baseline"]["value"]),
+        verdict(&t["times_baseline"]),
+        MAX_P99_MS,
+        plain(&t["p99_ms_at_half_load"]["value"]),
+        verdict(&t["p99_ms_at_half_load"]),
+        MAX_RSS_MIB,
+        plain(&t["peak_rss_mib"]["value"]),
+        verdict(&t["peak_rss_mib"]),
+    );
+    for s in [tributary, baseline] {
+        if s["failed_requests"].as_f64().unwrap_or(0.0) > 0.0
+            || s["rejected_events"].as_f64().unwrap_or(0.0) > 0.0
+        {
+            println!(
+                "warning: {}: {} failed requests, {} rejected events (see the JSON lines)",
+                s["system"].as_str().unwrap_or("?"),
+                plain(&s["failed_requests"]),
+                plain(&s["rejected_events"]),
+            );
+        }
+    }
+}
