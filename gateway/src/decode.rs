@@ -364,24 +364,25 @@ fn json_event(bytes: Bytes, value: Value) -> RawEvent {
     }
 }
 
-fn malformed(bytes: Bytes, error: &serde_json::Error) -> RawEvent {
+fn malformed(bytes: Bytes, why: &str) -> RawEvent {
     RawEvent {
         bytes,
         verbatim: false,
-        parsed: Err((Reason::Malformed, format!("not acceptable json: {error}"))),
+        parsed: Err((Reason::Malformed, format!("not acceptable json: {why}"))),
     }
 }
 
 /// Why an event's JSON was refused.
 enum Parse {
-    /// An object names a member twice. RFC 8259 leaves the meaning open (I-JSON forbids it):
-    /// the gateway would validate one reading and consumers could take another, so such an
-    /// event is refused.
-    Duplicate(serde_json::Error),
+    /// Valid JSON, but an object names a member twice. RFC 8259 leaves the meaning open
+    /// (I-JSON forbids it): the gateway would validate one reading and consumers could take
+    /// another, so such an event is refused.
+    Duplicate(String),
     Syntax(serde_json::Error),
 }
 
-/// Parses one event, refusing objects with duplicate member names.
+/// Parses one event, refusing objects with duplicate member names. A text that is not JSON at
+/// all is a syntax error even when it also repeats a name.
 fn parse_event(text: &str) -> Result<Value, Parse> {
     let duplicate = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(text);
@@ -389,18 +390,18 @@ fn parse_event(text: &str) -> Result<Value, Parse> {
         duplicate: &duplicate,
     }
     .deserialize(&mut de)
-    .and_then(|value| de.end().map(|()| value));
-    parsed.map_err(|e| {
-        if duplicate.get() {
-            Parse::Duplicate(e)
-        } else {
-            Parse::Syntax(e)
-        }
-    })
+    .and_then(|value| de.end().map(|()| value))
+    .map_err(Parse::Syntax)?;
+    if duplicate.get() {
+        return Err(Parse::Duplicate(String::from(
+            "an object names the same member twice",
+        )));
+    }
+    Ok(parsed)
 }
 
-/// A JSON value, as `serde_json::Value` reads it, except that a repeated member name is an
-/// error (flagged in `duplicate`).
+/// A JSON value, as `serde_json::Value` reads it, except that a repeated member name is
+/// flagged in `duplicate` (the rest is still read, so syntax errors are still found).
 #[derive(Clone, Copy)]
 struct Strict<'c> {
     duplicate: &'c Cell<bool>,
@@ -468,12 +469,10 @@ impl<'de> Visitor<'de> for Strict<'_> {
         let mut out = serde_json::Map::new();
         while let Some(name) = map.next_key::<String>()? {
             match out.entry(name) {
-                serde_json::map::Entry::Occupied(taken) => {
+                serde_json::map::Entry::Occupied(_) => {
                     self.duplicate.set(true);
-                    return Err(de::Error::custom(format!(
-                        "the member name {:?} appears twice in one object",
-                        taken.key()
-                    )));
+                    // Read (and drop) the value: the text must still be JSON.
+                    map.next_value_seed(self)?;
                 }
                 serde_json::map::Entry::Vacant(slot) => {
                     slot.insert(map.next_value_seed(self)?);
@@ -577,11 +576,13 @@ mod tests {
         let events = split_text(r#"[{"a":1,"b":{"c":1,"c":2}}, {"a":2}]"#, Format::Json).unwrap();
         let (reason, message) = events[0].parsed.as_ref().unwrap_err();
         assert_eq!(*reason, Reason::Malformed);
-        assert!(message.contains("\"c\" appears twice"), "{message}");
+        assert!(message.contains("the same member twice"), "{message}");
         assert!(events[1].parsed.is_ok() && events[1].verbatim);
         let events = split_text("{\"a\":1,\"a\":1}\n{\"a\":1}", Format::Ndjson).unwrap();
         assert_eq!(events[0].parsed.as_ref().unwrap_err().0, Reason::Malformed);
         assert!(events[1].parsed.is_ok());
+        // Not JSON at all, though it repeats a name: the request's syntax error.
+        assert!(split_text("{\"a\":1,\"a\":\r}", Format::Json).is_err());
         // Numbers, strings, nesting and escapes read as serde_json reads them.
         let text = r#"{"i":-3,"u":18446744073709551615,"f":1.5e3,"s":"\u00e9\n","n":null,"t":true,"l":[[],{}]}"#;
         assert_eq!(
