@@ -254,7 +254,13 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
             }
         };
         let shadow_violations = match &input.candidate {
-            Some(candidate) => check(candidate, &value, verbatim).1,
+            // Only the verdict matters: validate without encoding a payload.
+            Some(candidate) => candidate
+                .compiled
+                .validate_json(&value)
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             None => Vec::new(),
         };
         let record = if input.dry_run {
