@@ -109,6 +109,9 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         }
     });
 
+    // The handlers are installed before the address is announced: a supervisor (or a test)
+    // that sends SIGTERM as soon as it sees the line must get a drain, not the default death.
+    let signals = Signals::install()?;
     println!("Tributary listening on http://{addr}  (UI: http://{addr}/ui)");
     let _ = std::io::stdout().flush();
 
@@ -122,7 +125,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         }
     };
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
         let _ = signalled_tx.send(true);
     });
@@ -191,27 +194,43 @@ pub(crate) fn prepare_data_dir(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, registered with the runtime when installed (not when first awaited).
+struct Signals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn install() -> Result<Self, Failure> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| Failure::runtime(format!("cannot listen for {name}: {e}")))
+        };
+        Ok(Self {
+            interrupt: listen(SignalKind::interrupt(), "SIGINT")?,
+            terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    fn install() -> Result<Self, Failure> {
+        Ok(Self {})
+    }
+
+    #[cfg(unix)]
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
