@@ -205,7 +205,7 @@ struct Signals {
 impl Signals {
     #[cfg(unix)]
     fn install() -> Result<Self, Failure> {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         let listen = |kind: SignalKind, name: &str| {
             signal(kind).map_err(|e| Failure::runtime(format!("cannot listen for {name}: {e}")))
         };

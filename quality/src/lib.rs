@@ -1,4 +1,12 @@
-//! Quality rules, the per-event score, windowed aggregates per event type, producer and schema version, and alerts.
+//! Quality: rules attached to event types, the score every event gets in the gateway, the
+//! history of scores and outcomes per event type × producer × schema version × minute, and
+//! alerts on that history.
 //!
-//! This crate is filled in by its own issue; until then it only reserves its place in the
-//! workspace and its position in the dependency order (see DESIGN.md, "Workspace").
+//! This crate owns what "quality" means and where its history lives (SQL, through
+//! `tributary_core::Database`). Scoring is pure and bounded per event; it never does I/O on
+//! the ingest path: the gateway scores with a compiled [`Scorer`] and hands each result to an
+//! in-memory aggregator that a background task flushes. It never writes to the event log.
+
+mod error;
+
+pub use error::QualityError;

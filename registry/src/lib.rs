@@ -36,9 +36,10 @@ pub use compat::{
 pub use compiled::{CompiledSchema, confluent_frame, split_confluent_frame};
 pub use error::{DecodeError, INVALID_COMPATIBILITY_LEVEL, INVALID_SCHEMA, SchemaError, Violation};
 pub use event_types::{
-    Enforcement, EventType, EventTypeError, EventTypePatch, EventTypeSettings, EventTypeView,
-    EventTypes, IncompatibilityOut, LatestSchema, MAX_DESCRIPTION_BYTES, MAX_METADATA_BODY_BYTES,
-    MAX_TAGS, NewEventType, RegisteredVersion, api_routes, authenticate, identify,
+    Caller, Enforcement, EventType, EventTypeError, EventTypePatch, EventTypeSettings,
+    EventTypeView, EventTypes, IncompatibilityOut, JsonBody, LatestSchema, MAX_DESCRIPTION_BYTES,
+    MAX_METADATA_BODY_BYTES, MAX_TAGS, NewEventType, RegisteredVersion, api_routes, authenticate,
+    identify,
 };
 pub use limits::SchemaLimits;
 pub use schema::{

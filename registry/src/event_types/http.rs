@@ -202,7 +202,7 @@ fn unauthenticated(path: &str, detail: &str) -> Response {
 
 /// The principal the request acts as; refused (500) when no middleware identified it.
 #[derive(Debug)]
-pub(crate) struct Caller(pub(crate) Principal);
+pub struct Caller(pub Principal);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = EventTypeError;
@@ -220,7 +220,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// A JSON body: media type checked, size limited, errors answered as problems naming the
 /// field (422) or the syntax error (400).
 #[derive(Debug)]
-pub(crate) struct JsonBody<T>(pub(crate) T);
+pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = EventTypeError;

@@ -20,7 +20,7 @@ use axum::middleware;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{EventTypeError, IncompatibilityOut};
-pub use http::{MAX_METADATA_BODY_BYTES, authenticate, identify};
+pub use http::{Caller, JsonBody, MAX_METADATA_BODY_BYTES, authenticate, identify};
 pub use model::{
     Enforcement, EventType, EventTypePatch, EventTypeSettings, MAX_DESCRIPTION_BYTES, MAX_TAGS,
     NewEventType,
