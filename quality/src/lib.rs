@@ -7,6 +7,20 @@
 //! the ingest path: the gateway scores with a compiled [`Scorer`] and hands each result to an
 //! in-memory aggregator that a background task flushes. It never writes to the event log.
 
+mod alerts;
 mod error;
+mod history;
+mod history_http;
+pub mod metrics;
 
+pub use alerts::{
+    AlertKind, AlertOptions, AlertSettings, AlertState, AlertTask, Alerts, Transition, spawn_alerts,
+};
 pub use error::QualityError;
+pub use history::{
+    Aggregator, BASELINE_BUCKETS, By, FieldCompleteness, FlushReport, History, HistoryOptions,
+    HistoryTask, MAX_PENDING_KEYS, MaintenanceReport, OTHER_PRODUCER, Observation, Outcome,
+    Overview, Point, QualityReport, Resolution, Series, Summary, TypeQuality, run_maintenance,
+    spawn_history,
+};
+pub use history_http::{HistoryService, MAX_RANGE_MS, history_routes, parse_time};
