@@ -2,6 +2,8 @@
 //! rollup and pruning, reports, and the HTTP routes (in process, `oneshot`). One suite,
 //! instantiated on SQLite and on PostgreSQL.
 
+mod history_support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,8 +14,9 @@ use axum::http::{Method, Request, header};
 use axum::middleware;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use tributary_core::testkit::{ScratchDatabase, scratch_postgres, scratch_sqlite};
 use tributary_core::{AuthMode, Database, Principal};
+
+use history_support::{Fresh, fresh_postgres, fresh_sqlite};
 use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
 use tributary_quality::{
     Aggregator, By, History, HistoryOptions, HistoryService, Observation, Outcome, Resolution,
@@ -23,36 +26,6 @@ use tributary_registry::{EventTypeSettings, EventTypes, NewEventType, Registry, 
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
-
-struct Fresh {
-    db: Database,
-    scratch: ScratchDatabase,
-}
-
-async fn fresh_sqlite() -> Fresh {
-    migrated(scratch_sqlite().await).await
-}
-
-async fn fresh_postgres() -> Fresh {
-    migrated(scratch_postgres().await).await
-}
-
-async fn migrated(scratch: ScratchDatabase) -> Fresh {
-    scratch.db.migrate().await.unwrap();
-    Fresh {
-        db: scratch.db.clone(),
-        scratch,
-    }
-}
-
-impl Fresh {
-    /// A second, independent pool on the same database: another gateway instance.
-    async fn other_instance(&self) -> Database {
-        Database::connect(&self.scratch.url, Duration::from_secs(10))
-            .await
-            .unwrap()
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
