@@ -14,7 +14,7 @@ use axum::routing::post;
 use serde_json::Value;
 use tributary_core::Database;
 
-use history_support::{Fresh, fresh_postgres, fresh_sqlite};
+use history_support::Fresh;
 use tributary_quality::{
     Aggregator, AlertKind, AlertOptions, AlertSettings, Alerts, Observation, Outcome,
 };
@@ -282,32 +282,9 @@ async fn volume_drop_and_spike(fresh: Fresh) {
     );
 }
 
-macro_rules! alerts_suite {
-    ($backend:ident, $fresh:path $(, #[$meta:meta])*) => {
-        mod $backend {
-            use super::*;
-
-            macro_rules! case {
-                ($name:ident) => {
-                    $(#[$meta])*
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn $name() {
-                        super::$name($fresh().await).await;
-                    }
-                };
-            }
-
-            case!(fires_and_resolves_once);
-            case!(two_evaluators_deliver_once);
-            case!(deliveries_give_up);
-            case!(volume_drop_and_spike);
-        }
-    };
-}
-
-alerts_suite!(sqlite, fresh_sqlite);
-alerts_suite!(
-    postgres,
-    fresh_postgres,
-    #[ignore = "needs PostgreSQL: set TRIBUTARY_TEST_DATABASE_URL (scripts/test-full does)"]
+history_support::suite!(
+    fires_and_resolves_once,
+    two_evaluators_deliver_once,
+    deliveries_give_up,
+    volume_drop_and_spike,
 );

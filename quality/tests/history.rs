@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use tributary_core::{AuthMode, Database, Principal};
 
-use history_support::{Fresh, fresh_postgres, fresh_sqlite};
+use history_support::Fresh;
 use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
 use tributary_quality::{
     Aggregator, By, History, HistoryOptions, HistoryService, Observation, Outcome, Resolution,
@@ -785,36 +785,13 @@ async fn http_alert_settings(fresh: Fresh) {
     assert_eq!(body["alerts"], json!([]));
 }
 
-macro_rules! history_suite {
-    ($backend:ident, $fresh:path $(, #[$meta:meta])*) => {
-        mod $backend {
-            use super::*;
-
-            macro_rules! case {
-                ($name:ident) => {
-                    $(#[$meta])*
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn $name() {
-                        super::$name($fresh().await).await;
-                    }
-                };
-            }
-
-            case!(concurrent_flushes_add_up);
-            case!(failed_flush_keeps_counts);
-            case!(rollup_and_pruning);
-            case!(concurrent_rollups_move_once);
-            case!(reports_and_splits);
-            case!(volume_against_baseline);
-            case!(http_reports_and_refusals);
-            case!(http_alert_settings);
-        }
-    };
-}
-
-history_suite!(sqlite, fresh_sqlite);
-history_suite!(
-    postgres,
-    fresh_postgres,
-    #[ignore = "needs PostgreSQL: set TRIBUTARY_TEST_DATABASE_URL (scripts/test-full does)"]
+history_support::suite!(
+    concurrent_flushes_add_up,
+    failed_flush_keeps_counts,
+    rollup_and_pruning,
+    concurrent_rollups_move_once,
+    reports_and_splits,
+    volume_against_baseline,
+    http_reports_and_refusals,
+    http_alert_settings,
 );

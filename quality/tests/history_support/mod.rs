@@ -36,3 +36,30 @@ impl Fresh {
             .unwrap()
     }
 }
+
+/// One test per case on SQLite (`mod sqlite`) and one on PostgreSQL (`mod postgres`,
+/// ignored unless asked for); a case is an `async fn(Fresh)` at the crate root.
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    $crate::$case($crate::history_support::fresh_sqlite().await).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[ignore = "needs PostgreSQL: set TRIBUTARY_TEST_DATABASE_URL (scripts/test-full does)"]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    $crate::$case($crate::history_support::fresh_postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use suite;
