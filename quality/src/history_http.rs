@@ -154,9 +154,9 @@ fn ok<T: Serialize>(value: &T) -> Answer {
 }
 
 /// The quality of an event type over a range, optionally split.
-#[utoipa::path(get, path = "/v1/event-types/{type}/quality", tag = QUALITY_TAG, operation_id = "event_type_quality",
+#[utoipa::path(get, path = "/v1/event-types/{name}/quality", tag = QUALITY_TAG, operation_id = "event_type_quality",
     params(
-        ("type" = String, Path, description = "The event type."),
+        ("name" = String, Path, description = "The event type."),
         ("from" = Option<String>, Query, description = "Start: RFC 3339, `now`, or relative (`-6h`); default one hour before `to`."),
         ("to" = Option<String>, Query, description = "End (excluded), same forms; default now."),
         ("by" = Option<String>, Query, description = "Split: `producer`, `version` or `field`."),
@@ -219,8 +219,8 @@ async fn alerts_of(service: &HistoryService, name: &str) -> Answer {
 }
 
 /// The alert settings of an event type (null when none) and the state of its alerts.
-#[utoipa::path(get, path = "/v1/event-types/{type}/quality/alerts", tag = QUALITY_TAG, operation_id = "get_quality_alerts",
-    params(("type" = String, Path, description = "The event type.")),
+#[utoipa::path(get, path = "/v1/event-types/{name}/quality/alerts", tag = QUALITY_TAG, operation_id = "get_quality_alerts",
+    params(("name" = String, Path, description = "The event type.")),
     responses(
         (status = 200, description = "`settings` and `states`."),
         (status = 404, description = "No such event type."),
@@ -232,8 +232,8 @@ async fn get_alerts(State(service): State<HistoryService>, TypeName(name): TypeN
 }
 
 /// Replace the alert settings of an event type (its owners or an admin).
-#[utoipa::path(put, path = "/v1/event-types/{type}/quality/alerts", tag = QUALITY_TAG, operation_id = "put_quality_alerts",
-    params(("type" = String, Path, description = "The event type.")),
+#[utoipa::path(put, path = "/v1/event-types/{name}/quality/alerts", tag = QUALITY_TAG, operation_id = "put_quality_alerts",
+    params(("name" = String, Path, description = "The event type.")),
     request_body(content = String, content_type = "application/json", description = "`{webhook_url, window, min_score, max_dead_letter_rate, max_freshness_lag_p99, volume_drop_pct, volume_spike_pct, baseline, min_events}`, every field optional."),
     responses(
         (status = 200, description = "The settings as stored, and the states."),

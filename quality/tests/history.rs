@@ -19,10 +19,12 @@ use tributary_core::{AuthMode, Database, Principal};
 use history_support::Fresh;
 use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
 use tributary_quality::{
-    Aggregator, By, History, HistoryOptions, HistoryService, Observation, Outcome, Resolution,
-    history_routes, run_maintenance,
+    Aggregator, AlertOptions, By, History, HistoryOptions, HistoryService, Observation, Outcome,
+    Resolution, history_routes, run_maintenance, spawn_alerts, spawn_history,
 };
-use tributary_registry::{EventTypeSettings, EventTypes, NewEventType, Registry, identify};
+use tributary_registry::{
+    EventTypeSettings, EventTypes, NewEventType, Registry, api_routes, identify,
+};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
@@ -407,6 +409,42 @@ async fn concurrent_rollups_move_once(fresh: Fresh) {
     other_db.close().await;
 }
 
+/// The background task flushes what is left when shut down; the alert loop stops.
+async fn background_tasks_flush_on_shutdown(fresh: Fresh) {
+    let fields = fields();
+    let aggregator = Aggregator::new();
+    let hour = Duration::from_secs(3600);
+    let task = spawn_history(
+        fresh.db.clone(),
+        aggregator.clone(),
+        HistoryOptions {
+            flush_interval: hour,
+            maintenance_interval: hour,
+            ..HistoryOptions::default()
+        },
+    );
+    let alerts = spawn_alerts(fresh.db.clone(), AlertOptions::default());
+    let at = 1_700_000_000_000 / MINUTE * MINUTE;
+    for _ in 0..3 {
+        Obs::new("web", at).record(&aggregator, &fields);
+    }
+    task.shutdown().await;
+    alerts.shutdown().await;
+    assert_eq!(aggregator.pending_keys(), 0);
+    assert_eq!(
+        value(
+            &fresh.db,
+            "quality_minutes",
+            "web",
+            at,
+            "outcome",
+            "accepted"
+        )
+        .await,
+        Some(3)
+    );
+}
+
 /// Percentiles come from the lag histogram; by=producer / version / field split.
 async fn reports_and_splits(fresh: Fresh) {
     let fields = fields();
@@ -595,10 +633,27 @@ async fn api(fresh: &Fresh) -> Api {
         )
         .await
         .unwrap();
-    let service = HistoryService::new(fresh.db.clone(), event_types, &HistoryOptions::default());
-    let app = Router::from(
-        history_routes(service).layer(middleware::from_fn_with_state(AuthMode::Off, identify)),
+    let service = HistoryService::new(
+        fresh.db.clone(),
+        event_types.clone(),
+        &HistoryOptions::default(),
     );
+    // Merged with the event-type routes, as the binary does: the paths must not conflict.
+    let (router, doc) = api_routes(event_types)
+        .merge(history_routes(service))
+        .split_for_parts();
+    for path in [
+        "/v1/event-types/{name}/quality",
+        "/v1/event-types/{name}/quality/alerts",
+        "/v1/quality",
+        "/v1/quality/alerts",
+    ] {
+        assert!(
+            doc.paths.paths.contains_key(path),
+            "{path} is not documented"
+        );
+    }
+    let app = router.layer(middleware::from_fn_with_state(AuthMode::Off, identify));
     Api { app, _log_dir: dir }
 }
 
@@ -792,6 +847,7 @@ history_support::suite!(
     concurrent_rollups_move_once,
     reports_and_splits,
     volume_against_baseline,
+    background_tasks_flush_on_shutdown,
     http_reports_and_refusals,
     http_alert_settings,
 );
