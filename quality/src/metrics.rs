@@ -1,7 +1,8 @@
 //! Metric names of the quality crate, and the only places they are emitted. Labels are
 //! bounded: event-type names (registered) and alert kinds (five).
 
-/// Gauge, 1 while an alert fires, else 0; labels `event_type`, `alert`.
+/// Gauge, 1 while an alert fires, else 0; labels `event_type`, `alert`. Every instance sets
+/// it from the shared state rows after each evaluation, so all instances agree.
 pub const ALERTS_FIRING: &str = "tributary_quality_alerts_firing";
 /// Counter of alert transitions claimed by this instance; labels `event_type`, `alert`,
 /// `state` (`firing` | `resolved`).
@@ -19,10 +20,12 @@ pub const HISTORY_PENDING_KEYS: &str = "tributary_quality_history_pending_keys";
 /// full.
 pub const HISTORY_FOLDED_TOTAL: &str = "tributary_quality_history_folded_total";
 
-pub(crate) fn alert_state(event_type: &str, alert: &str, firing: bool) {
+pub(crate) fn alert_firing(event_type: &str, alert: &str, firing: bool) {
     metrics::gauge!(ALERTS_FIRING, "event_type" => event_type.to_owned(), "alert" => alert.to_owned())
         .set(if firing { 1.0 } else { 0.0 });
-    let state = if firing { "firing" } else { "resolved" };
+}
+
+pub(crate) fn alert_transition(event_type: &str, alert: &str, state: &'static str) {
     metrics::counter!(ALERT_TRANSITIONS_TOTAL, "event_type" => event_type.to_owned(), "alert" => alert.to_owned(), "state" => state)
         .increment(1);
 }

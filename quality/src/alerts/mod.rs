@@ -161,6 +161,9 @@ impl Alerts {
                 transitions.push(transition);
             }
         }
+        for state in self.states().await? {
+            crate::metrics::alert_firing(&state.event_type, &state.alert, state.state == "firing");
+        }
         Ok(transitions)
     }
 
@@ -179,7 +182,11 @@ impl Alerts {
                 window = %transition.window, "quality alert resolved"
             );
         }
-        crate::metrics::alert_state(&transition.event_type, transition.alert.as_str(), firing);
+        crate::metrics::alert_transition(
+            &transition.event_type,
+            transition.alert.as_str(),
+            transition.state,
+        );
         let Some(url) = webhook_url else {
             return;
         };

@@ -156,7 +156,7 @@ impl Aggregator {
         drop(shard);
         if created {
             let pending = self.inner.pending_keys.fetch_add(1, Ordering::Relaxed) + 1;
-            if pending == MAX_PENDING_KEYS / 2 {
+            if pending >= MAX_PENDING_KEYS / 2 {
                 self.inner.early_flush.notify_one();
             }
         }
@@ -228,4 +228,57 @@ fn rows_of(snapshots: &[Shard]) -> BTreeMap<RowKey, i64> {
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Outcome;
+
+    fn observe(aggregator: &Aggregator, producer: &str, minute: i64) {
+        let fields: Arc<[String]> = Arc::from(Vec::new());
+        aggregator.record(&Observation {
+            event_type: "orders.placed",
+            producer,
+            schema_version: 1,
+            received_at_ms: minute * MINUTE_MS,
+            outcome: Outcome::Accepted,
+            score: 100,
+            lag_ms: None,
+            fields: &fields,
+            present: &[],
+            failed_rules: &[],
+        });
+    }
+
+    #[test]
+    fn new_producers_fold_into_other_when_full() {
+        let aggregator = Aggregator::new();
+        for minute in 0..i64::try_from(MAX_PENDING_KEYS).unwrap() {
+            observe(&aggregator, "web", minute);
+        }
+        assert_eq!(aggregator.pending_keys(), MAX_PENDING_KEYS);
+        // An existing key still counts as itself; a new one is folded.
+        observe(&aggregator, "web", 0);
+        observe(&aggregator, "mobile", 0);
+        observe(&aggregator, "tablet", 0);
+        // One `_other` key per shard that saw a new producer (merged when flushed).
+        let pending = aggregator.pending_keys();
+        assert!((MAX_PENDING_KEYS + 1..=MAX_PENDING_KEYS + 2).contains(&pending));
+        let shards: Vec<Shard> = aggregator
+            .inner
+            .shards
+            .iter()
+            .map(|s| std::mem::take(&mut *lock(s)))
+            .collect();
+        let rows = rows_of(&shards);
+        let accepted = |producer: &str| {
+            rows.iter()
+                .find(|(k, _)| k.producer == producer && k.bucket_ms == 0 && k.label == "accepted")
+                .map(|(_, n)| *n)
+        };
+        assert_eq!(accepted("web"), Some(2));
+        assert_eq!(accepted(OTHER_PRODUCER), Some(2));
+        assert_eq!(accepted("mobile"), None);
+    }
 }
