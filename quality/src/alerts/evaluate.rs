@@ -1,5 +1,7 @@
 //! Evaluating one event type's alerts over the minute table, and claiming transitions.
 
+use std::collections::HashMap;
+
 use tributary_core::Database;
 
 use super::{AlertKind, AlertSettings, AlertState, Thresholds, Transition};
@@ -70,13 +72,17 @@ fn measure(
     }
 }
 
+/// The state of each alert as last read, by (event type, alert).
+pub(crate) type Known = HashMap<(String, String), String>;
+
 /// Evaluates `event_type`'s alerts as of `now_ms`; returns the transitions this call
-/// claimed.
+/// claimed. `known` saves a statement per alert when nothing changes.
 pub(crate) async fn evaluate_type(
     db: &Database,
     event_type: &str,
     settings: &AlertSettings,
     t: &Thresholds,
+    known: &Known,
     now_ms: i64,
 ) -> Result<Vec<Transition>, QualityError> {
     let end = now_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
@@ -93,7 +99,17 @@ pub(crate) async fn evaluate_type(
         let Some((value, threshold, breached)) = measure(kind, t, &window, &baseline) else {
             continue;
         };
-        if claim(db, event_type, kind, value, threshold, breached, now_ms).await? {
+        let state = known
+            .get(&(event_type.to_owned(), kind.as_str().to_owned()))
+            .map(String::as_str);
+        let evaluation = Evaluation {
+            kind,
+            value,
+            threshold,
+            breached,
+            now_ms,
+        };
+        if claim(db, event_type, state, &evaluation).await? {
             claimed.push(Transition {
                 event_type: event_type.to_owned(),
                 alert: kind,
@@ -114,60 +130,71 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Records the evaluation; true when this call moved the alert ok → firing (`breached`) or
-/// firing → ok. The move is a conditional UPDATE, so of several instances evaluating at
-/// once exactly one sees a row change.
-async fn claim(
-    db: &Database,
-    event_type: &str,
+/// One alert's evaluation.
+struct Evaluation {
     kind: AlertKind,
     value: f64,
     threshold: f64,
     breached: bool,
     now_ms: i64,
+}
+
+/// Records the evaluation; true when this call moved the alert ok → firing (`breached`) or
+/// firing → ok. The move is a conditional UPDATE, so of several instances evaluating at
+/// once exactly one sees a row change. `known` is the state last read (`None`: no row yet).
+async fn claim(
+    db: &Database,
+    event_type: &str,
+    known: Option<&str>,
+    e: &Evaluation,
 ) -> Result<bool, QualityError> {
-    sqlx::query(
-        "INSERT INTO quality_alert_states \
-         (event_type, alert, state, since_ms, value, threshold, evaluated_at_ms) \
-         VALUES ($1, $2, 'ok', $3, $4, $5, $3) ON CONFLICT (event_type, alert) DO NOTHING",
-    )
-    .bind(event_type)
-    .bind(kind.as_str())
-    .bind(now_ms)
-    .bind(value)
-    .bind(threshold)
-    .execute(db.pool())
-    .await?;
-    let (to, from) = if breached {
+    if known.is_none() {
+        sqlx::query(
+            "INSERT INTO quality_alert_states \
+             (event_type, alert, state, since_ms, value, threshold, evaluated_at_ms) \
+             VALUES ($1, $2, 'ok', $3, $4, $5, $3) ON CONFLICT (event_type, alert) DO NOTHING",
+        )
+        .bind(event_type)
+        .bind(e.kind.as_str())
+        .bind(e.now_ms)
+        .bind(e.value)
+        .bind(e.threshold)
+        .execute(db.pool())
+        .await?;
+    }
+    let (to, from) = if e.breached {
         ("firing", "ok")
     } else {
         ("ok", "firing")
     };
-    let moved = sqlx::query(
-        "UPDATE quality_alert_states SET state = $3, since_ms = $5, value = $6, threshold = $7, \
-         evaluated_at_ms = $5 WHERE event_type = $1 AND alert = $2 AND state = $4",
-    )
-    .bind(event_type)
-    .bind(kind.as_str())
-    .bind(to)
-    .bind(from)
-    .bind(now_ms)
-    .bind(value)
-    .bind(threshold)
-    .execute(db.pool())
-    .await?;
-    if moved.rows_affected() > 0 {
-        return Ok(true);
+    if known != Some(to) {
+        let moved = sqlx::query(
+            "UPDATE quality_alert_states SET state = $3, since_ms = $5, value = $6, \
+             threshold = $7, evaluated_at_ms = $5 \
+             WHERE event_type = $1 AND alert = $2 AND state = $4",
+        )
+        .bind(event_type)
+        .bind(e.kind.as_str())
+        .bind(to)
+        .bind(from)
+        .bind(e.now_ms)
+        .bind(e.value)
+        .bind(e.threshold)
+        .execute(db.pool())
+        .await?;
+        if moved.rows_affected() > 0 {
+            return Ok(true);
+        }
     }
     sqlx::query(
         "UPDATE quality_alert_states SET value = $3, threshold = $4, evaluated_at_ms = $5 \
          WHERE event_type = $1 AND alert = $2",
     )
     .bind(event_type)
-    .bind(kind.as_str())
-    .bind(value)
-    .bind(threshold)
-    .bind(now_ms)
+    .bind(e.kind.as_str())
+    .bind(e.value)
+    .bind(e.threshold)
+    .bind(e.now_ms)
     .execute(db.pool())
     .await?;
     Ok(false)

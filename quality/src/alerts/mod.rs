@@ -145,6 +145,12 @@ impl Alerts {
     pub async fn evaluate_once(&self, now_ms: i64) -> Result<Vec<Transition>, QualityError> {
         self.reap();
         let mut transitions = Vec::new();
+        let known: evaluate::Known = self
+            .states()
+            .await?
+            .into_iter()
+            .map(|s| ((s.event_type, s.alert), s.state))
+            .collect();
         for (event_type, settings) in settings::all(&self.db).await? {
             let thresholds = match settings.check() {
                 Ok(thresholds) => thresholds,
@@ -153,9 +159,15 @@ impl Alerts {
                     continue;
                 }
             };
-            let claimed =
-                evaluate::evaluate_type(&self.db, &event_type, &settings, &thresholds, now_ms)
-                    .await?;
+            let claimed = evaluate::evaluate_type(
+                &self.db,
+                &event_type,
+                &settings,
+                &thresholds,
+                &known,
+                now_ms,
+            )
+            .await?;
             for transition in claimed {
                 self.deliver(&transition, thresholds.webhook_url.as_deref());
                 transitions.push(transition);
