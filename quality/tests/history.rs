@@ -124,6 +124,11 @@ async fn value(
     .unwrap()
 }
 
+/// The `outcome/accepted` count of one key of `orders.placed`, version 1.
+async fn accepted(db: &Database, table: &str, producer: &str, bucket_ms: i64) -> Option<i64> {
+    value(db, table, producer, bucket_ms, "outcome", "accepted").await
+}
+
 /// Two aggregators (two gateway instances, two pools) count overlapping keys and flush at
 /// the same moment, many times: the stored counts are exactly the sum of both.
 async fn concurrent_flushes_add_up(fresh: Fresh) {
@@ -183,15 +188,7 @@ async fn concurrent_flushes_add_up(fresh: Fresh) {
     assert_eq!(get("lag_bucket", "1"), 2 * rounds * 40);
     // One key exactly: checkout in minute 0 got i = 0 (rejected), 12, 24, 36 each round.
     assert_eq!(
-        value(
-            &fresh.db,
-            "quality_minutes",
-            "checkout",
-            base,
-            "outcome",
-            "accepted"
-        )
-        .await,
+        accepted(&fresh.db, "quality_minutes", "checkout", base).await,
         Some(2 * rounds * 3)
     );
     assert_eq!(
@@ -228,15 +225,7 @@ async fn failed_flush_keeps_counts(fresh: Fresh) {
     assert_eq!(report.keys, 1);
     assert_eq!(aggregator.pending_keys(), 0);
     assert_eq!(
-        value(
-            &fresh.db,
-            "quality_minutes",
-            "checkout",
-            at,
-            "outcome",
-            "accepted"
-        )
-        .await,
+        accepted(&fresh.db, "quality_minutes", "checkout", at).await,
         Some(4)
     );
     assert_eq!(
@@ -315,15 +304,7 @@ async fn rollup_and_pruning(fresh: Fresh) {
         .count() as i64;
     assert!(web_first_hour > 0);
     assert_eq!(
-        value(
-            &fresh.db,
-            "quality_hours",
-            "web",
-            first_hour,
-            "outcome",
-            "accepted"
-        )
-        .await,
+        accepted(&fresh.db, "quality_hours", "web", first_hour).await,
         Some(web_first_hour)
     );
 
@@ -332,15 +313,7 @@ async fn rollup_and_pruning(fresh: Fresh) {
     aggregator.flush(&fresh.db).await.unwrap();
     run_maintenance(&fresh.db, &options, now).await.unwrap();
     assert_eq!(
-        value(
-            &fresh.db,
-            "quality_hours",
-            "web",
-            first_hour,
-            "outcome",
-            "accepted"
-        )
-        .await,
+        accepted(&fresh.db, "quality_hours", "web", first_hour).await,
         Some(web_first_hour + 1)
     );
     assert!(
@@ -432,15 +405,7 @@ async fn background_tasks_flush_on_shutdown(fresh: Fresh) {
     alerts.shutdown().await;
     assert_eq!(aggregator.pending_keys(), 0);
     assert_eq!(
-        value(
-            &fresh.db,
-            "quality_minutes",
-            "web",
-            at,
-            "outcome",
-            "accepted"
-        )
-        .await,
+        accepted(&fresh.db, "quality_minutes", "web", at).await,
         Some(3)
     );
 }
