@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
 
+mod quality;
 mod schema;
 
 /// Tributary: one front door for events — validated, scored, cataloged and replayable.
@@ -25,6 +26,8 @@ enum Command {
     Serve(ServeArgs),
     /// Work with the schemas of a running server: register, check, diff, get, list.
     Schema(schema::SchemaArgs),
+    /// An event type's quality from a running server: summary with sparklines, rules.
+    Quality(quality::QualityArgs),
     /// Apply the metadata database's migrations (the server also applies them at start).
     Migrate(MigrateArgs),
     /// Print the version of Tributary and of the libraries it is built with.
@@ -74,6 +77,16 @@ Settings in tributary.toml sections (environment: TRIBUTARY_<SECTION>__<KEY>, e.
   idempotency_max_entries = 100000 most remembered ids (oldest forgotten first)
   producer_rate_limit = 100.0      events per second per producer (none by default); beyond: 429
   producer_burst = 1000.0          events a producer may send at once [default: rate × 10]
+
+[quality]
+  scoring = true                   score every event and keep the quality history
+  flush_interval = \"10s\"          how often counted verdicts are written to the history
+  rollup_after = \"48h\"            age at which minute rows become hourly rows
+  retention = \"90d\"               how long hourly history is kept
+  maintenance_interval = \"5m\"     how often rollup and pruning run
+  alert_interval = \"15s\"          how often alert thresholds are evaluated
+  webhook_timeout = \"5s\"          per webhook delivery attempt
+  webhook_attempts = 5             attempts per alert notification (doubling back-off from 1s)
 
 [auth]
   mode = \"off\"                     off: callers name themselves in the Tributary-Principal header
@@ -144,6 +157,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             crate::migrate::run(&config, args.check).await
         }
         Command::Schema(args) => schema::run(args).await,
+        Command::Quality(args) => quality::run(args).await,
         Command::Version { json } => {
             print_version(json);
             Ok(())

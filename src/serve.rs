@@ -99,7 +99,13 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         tributary_core::AuthMode::Off => tributary_core::Authentication::from(config.auth),
         tributary_core::AuthMode::Keys => tributary_core::Authentication::keys(producers.clone()),
     };
-    let app = router(state, event_types, gateway, producers, auth);
+    let quality = Quality::start(&config, &db);
+    let history_service = tributary_quality::HistoryService::new(
+        db.clone(),
+        event_types.clone(),
+        &quality.history_options,
+    );
+    let app = router(state, event_types, gateway, producers, auth, history_service);
 
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -145,13 +151,71 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     };
     upkeep.abort();
 
-    // In-flight appends finish (or fail) before the log closes; then the database.
+    // In-flight appends finish (or fail) before the log closes; the last verdicts are counted
+    // in the quality history; then the database closes.
     let closed = log.close().await;
+    quality.stop().await;
     db.close().await;
     outcome?;
     closed.map_err(|e| Failure::runtime(format!("event log did not close cleanly: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The quality history's flush, rollup and pruning loop, and the alert evaluator.
+struct Quality {
+    history_options: tributary_quality::HistoryOptions,
+    aggregator: Option<tributary_quality::Aggregator>,
+    history: Option<tributary_quality::HistoryTask>,
+    alerts: tributary_quality::AlertTask,
+}
+
+impl Quality {
+    /// Starts the background tasks; with `[quality] scoring = false` nothing is counted, so
+    /// there is no aggregator and no flush loop (the history can still be read).
+    fn start(config: &Config, db: &Database) -> Quality {
+        let settings = &config.quality;
+        let history_options = tributary_quality::HistoryOptions {
+            flush_interval: settings.flush_interval,
+            rollup_after: settings.rollup_after,
+            retention: settings.retention,
+            maintenance_interval: settings.maintenance_interval,
+        };
+        let (aggregator, history) = if settings.scoring {
+            let aggregator = tributary_quality::Aggregator::new();
+            let task = tributary_quality::spawn_history(
+                db.clone(),
+                aggregator.clone(),
+                history_options.clone(),
+            );
+            (Some(aggregator), Some(task))
+        } else {
+            (None, None)
+        };
+        let alerts = tributary_quality::spawn_alerts(
+            db.clone(),
+            tributary_quality::AlertOptions {
+                evaluate_interval: settings.alert_interval,
+                webhook_timeout: settings.webhook_timeout,
+                max_attempts: settings.webhook_attempts,
+                ..tributary_quality::AlertOptions::default()
+            },
+        );
+        Quality {
+            history_options,
+            aggregator,
+            history,
+            alerts,
+        }
+    }
+
+    /// Stops the loops; the history task writes what it still holds.
+    async fn stop(self) {
+        if let Some(history) = self.history {
+            history.shutdown().await;
+        }
+        self.alerts.shutdown().await;
+    }
 }
 
 /// Starts the gateway: it publishes to the event types of the catalog; limits and the
@@ -246,6 +310,7 @@ fn router(
     gateway: Arc<tributary_gateway::Gateway>,
     producers: Arc<tributary_gateway::Producers>,
     auth: tributary_core::Authentication,
+    history: tributary_quality::HistoryService,
 ) -> Router {
     let api = OpenApiRouter::with_openapi(crate::openapi::base())
         .routes(routes!(healthz))
@@ -254,7 +319,8 @@ fn router(
         .with_state(state)
         .merge(tributary_registry::api_routes(event_types))
         .merge(tributary_gateway::router(gateway))
-        .merge(tributary_gateway::producer_routes(producers));
+        .merge(tributary_gateway::producer_routes(producers))
+        .merge(tributary_quality::history_routes(history));
     crate::openapi::serve(api)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(

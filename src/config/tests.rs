@@ -315,3 +315,32 @@ fn kafka_linger_is_a_short_duration() {
         .to_string();
     assert!(err.contains("kafka_client.linger"), "{err}");
 }
+
+#[test]
+fn quality_settings_default_parse_and_are_checked() {
+    let defaults = parse_toml("").unwrap().quality;
+    assert!(defaults.scoring);
+    assert_eq!(defaults.flush_interval, std::time::Duration::from_secs(10));
+    assert_eq!(defaults.rollup_after, std::time::Duration::from_secs(48 * 3600));
+    assert_eq!(defaults.webhook_attempts, 5);
+
+    let set = parse_toml(
+        "[quality]\nscoring = false\nflush_interval = \"200ms\"\nretention = \"30d\"\nwebhook_attempts = 2\n",
+    )
+    .unwrap()
+    .quality;
+    assert!(!set.scoring);
+    assert_eq!(set.flush_interval, std::time::Duration::from_millis(200));
+    assert_eq!(set.retention, std::time::Duration::from_secs(30 * 86_400));
+    assert_eq!(set.webhook_attempts, 2);
+
+    for (toml, key) in [
+        ("[quality]\nflush_interval = \"soon\"", "quality.flush_interval"),
+        ("[quality]\nwebhook_attempts = 0", "quality.webhook_attempts"),
+        ("[quality]\nretention = \"1h\"", "quality.retention"),
+        ("[quality]\nscoring = \"maybe\"", "quality.scoring"),
+    ] {
+        let err = parse_toml(toml).unwrap_err().to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+    }
+}

@@ -124,6 +124,16 @@ struct ErrorBody {
     message: String,
 }
 
+/// An RFC 9457 problem, as the `/v1` API answers errors.
+#[derive(Debug, Deserialize)]
+struct ProblemBody {
+    code: String,
+    detail: String,
+}
+
+/// The media type of the Confluent-compatible API.
+const REGISTRY_JSON: &str = "application/vnd.schemaregistry.v1+json";
+
 #[derive(Debug, Deserialize)]
 struct Registered {
     id: u32,
@@ -313,17 +323,41 @@ impl RegistryClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<T, CliError> {
+        self.request(method, path, query, body, REGISTRY_JSON).await
+    }
+
+    /// A call to the native API under `/v1` (`path` without the `v1`): JSON both ways, errors
+    /// as problem+json.
+    pub(crate) async fn v1<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<T, CliError> {
+        let mut full = Vec::with_capacity(path.len() + 1);
+        full.push("v1");
+        full.extend_from_slice(path);
+        self.request(method, &full, query, body, "application/json")
+            .await
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        media_type: &str,
+    ) -> Result<T, CliError> {
         let url = self.url(path, query)?;
-        let mut request = self.http.request(method, url).header(
-            reqwest::header::ACCEPT,
-            "application/vnd.schemaregistry.v1+json",
-        );
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::ACCEPT, media_type);
         if let Some(body) = body {
             request = request
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/vnd.schemaregistry.v1+json",
-                )
+                .header(reqwest::header::CONTENT_TYPE, media_type)
                 .body(body.to_string());
         }
         let response = request.send().await.map_err(|e| self.transport(&e))?;
@@ -394,6 +428,12 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> CliError {
         return CliError::Api {
             code: body.error_code,
             message: body.message,
+        };
+    }
+    if let Ok(problem) = serde_json::from_slice::<ProblemBody>(bytes) {
+        return CliError::Api {
+            code: u32::from(status.as_u16()),
+            message: format!("{} ({})", problem.detail, problem.code),
         };
     }
     let text = String::from_utf8_lossy(bytes);

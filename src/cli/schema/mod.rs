@@ -2,7 +2,7 @@
 //! server from the command line. Handlers are thin: parse arguments, make the calls of
 //! [`client`], print what [`render`] makes of the answers.
 
-mod client;
+pub(crate) mod client;
 mod diff;
 mod handlers;
 mod render;
@@ -467,7 +467,7 @@ fn io_words(error: &std::io::Error) -> String {
 }
 
 /// The line (or, for incompatibilities, lines) printed after `tributary: `.
-fn message(error: &CliError) -> String {
+pub(crate) fn message(error: &CliError) -> String {
     match error {
         CliError::Usage(m) | CliError::Input(m) | CliError::Protocol(m) => m.clone(),
         CliError::Unreachable { server, reason } => {
