@@ -8,5 +8,12 @@
 //! in-memory aggregator that a background task flushes. It never writes to the event log.
 
 mod error;
+mod rules;
+mod score;
 
 pub use error::QualityError;
+pub use rules::{
+    Check, MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_FAN_OUT, MAX_REMEMBERED, MAX_RULES, QualityRules,
+    Rule, Scorer, Severity, Weights,
+};
+pub use score::{Assessment, Components, EventFacts, RuleFailure};
