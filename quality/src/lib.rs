@@ -8,12 +8,16 @@
 //! in-memory aggregator that a background task flushes. It never writes to the event log.
 
 mod error;
+mod rule_store;
 mod rules;
+mod rules_http;
 mod score;
 
 pub use error::QualityError;
+pub use rule_store::{RuleStore, RuleVersion};
 pub use rules::{
     Check, MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_FAN_OUT, MAX_REMEMBERED, MAX_RULES, QualityRules,
     Rule, Scorer, Severity, Weights,
 };
+pub use rules_http::{QUALITY_TAG, RuleService, RuleSetView, rule_routes};
 pub use score::{Assessment, Components, EventFacts, RuleFailure};
