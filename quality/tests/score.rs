@@ -252,3 +252,22 @@ fn micro_timing_of_five_typical_rules() {
     assert_eq!(total, 100 * u64::from(rounds));
     println!("assess with five typical rules: {per_event:?} per event");
 }
+
+/// The worked example of `docs/quality.md`.
+#[test]
+fn the_documented_example() {
+    let scorer = compile(json!({ "rules": [
+        {"name": "total_in_range", "kind": "range", "field": "/total", "min": 0, "max": 10000, "severity": "error"},
+        {"name": "status_known", "kind": "enum", "field": "/status", "values": ["placed", "paid"]},
+        {"name": "sku_form", "kind": "pattern", "field": "/items/*/sku", "regex": "^[A-Z]-[0-9]+$", "severity": "info"},
+        {"name": "fresh", "kind": "freshness", "field": "/placed_at", "max_age": "5m", "max_future": "30s"},
+        {"name": "once", "kind": "unique", "window": "1h"}
+    ]}));
+    let mut event = order();
+    event["total"] = json!(20000);
+    event["items"][0]["sku"] = json!("a1");
+    let found = assess(&scorer, &event);
+    assert_eq!(failed(&found), ["total_in_range", "sku_form"]);
+    // 40 + 30 × (1 − 11/14) + 10 + 10 + 10 = 76.43 → 76.
+    assert_eq!(found.score, 76);
+}

@@ -163,12 +163,12 @@ fn bound(at: &str, value: &Option<Number>) -> Result<Option<f64>, QualityError> 
     }
 }
 
-fn ordered<T: PartialOrd + std::fmt::Display>(
+fn ordered<T: PartialOrd + std::fmt::Display + Copy>(
     at: &str,
     min: Option<T>,
     max: Option<T>,
 ) -> Result<(), QualityError> {
-    if let (Some(min), Some(max)) = (&min, &max)
+    if let (Some(min), Some(max)) = (min, max)
         && min > max
     {
         return Err(QualityError::invalid(

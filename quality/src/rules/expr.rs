@@ -170,10 +170,8 @@ impl Names {
         }
         let next = depth + 1;
         match &node.expr {
-            Expr::Ident(name) => {
-                if !name.starts_with('@') && !bound.iter().any(|b| b == name) {
-                    self.free.insert(name.clone());
-                }
+            Expr::Ident(name) if !name.starts_with('@') && !bound.contains(name) => {
+                self.free.insert(name.clone());
             }
             Expr::Call(call) => {
                 if let Some(target) = &call.target {
@@ -220,8 +218,7 @@ impl Names {
                 bound.truncate(before);
                 walked?;
             }
-            Expr::Literal(_) | Expr::Unspecified => {}
-            #[allow(unreachable_patterns)]
+            // Literals, comprehension accumulators and bound names.
             _ => {}
         }
         Ok(())

@@ -70,7 +70,7 @@ impl FieldPath {
     }
 
     pub(crate) fn has_wildcard(&self) -> bool {
-        self.segments.iter().any(|s| *s == Segment::Any)
+        self.segments.contains(&Segment::Any)
     }
 
     /// The parent path (`/a/b` → `/a`; the root's parent is the root).

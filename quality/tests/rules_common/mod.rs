@@ -42,7 +42,12 @@ pub(crate) fn rules(document: Value) -> QualityRules {
 
 /// Compiles one rule (given as its wire JSON) against the order fields.
 pub(crate) fn one(rule: Value) -> Result<Scorer, QualityError> {
-    Scorer::compile(&rules(json!({ "rules": [rule] })), &order_fields())
+    let document = Value::Object(
+        [("rules".to_owned(), Value::Array(vec![rule]))]
+            .into_iter()
+            .collect(),
+    );
+    Scorer::compile(&rules(document), &order_fields())
 }
 
 /// The refusal of `document`: (field, reason).
