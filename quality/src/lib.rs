@@ -16,8 +16,8 @@ mod score;
 pub use error::QualityError;
 pub use rule_store::{RuleStore, RuleVersion};
 pub use rules::{
-    Check, MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_FAN_OUT, MAX_REMEMBERED, MAX_RULES, QualityRules,
-    Rule, Scorer, Severity, Weights,
+    Check, MAX_COMPREHENSION_NESTING, MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_FAN_OUT, MAX_REMEMBERED,
+    MAX_RULES, QualityRules, Rule, Scorer, Severity, Weights,
 };
 pub use rules_http::{QUALITY_TAG, RuleService, RuleSetView, rule_routes};
 pub use score::{Assessment, Components, EventFacts, RuleFailure};

@@ -305,6 +305,18 @@ fn field_pointers_must_be_in_the_schema() {
     ] {
         refused(set(rule), field, reason);
     }
+    refused(
+        set(json!({"name": "a", "kind": "unique", "field": "/items/*/sku", "window": "1m"})),
+        "rules[1].field",
+        "without `*`",
+    );
+    refused(
+        set(
+            json!({"name": "a", "kind": "freshness", "field": "/tags/*", "max_age": "1m", "max_future": "1m"}),
+        ),
+        "rules[1].field",
+        "without `*`",
+    );
     // Without schema fields every field rule is refused, and field-free ones are fine.
     let none = Scorer::compile(
         &rules(json!({"rules": [{"name": "a", "kind": "required", "field": "/id"}]})),
@@ -382,6 +394,12 @@ fn expressions_are_checked() {
     let deep_sum = format!("{} 1 == 41", "1 + ".repeat(40));
     refused(expr(deep_sum), "rules[1].expr", "deeper than 32");
     refused(expr(" ".into()), "rules[1].expr", "empty");
+    refused(
+        expr("items.all(i, items.all(j, items.all(k, k.qty > 0)))".into()),
+        "rules[1].expr",
+        "more than 2 deep",
+    );
+    one(json!({"name": "a", "kind": "expression", "expr": "items.all(i, items.exists(j, j.sku == i.sku))"})).unwrap();
     // Comprehension variables are bound; `event` is always known.
     one(json!({"name": "a", "kind": "expression", "expr": "items.exists(it, it.sku == 'A-1') && event.id != ''"})).unwrap();
 }

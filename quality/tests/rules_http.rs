@@ -448,6 +448,30 @@ async fn concurrent_puts_get_distinct_versions(fresh: Fresh) {
     assert!(store.current("orders.other").await.unwrap().is_none());
 }
 
+#[tokio::test]
+async fn the_routes_are_described_in_openapi() {
+    let fresh = fresh_sqlite().await;
+    let (_, api) = rule_routes(fresh.service.clone()).split_for_parts();
+    let doc = serde_json::to_value(&api).unwrap();
+    let rules = &doc["paths"]["/v1/event-types/{type}/quality/rules"];
+    for method in ["get", "put"] {
+        assert_eq!(rules[method]["tags"], json!(["quality"]), "{method}");
+    }
+    assert!(rules["put"]["responses"]["422"].is_object());
+    assert!(doc["paths"]["/v1/event-types/{type}/quality/rules/versions"]["get"].is_object());
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "QualityRules",
+        "QualityRule",
+        "QualityRuleSet",
+        "Weights",
+        "Severity",
+    ] {
+        assert!(schemas[name].is_object(), "{name}: {schemas}");
+    }
+    assert!(schemas["QualityRule"]["properties"]["regex"].is_object());
+}
+
 macro_rules! suite {
     ($backend:ident, $fresh:path $(, #[$meta:meta])*) => {
         mod $backend {

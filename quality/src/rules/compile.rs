@@ -113,6 +113,19 @@ struct Known<'a> {
 }
 
 impl Known<'_> {
+    /// A field naming one value (no `*`): the event time of `freshness`, the key of
+    /// `unique`.
+    fn single(&self, at: &str, pointer: &str) -> Result<FieldPath, QualityError> {
+        let path = self.path(at, pointer)?;
+        if path.has_wildcard() {
+            return Err(QualityError::invalid(
+                at,
+                format!("{pointer} names many values: this kind needs a field without `*`"),
+            ));
+        }
+        Ok(path)
+    }
+
     fn path(&self, at: &str, pointer: &str) -> Result<FieldPath, QualityError> {
         let path = FieldPath::parse(pointer).map_err(|reason| QualityError::invalid(at, reason))?;
         if pointer.is_empty() {
@@ -308,11 +321,11 @@ impl Scorer {
                 } => CompiledCheck::Freshness {
                     max_age_ms: duration_ms(&at("max_age"), max_age)?,
                     max_future_ms: duration_ms(&at("max_future"), max_future)?,
-                    path: f.as_deref().map(|f| known.path(&field, f)).transpose()?,
+                    path: f.as_deref().map(|f| known.single(&field, f)).transpose()?,
                 },
                 Check::Unique { field: f, window } => CompiledCheck::Unique {
                     memory: Memory::new(duration_ms(&at("window"), window)?),
-                    path: f.as_deref().map(|f| known.path(&field, f)).transpose()?,
+                    path: f.as_deref().map(|f| known.single(&field, f)).transpose()?,
                 },
                 Check::Expression { expr } => CompiledCheck::Expression(Box::new(
                     Expression::compile(expr, &top_level_names)

@@ -5,7 +5,9 @@
 //! field of the schema. Evaluation is bounded by the expression and the event: CEL has no
 //! loops beyond the comprehension macros (`all`, `exists`, `map`, `filter`, …) over lists
 //! and maps, which here can only come from the event itself or from literals in the
-//! (bounded) expression; the `regex` and time extensions are not compiled in.
+//! (bounded) expression, nested at most [`MAX_COMPREHENSION_NESTING`] deep (so the work is
+//! at most quadratic in the size of the event); the `regex` and time extensions are not
+//! compiled in.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,6 +20,9 @@ use serde_json::Value;
 pub const MAX_EXPR_CHARS: usize = 2_000;
 /// Deepest nesting of an expression's syntax tree.
 pub const MAX_EXPR_DEPTH: usize = 32;
+/// Deepest nesting of comprehensions (`all`, `exists`, `map`, …): each level multiplies the
+/// work by the size of the list it walks.
+pub const MAX_COMPREHENSION_NESTING: usize = 2;
 
 /// A parsed, checked CEL expression.
 pub(crate) struct Expression {
@@ -156,6 +161,8 @@ fn kind_of(value: &CelValue) -> &'static str {
 #[derive(Default)]
 struct Names {
     free: HashSet<String>,
+    /// Comprehensions around the node being walked.
+    comprehensions: usize,
 }
 
 impl Names {
@@ -203,6 +210,11 @@ impl Names {
                 }
             }
             Expr::Comprehension(comp) => {
+                if self.comprehensions >= MAX_COMPREHENSION_NESTING {
+                    return Err(format!(
+                        "expression nests comprehensions (all, exists, map, filter, …) more than {MAX_COMPREHENSION_NESTING} deep"
+                    ));
+                }
                 self.walk(&comp.iter_range, next, bound)?;
                 self.walk(&comp.accu_init, next, bound)?;
                 let before = bound.len();
@@ -211,10 +223,12 @@ impl Names {
                     bound.push(second.clone());
                 }
                 bound.push(comp.accu_var.clone());
+                self.comprehensions += 1;
                 let walked = self
                     .walk(&comp.loop_cond, next, bound)
                     .and_then(|()| self.walk(&comp.loop_step, next, bound))
                     .and_then(|()| self.walk(&comp.result, next, bound));
+                self.comprehensions -= 1;
                 bound.truncate(before);
                 walked?;
             }

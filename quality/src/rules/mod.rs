@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 pub(crate) use compile::{CompiledCheck, CompiledRule};
 pub use compile::{MAX_RULES, Scorer};
-pub use expr::{MAX_EXPR_CHARS, MAX_EXPR_DEPTH};
+pub use expr::{MAX_COMPREHENSION_NESTING, MAX_EXPR_CHARS, MAX_EXPR_DEPTH};
 pub(crate) use path::FieldPath;
 pub use path::MAX_FAN_OUT;
 pub use unique::MAX_REMEMBERED;

@@ -21,7 +21,6 @@ struct Seen {
     order: VecDeque<(u64, i64)>,
 }
 
-#[derive(Debug)]
 pub(crate) struct Memory {
     window_ms: i64,
     capacity: usize,
@@ -33,6 +32,15 @@ pub(crate) fn fingerprint<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut hasher = DefaultHasher::new();
     value.hash(&mut hasher);
     hasher.finish()
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory")
+            .field("window_ms", &self.window_ms)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Memory {
