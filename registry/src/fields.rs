@@ -157,6 +157,11 @@ impl<'a> JsonWalker<'a, '_> {
         hops: usize,
     ) -> Result<(), SchemaError> {
         let Value::Object(map) = node else {
+            // A boolean schema (`true`: anything) still names a field.
+            if !pointer.is_empty() {
+                self.out
+                    .add(SchemaType::Json, pointer, Vec::new(), None, required)?;
+            }
             return Ok(());
         };
         if !pointer.is_empty() {
@@ -415,11 +420,15 @@ mod tests {
         assert_eq!(escape_segment("a/b~c"), "a~1b~0c");
         let found = fields(
             SchemaType::Json,
-            r#"{"type":"object","properties":{"a/b":{"type":"string"},"~x":{}}}"#,
+            r#"{"type":"object","required":["any"],"properties":{"a/b":{"type":"string"},"~x":{},"any":true}}"#,
         );
         assert_eq!(
             summary(&found),
-            [("/a~1b".to_owned(), false), ("/~0x".to_owned(), false)]
+            [
+                ("/a~1b".to_owned(), false),
+                ("/any".to_owned(), true),
+                ("/~0x".to_owned(), false)
+            ]
         );
     }
 
