@@ -91,7 +91,10 @@ impl RuleService {
     }
 
     /// The compiled current rules of an event type against its latest schema, with their
-    /// version (0: none stored, the default scorer).
+    /// version (0: none stored, the default scorer). Rules are checked against the schema
+    /// that was latest when they were stored: if a later schema dropped a field they name,
+    /// this is the `Invalid` refusal naming the rule, and the caller should score with
+    /// [`Scorer::default_for`] until the owners fix the rules.
     pub async fn scorer(&self, event_type: &str) -> Result<(i64, Scorer), QualityError> {
         let fields = self.fields(event_type).await?;
         let (version, rules) = self.store.current(event_type).await?.unwrap_or_default();

@@ -3,7 +3,7 @@
 //! This is the one place a schema becomes a field list (quality rules check their field
 //! pointers against it; the catalog shows it). Pointers are RFC 6901 (`~` → `~0`, `/` → `~1`)
 //! with one extension: the segment `*` stands for every element of an array
-//! (`/items/*/sku`).
+//! (`/items/*/sku`); a property whose name is `*` cannot be told from it.
 //!
 //! JSON Schema (properties in name order): `properties` and `required`, nested objects, `items` (a single schema; tuple
 //! forms are skipped), `allOf` (merged), `anyOf`/`oneOf` (merged, never required), `type`

@@ -175,6 +175,19 @@ mod tests {
         assert_eq!(FieldPath::parse("/a").unwrap().parent().as_str(), "");
     }
 
+    proptest::proptest! {
+        /// A key escaped as the registry lists fields reads back as the same key.
+        #[test]
+        fn escaped_keys_read_back(key in "\\PC{0,12}") {
+            proptest::prop_assume!(key != "*");
+            let pointer = format!("/{}", tributary_registry::escape_segment(&key));
+            let path = FieldPath::parse(&pointer).unwrap();
+            proptest::prop_assert_eq!(path.top_level_key(), Some(key.as_str()));
+            let event = json!({ key.clone(): 1 });
+            proptest::prop_assert_eq!(path.get(&event), Some(&json!(1)));
+        }
+    }
+
     #[test]
     fn fan_out_is_capped() {
         let items: Vec<Value> = (0..MAX_FAN_OUT + 5).map(|i| json!(i)).collect();
