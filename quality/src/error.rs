@@ -19,6 +19,9 @@ pub enum QualityError {
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Another writer kept changing the same thing meanwhile; retry.
+    #[error("the quality rules of {0} kept changing meanwhile; retry")]
+    Concurrent(String),
     /// The metadata database failed.
     #[error("metadata database: {0}")]
     Store(String),
@@ -41,6 +44,7 @@ impl QualityError {
             QualityError::BadRequest(_) => ErrorCode::BadRequest,
             QualityError::NotFound(_) => ErrorCode::NotFound,
             QualityError::Forbidden(_) => ErrorCode::Forbidden,
+            QualityError::Concurrent(_) => ErrorCode::Conflict,
             QualityError::Store(_) => ErrorCode::Internal,
             QualityError::EventType(inner) => inner.code(),
         }

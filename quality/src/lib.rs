@@ -12,6 +12,10 @@ mod error;
 mod history;
 mod history_http;
 pub mod metrics;
+mod rule_store;
+mod rules;
+mod rules_http;
+mod score;
 
 pub use alerts::{
     AlertKind, AlertOptions, AlertSettings, AlertState, AlertTask, Alerts, Transition, spawn_alerts,
@@ -24,3 +28,10 @@ pub use history::{
     spawn_history,
 };
 pub use history_http::{HistoryService, MAX_RANGE_MS, history_routes, parse_time};
+pub use rule_store::{RuleStore, RuleVersion};
+pub use rules::{
+    Check, MAX_COMPREHENSION_NESTING, MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_FAN_OUT, MAX_REMEMBERED,
+    MAX_RULES, QualityRules, Rule, Scorer, Severity, Weights,
+};
+pub use rules_http::{QUALITY_TAG, RuleService, RuleSetView, rule_routes};
+pub use score::{Assessment, Components, EventFacts, RuleFailure};

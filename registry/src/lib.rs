@@ -24,6 +24,7 @@ mod compat;
 mod compiled;
 mod error;
 mod event_types;
+mod fields;
 mod limits;
 mod schema;
 mod store;
@@ -41,6 +42,7 @@ pub use event_types::{
     MAX_METADATA_BODY_BYTES, MAX_TAGS, NewEventType, RegisteredVersion, api_routes, authenticate,
     identify,
 };
+pub use fields::{Field, MAX_FIELD_DEPTH, MAX_FIELDS, escape_segment, schema_fields};
 pub use limits::SchemaLimits;
 pub use schema::{
     InMemoryReferences, JsonDraft, ParsedSchema, ReferenceResolver, RegisteredSchema,
