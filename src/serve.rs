@@ -87,7 +87,12 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
             default_retention: Some(config.default_retention),
         },
     );
-    let gateway = start_gateway(&config, log.clone(), registry, event_types.clone()).await?;
+    let quality = Quality::start(&config, &db);
+    let rules = tributary_quality::RuleService::new(db.clone(), event_types.clone());
+    let hook = quality.aggregator.clone().map(|aggregator| {
+        tributary_gateway::QualityHook::new(rules.clone(), aggregator, config.gateway.metadata_ttl)
+    });
+    let gateway = start_gateway(&config, log.clone(), registry, event_types.clone(), hook).await?;
     let producers = Arc::new(tributary_gateway::Producers::new(
         db.clone(),
         tributary_gateway::ProducerOptions {
@@ -99,13 +104,19 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         tributary_core::AuthMode::Off => tributary_core::Authentication::from(config.auth),
         tributary_core::AuthMode::Keys => tributary_core::Authentication::keys(producers.clone()),
     };
-    let quality = Quality::start(&config, &db);
     let history_service = tributary_quality::HistoryService::new(
         db.clone(),
         event_types.clone(),
         &quality.history_options,
     );
-    let app = router(state, event_types, gateway, producers, auth, history_service);
+    let app = router(
+        state,
+        event_types,
+        gateway,
+        producers,
+        auth,
+        (rules, history_service),
+    );
 
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -226,6 +237,7 @@ async fn start_gateway(
     log: Arc<dyn EventLog>,
     registry: tributary_registry::Registry,
     event_types: tributary_registry::EventTypes,
+    quality: Option<tributary_gateway::QualityHook>,
 ) -> Result<Arc<tributary_gateway::Gateway>, Failure> {
     let retention = tributary_eventlog::Retention {
         time: Some(config.default_retention),
@@ -235,6 +247,7 @@ async fn start_gateway(
         dlq_partitions: config.default_partitions,
         dlq_retention: retention,
         limits: config.gateway.clone(),
+        quality,
         ..tributary_gateway::GatewayOptions::default()
     };
     let gateway = tributary_gateway::Gateway::start(log, registry, Arc::new(event_types), options)
@@ -310,7 +323,10 @@ fn router(
     gateway: Arc<tributary_gateway::Gateway>,
     producers: Arc<tributary_gateway::Producers>,
     auth: tributary_core::Authentication,
-    history: tributary_quality::HistoryService,
+    (rules, history): (
+        tributary_quality::RuleService,
+        tributary_quality::HistoryService,
+    ),
 ) -> Router {
     let api = OpenApiRouter::with_openapi(crate::openapi::base())
         .routes(routes!(healthz))
@@ -320,6 +336,7 @@ fn router(
         .merge(tributary_registry::api_routes(event_types))
         .merge(tributary_gateway::router(gateway))
         .merge(tributary_gateway::producer_routes(producers))
+        .merge(tributary_quality::rule_routes(rules))
         .merge(tributary_quality::history_routes(history));
     crate::openapi::serve(api)
         .fallback(not_found)

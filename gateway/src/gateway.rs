@@ -22,6 +22,7 @@ use crate::idempotency::{Dedup, Key, Original, Slot};
 use crate::limits::GatewayLimits;
 use crate::metrics::{self, Outcomes};
 use crate::prepare::{self, Item, Meta, Pending};
+use crate::quality::{QualityHook, Scored};
 use crate::rate_limit::RateLimiter;
 use crate::schemas::{Pin, ResolvedSchema, Schemas};
 use crate::verdict::{Answer, Reason, Verdict, Written};
@@ -36,6 +37,8 @@ pub struct GatewayOptions {
     pub dlq_partitions: u32,
     /// Retention of the dead-letter topic when the gateway creates it: no limit.
     pub dlq_retention: Retention,
+    /// Scores every event and counts verdicts in the quality history; `None`: no scoring.
+    pub quality: Option<QualityHook>,
 }
 
 impl Default for GatewayOptions {
@@ -45,6 +48,7 @@ impl Default for GatewayOptions {
             dlq_topic: String::from("tributary.dlq"),
             dlq_partitions: 3,
             dlq_retention: Retention::default(),
+            quality: None,
         }
     }
 }
@@ -62,6 +66,8 @@ pub(crate) struct Submission {
     pub(crate) meta: Meta,
     /// Validate only; write nothing.
     pub(crate) dry_run: bool,
+    /// Show each event's quality in the answer (`?quality=true`).
+    pub(crate) include_quality: bool,
     /// What an authenticated producer key may publish; `None`: no restriction (auth off, or
     /// an admin or team principal). Checked per event for CloudEvents, whose types travel in
     /// the events.
@@ -80,6 +86,7 @@ pub struct Gateway {
     dedup: Arc<Dedup>,
     rate: RateLimiter,
     producer_labels: metrics::ProducerLabels,
+    quality: Option<QualityHook>,
 }
 
 mod cloudevent_ingest;
@@ -112,6 +119,7 @@ impl Gateway {
             producer_labels: metrics::ProducerLabels::default(),
             limits,
             dlq_topic: options.dlq_topic,
+            quality: options.quality,
         })
     }
 
@@ -228,6 +236,7 @@ impl Gateway {
             )));
         }
         let candidate = self.candidate(&info).await;
+        let scorer = self.scorer(&info.name, schema.id).await;
         resolving.done();
 
         let input = prepare::Input {
@@ -241,6 +250,7 @@ impl Gateway {
             meta: submission.meta,
             received_at_ms: now_ms(),
             dry_run: submission.dry_run,
+            scorer,
         };
         let producer = input.meta.producer.clone();
         let checking = metrics::Stage::start("check");
@@ -251,10 +261,29 @@ impl Gateway {
         };
         checking.done();
         if submission.dry_run {
-            return Ok(Answer::new(prepare::dry_run_verdicts(pending)));
+            let (pending, scored) = take_scores(pending);
+            let answer = Answer::new(prepare::dry_run_verdicts(pending));
+            return Ok(show_quality(answer, submission.include_quality, &scored));
         }
         self.take_rate(&producer, pending.len())?;
-        Ok(Answer::new(self.write(&info, &producer, pending).await?))
+        let (verdicts, scored) = self.write(&info, &producer, pending).await?;
+        Ok(show_quality(
+            Answer::new(verdicts),
+            submission.include_quality,
+            &scored,
+        ))
+    }
+
+    /// The scorer of `event_type` for events checked with `schema`, when scoring is on.
+    async fn scorer(
+        &self,
+        event_type: &EventTypeName,
+        schema: tributary_registry::SchemaId,
+    ) -> Option<Arc<tributary_quality::Scorer>> {
+        match &self.quality {
+            Some(hook) => Some(hook.scorer(event_type, schema).await),
+            None => None,
+        }
     }
 
     /// Charges `events` to `producer`'s rate limit, before anything of the request is written.
@@ -333,7 +362,8 @@ impl Gateway {
         info: &EventTypeInfo,
         producer: &str,
         pending: Vec<Pending>,
-    ) -> Result<Vec<Verdict>, GatewayError> {
+    ) -> Result<(Vec<Verdict>, BTreeMap<usize, Scored>), GatewayError> {
+        let (pending, scored) = take_scores(pending);
         let keys: Vec<Option<Key>> = pending
             .iter()
             .map(|item| {
@@ -579,7 +609,11 @@ impl Gateway {
             written.sort_by_key(|w| w.index);
             return Err(GatewayError::LogUnavailable { error, written });
         }
-        Ok(verdicts.into_values().collect())
+        let verdicts: Vec<Verdict> = verdicts.into_values().collect();
+        if let Some(hook) = &self.quality {
+            hook.observe(info.name.as_str(), producer, &verdicts, &scored);
+        }
+        Ok((verdicts, scored))
     }
 
     async fn append(
@@ -669,6 +703,23 @@ fn duplicate(index: usize, original: &Original) -> Verdict {
         partition: original.partition,
         offset: original.offset,
     }
+}
+
+/// Takes each event's score out of its pending check, by index.
+fn take_scores(mut pending: Vec<Pending>) -> (Vec<Pending>, BTreeMap<usize, Scored>) {
+    let scored = pending
+        .iter_mut()
+        .filter_map(|item| Some((item.index(), item.take_quality()?)))
+        .collect();
+    (pending, scored)
+}
+
+/// `answer`, showing each event's quality when the producer asked for it.
+fn show_quality(answer: Answer, asked: bool, scored: &BTreeMap<usize, Scored>) -> Answer {
+    if !asked {
+        return answer;
+    }
+    answer.with_quality(scored.iter().map(|(index, s)| (*index, s.body())).collect())
 }
 
 fn body_too_large(max: usize) -> GatewayError {

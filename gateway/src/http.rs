@@ -66,6 +66,8 @@ pub fn router(gateway: Arc<Gateway>) -> OpenApiRouter {
 #[derive(Debug, Deserialize)]
 pub(crate) struct Params {
     schema_version: Option<String>,
+    /// `true`: each verdict carries the event's quality score.
+    quality: Option<bool>,
 }
 
 /// Publish events of one type.
@@ -360,6 +362,7 @@ pub(crate) fn submission(
             idempotency_key,
         },
         dry_run,
+        include_quality: params.quality.unwrap_or(false),
         grants: None,
     })
 }

@@ -26,6 +26,7 @@ mod metrics;
 mod openapi;
 mod prepare;
 mod producers;
+mod quality;
 mod rate_limit;
 mod schemas;
 mod verdict;
@@ -43,5 +44,6 @@ pub use producers::{
     IssuedKey, KeyView, NewProducer, ProducerError, ProducerOptions, ProducerView, Producers,
     admin_principal, producer_routes,
 };
+pub use quality::{QualityBody, QualityHook};
 pub use rate_limit::RateLimit;
 pub use verdict::{Answer, Reason, Verdict, ViolationBody, Written};

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::GatewayError;
 use crate::decode::{self, Format, RawEvent};
 use crate::event_types::{Enforcement, EventTypeInfo};
+use crate::quality::Scored;
 use crate::schemas::ResolvedSchema;
 use crate::verdict::{Reason, Verdict, ViolationBody};
 
@@ -76,6 +77,8 @@ pub(crate) struct Input {
     pub(crate) meta: Meta,
     pub(crate) received_at_ms: i64,
     pub(crate) dry_run: bool,
+    /// Scores each event (the quality hook); `None` when scoring is off.
+    pub(crate) scorer: Option<Arc<tributary_quality::Scorer>>,
 }
 
 /// An event checked and ready to be written.
@@ -90,6 +93,7 @@ pub(crate) enum Pending {
         record: Record,
         warnings: Vec<ViolationBody>,
         shadow_violations: Vec<ViolationBody>,
+        quality: Option<Scored>,
     },
     Reject {
         index: usize,
@@ -100,6 +104,7 @@ pub(crate) enum Pending {
         violations: Vec<ViolationBody>,
         /// The dead-letter record, unless the event is not dead-lettered (too large).
         dead_letter: Option<Record>,
+        quality: Option<Scored>,
     },
 }
 
@@ -107,6 +112,13 @@ impl Pending {
     pub(crate) fn index(&self) -> usize {
         match self {
             Pending::Accept { index, .. } | Pending::Reject { index, .. } => *index,
+        }
+    }
+
+    /// Takes the event's score out (to keep it past the write).
+    pub(crate) fn take_quality(&mut self) -> Option<Scored> {
+        match self {
+            Pending::Accept { quality, .. } | Pending::Reject { quality, .. } => quality.take(),
         }
     }
 
@@ -229,14 +241,31 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                     pointer: String::new(),
                     message,
                 }];
+                let quality = input.scorer.as_ref().map(|_| unreadable(input));
                 out.push(reject(
-                    input, &shared, &item, event_id, dedup_id, reason, violations,
+                    input, &shared, &item, event_id, dedup_id, reason, violations, quality,
                 ));
                 continue;
             }
         };
         let verbatim = item.raw.verbatim.then_some(&item.raw.bytes[..]);
         let (payload, violations) = check(&input.schema, &value, verbatim);
+        let quality = input.scorer.as_ref().map(|scorer| {
+            let facts = tributary_quality::EventFacts {
+                event_id: &event_id,
+                schema_valid: violations.is_empty(),
+                event_time_ms: item.event_time_ms.or(input.meta.event_time_ms),
+                received_at_ms: input.received_at_ms,
+            };
+            let assessment = scorer.assess(&value, &facts);
+            Scored {
+                score: assessment.score,
+                assessment: Some(assessment),
+                fields: Some(Arc::clone(scorer.tracked_fields())),
+                schema_version: input.schema.version,
+                received_at_ms: input.received_at_ms,
+            }
+        });
         let warn = input.info.enforcement == Enforcement::Warn;
         let payload = match payload {
             Some(payload) if violations.is_empty() || warn => payload,
@@ -249,6 +278,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                     dedup_id,
                     Reason::SchemaViolation,
                     violations,
+                    quality,
                 ));
                 continue;
             }
@@ -266,7 +296,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
         let record = if input.dry_run {
             Record::new(Bytes::new(), 0)
         } else {
-            accepted_record(
+            let record = accepted_record(
                 input,
                 &shared,
                 &item,
@@ -274,7 +304,8 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                 &event_id,
                 &payload,
                 &violations,
-            )
+            );
+            with_score(record, quality.as_ref())
         };
         out.push(Pending::Accept {
             index,
@@ -283,6 +314,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
             record,
             warnings: violations,
             shadow_violations,
+            quality,
         });
     }
     out
@@ -347,6 +379,26 @@ fn check<'b>(
     }
 }
 
+/// The score of an event that could not be read: 0, nothing else known.
+fn unreadable(input: &Input) -> Scored {
+    Scored {
+        score: 0,
+        assessment: None,
+        fields: None,
+        schema_version: input.schema.version,
+        received_at_ms: input.received_at_ms,
+    }
+}
+
+/// The record with its `tributary.quality` header, when the event was scored.
+fn with_score(record: Record, quality: Option<&Scored>) -> Record {
+    match quality {
+        Some(scored) => record.with_header(headers::QUALITY, Bytes::from(scored.score.to_string())),
+        None => record,
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one rejected event and all it is known by
 fn reject(
     input: &Input,
     shared: &Shared,
@@ -355,6 +407,7 @@ fn reject(
     dedup_id: Option<String>,
     reason: Reason,
     violations: Vec<ViolationBody>,
+    quality: Option<Scored>,
 ) -> Pending {
     let index = item.index;
     let dead_letter = (!input.dry_run && reason != Reason::TooLarge).then(|| {
@@ -362,7 +415,7 @@ fn reject(
             .with_header(DLQ_REASON, reason.as_str())
             .with_header(DLQ_EVENT_TYPE, input.info.name.as_str().to_owned())
             .with_header(DLQ_VIOLATIONS, violations_json(&violations));
-        shared.enrich(record, item, &event_id)
+        with_score(shared.enrich(record, item, &event_id), quality.as_ref())
     });
     Pending::Reject {
         index,
@@ -371,6 +424,7 @@ fn reject(
         reason,
         violations,
         dead_letter,
+        quality,
     }
 }
 

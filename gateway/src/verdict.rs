@@ -1,7 +1,12 @@
 //! What the gateway answers about each event.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+use serde::ser::SerializeStruct;
 use tributary_registry::Violation;
+
+use crate::quality::QualityBody;
 
 /// Why an event was not accepted: a machine-readable code, also written to dead letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -128,15 +133,52 @@ impl Verdict {
 }
 
 /// The answer to a request whose events all got a verdict (200 or 207).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct Answer {
     /// Accepted now or earlier (duplicates count as accepted).
     pub accepted: usize,
     /// Of `accepted`, the duplicates (omitted when zero).
-    #[serde(skip_serializing_if = "is_zero")]
     pub duplicates: usize,
     pub rejected: usize,
+    /// A verdict per event; with `?quality=true` each also carries the event's `quality`
+    /// (score, components, failed rules).
     pub results: Vec<Verdict>,
+    /// The quality of each event by index, shown when the producer asked.
+    #[schema(ignore)]
+    pub quality: BTreeMap<usize, QualityBody>,
+}
+
+impl Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// A verdict with the event's quality beside its other members.
+        #[derive(Serialize)]
+        struct Scored<'a> {
+            #[serde(flatten)]
+            verdict: &'a Verdict,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            quality: Option<&'a QualityBody>,
+        }
+        let mut answer = serializer.serialize_struct("Answer", 4)?;
+        answer.serialize_field("accepted", &self.accepted)?;
+        if !is_zero(&self.duplicates) {
+            answer.serialize_field("duplicates", &self.duplicates)?;
+        }
+        answer.serialize_field("rejected", &self.rejected)?;
+        if self.quality.is_empty() {
+            answer.serialize_field("results", &self.results)?;
+        } else {
+            let results: Vec<Scored<'_>> = self
+                .results
+                .iter()
+                .map(|verdict| Scored {
+                    verdict,
+                    quality: self.quality.get(&verdict.index()),
+                })
+                .collect();
+            answer.serialize_field("results", &results)?;
+        }
+        answer.end()
+    }
 }
 
 impl Answer {
@@ -151,7 +193,14 @@ impl Answer {
             duplicates,
             rejected: results.len() - accepted,
             results,
+            quality: BTreeMap::new(),
         }
+    }
+
+    /// The answer showing each event's quality.
+    pub(crate) fn with_quality(mut self, quality: BTreeMap<usize, QualityBody>) -> Answer {
+        self.quality = quality;
+        self
     }
 
     /// Every event accepted.

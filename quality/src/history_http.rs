@@ -4,11 +4,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::json;
 use tributary_core::Database;
 use tributary_registry::{Caller, EventTypes, JsonBody};
@@ -18,15 +15,13 @@ use utoipa_axum::routes;
 use crate::QualityError;
 use crate::alerts::{AlertOptions, AlertSettings, Alerts};
 use crate::history::{By, History, HistoryOptions, now_ms};
+use crate::http::{Answer, QUALITY_TAG, TypeName, ok};
 
-const QUALITY_TAG: &str = "quality";
 /// The longest range a report or overview may cover.
 pub const MAX_RANGE_MS: i64 = 400 * 86_400_000;
 const DEFAULT_RANGE_MS: i64 = 3_600_000;
 const DEFAULT_OVERVIEW_LIMIT: usize = 50;
 const MAX_OVERVIEW_LIMIT: usize = 1000;
-
-type Answer = Result<Response, QualityError>;
 
 /// What the quality routes need.
 #[derive(Debug, Clone)]
@@ -55,21 +50,6 @@ pub fn history_routes(service: HistoryService) -> OpenApiRouter {
         .routes(routes!(get_alerts, put_alerts))
         .routes(routes!(alert_states))
         .with_state(service)
-}
-
-/// The event-type name in the path.
-#[derive(Debug)]
-struct TypeName(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for TypeName {
-    type Rejection = QualityError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<String>::from_request_parts(parts, state).await {
-            Ok(Path(name)) => Ok(TypeName(name)),
-            Err(rejection) => Err(QualityError::BadRequest(format!("bad path: {rejection}"))),
-        }
-    }
 }
 
 /// Query parameters by name.
@@ -140,17 +120,6 @@ pub fn parse_time(name: &str, text: &str, now_ms: i64) -> Result<i64, QualityErr
                 "{name}: {text:?} is neither RFC 3339, `now` nor relative like `-6h`: {e}"
             ))
         })
-}
-
-fn ok<T: Serialize>(value: &T) -> Answer {
-    let bytes = serde_json::to_vec(value)
-        .map_err(|e| QualityError::Store(format!("cannot encode the answer: {e}")))?;
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        bytes,
-    )
-        .into_response())
 }
 
 /// The quality of an event type over a range, optionally split.

@@ -11,6 +11,7 @@ mod alerts;
 mod error;
 mod history;
 mod history_http;
+mod http;
 pub mod metrics;
 mod rule_store;
 mod rules;
@@ -28,10 +29,11 @@ pub use history::{
     spawn_history,
 };
 pub use history_http::{HistoryService, MAX_RANGE_MS, history_routes, parse_time};
+pub use http::QUALITY_TAG;
 pub use rule_store::{RuleStore, RuleVersion};
 pub use rules::{
     Check, MAX_COMPREHENSION_NESTING, MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_FAN_OUT, MAX_REMEMBERED,
     MAX_RULES, QualityRules, Rule, Scorer, Severity, Weights,
 };
-pub use rules_http::{QUALITY_TAG, RuleService, RuleSetView, rule_routes};
+pub use rules_http::{RuleService, RuleSetView, rule_routes};
 pub use score::{Assessment, Components, EventFacts, RuleFailure};

@@ -1,4 +1,4 @@
-//! `/v1/event-types/{type}/quality/rules`: read, replace and list the versions of an event
+//! `/v1/event-types/{name}/quality/rules`: read, replace and list the versions of an event
 //! type's quality rules. Replacing is for the type's owners (or admins) and compiles the
 //! rules against the fields of the type's latest schema first (422 naming the rule key when
 //! they do not compile). While a type has no schema, only rules that name no field
@@ -6,10 +6,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, State};
 use serde::Serialize;
 use serde_json::Value;
 use tributary_core::{Database, Principal};
@@ -22,11 +19,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::QualityError;
+use crate::http::{Answer, QUALITY_TAG, TypeName, ok};
 use crate::rule_store::{RuleStore, RuleVersion};
 use crate::rules::{QualityRules, Scorer};
 
-/// Tag of the quality routes in the OpenAPI description.
-pub const QUALITY_TAG: &str = "quality";
 /// Largest rule-set body.
 const MAX_RULES_BODY_BYTES: usize = 1024 * 1024;
 /// Most referenced schemas loaded to list a schema's fields.
@@ -189,7 +185,7 @@ async fn compile_blocking(rules: QualityRules, fields: Vec<Field>) -> Result<Sco
         .map_err(|e| QualityError::Store(format!("compiling the rules failed: {e}")))?
 }
 
-/// The `/v1/event-types/{type}/quality/rules` routes and their OpenAPI description.
+/// The `/v1/event-types/{name}/quality/rules` routes and their OpenAPI description.
 pub fn rule_routes(service: RuleService) -> OpenApiRouter {
     OpenApiRouter::default()
         .routes(routes!(get_rules, put_rules))
@@ -198,41 +194,13 @@ pub fn rule_routes(service: RuleService) -> OpenApiRouter {
         .with_state(service)
 }
 
-type Answer = Result<Response, QualityError>;
-
-/// The event-type name in the path.
-#[derive(Debug)]
-struct TypeName(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for TypeName {
-    type Rejection = QualityError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<String>::from_request_parts(parts, state).await {
-            Ok(Path(name)) => Ok(TypeName(name)),
-            Err(rejection) => Err(QualityError::BadRequest(format!("bad path: {rejection}"))),
-        }
-    }
-}
-
-fn ok<T: Serialize>(value: &T) -> Answer {
-    let bytes = serde_json::to_vec(value)
-        .map_err(|e| QualityError::Store(format!("cannot encode the answer: {e}")))?;
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        bytes,
-    )
-        .into_response())
-}
-
 /// The event type a route is about.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
 struct TypePath {
     /// The event type.
-    #[param(rename = "type", example = "orders.order_placed")]
+    #[param(rename = "name", example = "orders.order_placed")]
     event_type: String,
 }
 
@@ -271,7 +239,7 @@ struct RuleVersionsDoc {
 }
 
 /// The current quality rules of an event type.
-#[utoipa::path(get, path = "/v1/event-types/{type}/quality/rules", tag = QUALITY_TAG,
+#[utoipa::path(get, path = "/v1/event-types/{name}/quality/rules", tag = QUALITY_TAG,
     operation_id = "get_quality_rules",
     params(TypePath),
     responses(
@@ -285,7 +253,7 @@ async fn get_rules(State(service): State<RuleService>, TypeName(name): TypeName)
 
 /// Replace the quality rules of an event type (its owners or an admin). The rules are
 /// compiled against the fields of its latest schema first.
-#[utoipa::path(put, path = "/v1/event-types/{type}/quality/rules", tag = QUALITY_TAG,
+#[utoipa::path(put, path = "/v1/event-types/{name}/quality/rules", tag = QUALITY_TAG,
     operation_id = "put_quality_rules",
     params(TypePath),
     request_body = crate::rules::QualityRules,
@@ -310,7 +278,7 @@ async fn put_rules(
 }
 
 /// Every version of an event type's quality rules, oldest first.
-#[utoipa::path(get, path = "/v1/event-types/{type}/quality/rules/versions", tag = QUALITY_TAG,
+#[utoipa::path(get, path = "/v1/event-types/{name}/quality/rules/versions", tag = QUALITY_TAG,
     operation_id = "list_quality_rule_versions",
     params(TypePath),
     responses(

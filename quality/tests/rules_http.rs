@@ -453,12 +453,12 @@ async fn the_routes_are_described_in_openapi() {
     let fresh = fresh_sqlite().await;
     let (_, api) = rule_routes(fresh.service.clone()).split_for_parts();
     let doc = serde_json::to_value(&api).unwrap();
-    let rules = &doc["paths"]["/v1/event-types/{type}/quality/rules"];
+    let rules = &doc["paths"]["/v1/event-types/{name}/quality/rules"];
     for method in ["get", "put"] {
         assert_eq!(rules[method]["tags"], json!(["quality"]), "{method}");
     }
     assert!(rules["put"]["responses"]["422"].is_object());
-    assert!(doc["paths"]["/v1/event-types/{type}/quality/rules/versions"]["get"].is_object());
+    assert!(doc["paths"]["/v1/event-types/{name}/quality/rules/versions"]["get"].is_object());
     let schemas = &doc["components"]["schemas"];
     for name in [
         "QualityRules",

@@ -321,7 +321,10 @@ fn quality_settings_default_parse_and_are_checked() {
     let defaults = parse_toml("").unwrap().quality;
     assert!(defaults.scoring);
     assert_eq!(defaults.flush_interval, std::time::Duration::from_secs(10));
-    assert_eq!(defaults.rollup_after, std::time::Duration::from_secs(48 * 3600));
+    assert_eq!(
+        defaults.rollup_after,
+        std::time::Duration::from_secs(48 * 3600)
+    );
     assert_eq!(defaults.webhook_attempts, 5);
 
     let set = parse_toml(
@@ -335,8 +338,14 @@ fn quality_settings_default_parse_and_are_checked() {
     assert_eq!(set.webhook_attempts, 2);
 
     for (toml, key) in [
-        ("[quality]\nflush_interval = \"soon\"", "quality.flush_interval"),
-        ("[quality]\nwebhook_attempts = 0", "quality.webhook_attempts"),
+        (
+            "[quality]\nflush_interval = \"soon\"",
+            "quality.flush_interval",
+        ),
+        (
+            "[quality]\nwebhook_attempts = 0",
+            "quality.webhook_attempts",
+        ),
         ("[quality]\nretention = \"1h\"", "quality.retention"),
         ("[quality]\nscoring = \"maybe\"", "quality.scoring"),
     ] {

@@ -18,6 +18,7 @@ mod cloudevents;
 mod idempotency;
 mod keys;
 mod limits;
+mod quality;
 mod shutdown;
 
 use common::{Answer, LogRecord, Server};
@@ -56,6 +57,7 @@ on_every_backend!(
     limits::bad_input_is_refused_and_writes_nothing,
     catalog::shadow_candidate_and_type_limits,
     catalog::avro_bodies,
+    quality::events_are_scored_and_counted,
     shutdown::sigterm_finishes_an_in_flight_publish,
 );
 

@@ -109,6 +109,7 @@ impl Gateway {
                 Err(error) => return Err(error),
             };
             let candidate = self.candidate(&info).await;
+            let scorer = self.scorer(&info.name, schema.id).await;
             let items: Vec<Item> = events
                 .into_iter()
                 .map(|e| Item {
@@ -130,19 +131,24 @@ impl Gateway {
                 meta: submission.meta.clone(),
                 received_at_ms,
                 dry_run,
+                scorer,
             };
             let pending = blocking(move || Ok(prepare::prepare_items(&input, items))).await?;
             prepared.push((info, pending));
         }
 
         let mut written = Vec::new();
+        let mut scores = BTreeMap::new();
         for (info, pending) in prepared {
             if dry_run {
+                let (pending, scored) = take_scores(pending);
+                scores.extend(scored);
                 verdicts.extend(prepare::dry_run_verdicts(pending));
                 continue;
             }
             match self.write(&info, &submission.meta.producer, pending).await {
-                Ok(group) => {
+                Ok((group, scored)) => {
+                    scores.extend(scored);
                     written.extend(group.iter().filter_map(written_of));
                     verdicts.extend(group);
                 }
@@ -161,7 +167,11 @@ impl Gateway {
             }
         }
         verdicts.sort_by_key(Verdict::index);
-        Ok(Answer::new(verdicts))
+        Ok(show_quality(
+            Answer::new(verdicts),
+            submission.include_quality,
+            &scores,
+        ))
     }
 }
 

@@ -1,0 +1,226 @@
+//! The quality hook of the pipeline: every event is also scored with its type's current rule
+//! set (compiled against the fields of the type's schema), the score rides on its record or
+//! dead letter as `tributary.quality`, and every verdict is counted by the aggregator the
+//! binary flushes into the quality history.
+//!
+//! Rule sets are looked up at most once per metadata TTL per event type and schema; a scorer
+//! is compiled again only when the rule-set version or the schema changes, so the memory of
+//! its `unique` rules lasts as long as the rules do. Scoring never refuses an event.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tributary_core::EventTypeName;
+use tributary_quality::{
+    Aggregator, Assessment, Components, Observation, Outcome, RuleFailure, RuleService, Scorer,
+};
+use tributary_registry::SchemaId;
+
+use crate::verdict::Verdict;
+
+/// Most (event type, schema) scorers remembered; past it the cache starts over.
+const MAX_CACHED: usize = 10_000;
+
+/// What the gateway scores with and where it counts verdicts. Cheap to clone.
+#[derive(Clone)]
+pub struct QualityHook {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    rules: RuleService,
+    aggregator: Aggregator,
+    ttl: Duration,
+    scorers: RwLock<HashMap<(EventTypeName, SchemaId), Cached>>,
+}
+
+struct Cached {
+    checked_at: Instant,
+    /// The rule-set version the scorer was compiled from (0: none).
+    rules_version: i64,
+    scorer: Arc<Scorer>,
+}
+
+impl std::fmt::Debug for QualityHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QualityHook")
+            .field("ttl", &self.inner.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QualityHook {
+    /// Scores with the rule sets `rules` serves (trusted for `ttl`) and counts verdicts in
+    /// `aggregator`.
+    pub fn new(rules: RuleService, aggregator: Aggregator, ttl: Duration) -> QualityHook {
+        QualityHook {
+            inner: Arc::new(Inner {
+                rules,
+                aggregator,
+                ttl,
+                scorers: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The scorer for events of `event_type` checked with schema `schema_id`. Rules that
+    /// cannot be read, or no longer fit the schema, leave the events scored without rules
+    /// (and say so in the log) — never unscored or refused.
+    pub(crate) async fn scorer(
+        &self,
+        event_type: &EventTypeName,
+        schema_id: SchemaId,
+    ) -> Arc<Scorer> {
+        let key = (event_type.clone(), schema_id);
+        let stale = {
+            let scorers = self
+                .inner
+                .scorers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            match scorers.get(&key) {
+                Some(cached) if cached.checked_at.elapsed() < self.inner.ttl => {
+                    return Arc::clone(&cached.scorer);
+                }
+                Some(cached) => Some((cached.rules_version, Arc::clone(&cached.scorer))),
+                None => None,
+            }
+        };
+        let name = event_type.as_str();
+        let version = match self.inner.rules.store.current(name).await {
+            Ok(current) => current.map_or(0, |(version, _)| version),
+            Err(error) => {
+                tracing::warn!(event_type = name, %error, "cannot read the quality rules; keeping the scorer");
+                stale.as_ref().map_or(0, |(version, _)| *version)
+            }
+        };
+        let scorer = match stale {
+            Some((cached, scorer)) if cached == version => scorer,
+            _ => Arc::new(self.compile(name).await),
+        };
+        let mut scorers = self
+            .inner
+            .scorers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if scorers.len() >= MAX_CACHED {
+            scorers.clear();
+        }
+        scorers.insert(
+            key,
+            Cached {
+                checked_at: Instant::now(),
+                rules_version: version,
+                scorer: Arc::clone(&scorer),
+            },
+        );
+        scorer
+    }
+
+    async fn compile(&self, event_type: &str) -> Scorer {
+        match self.inner.rules.scorer(event_type).await {
+            Ok((_, scorer)) => scorer,
+            Err(error) => {
+                tracing::warn!(event_type, %error, "the quality rules do not compile against the schema; scoring without them");
+                let fields = self
+                    .inner
+                    .rules
+                    .fields(event_type)
+                    .await
+                    .unwrap_or_default();
+                Scorer::default_for(&fields)
+            }
+        }
+    }
+
+    /// Counts the verdicts of one request of `event_type` from `producer`, with the scores
+    /// of their events.
+    pub(crate) fn observe(
+        &self,
+        event_type: &str,
+        producer: &str,
+        verdicts: &[Verdict],
+        scored: &BTreeMap<usize, Scored>,
+    ) {
+        let none: Arc<[String]> = Arc::from(Vec::new());
+        for verdict in verdicts {
+            let outcome = match verdict {
+                Verdict::Accepted { warnings, .. } if warnings.is_empty() => Outcome::Accepted,
+                Verdict::Accepted { .. } => Outcome::Warned,
+                Verdict::Rejected { .. } => Outcome::Rejected,
+                Verdict::Duplicate { .. } => Outcome::Duplicate,
+                Verdict::Valid { .. } | Verdict::Invalid { .. } => continue,
+            };
+            let Some(scored) = scored.get(&verdict.index()) else {
+                continue;
+            };
+            let failed: Vec<&str> = scored
+                .assessment
+                .as_ref()
+                .map(|a| a.failed.iter().map(|f| &*f.rule).collect())
+                .unwrap_or_default();
+            let (fields, present, lag_ms) = match (&scored.assessment, &scored.fields) {
+                (Some(assessment), Some(fields)) => {
+                    (fields, assessment.present.as_slice(), assessment.lag_ms)
+                }
+                _ => (&none, &[][..], None),
+            };
+            self.inner.aggregator.record(&Observation {
+                event_type,
+                producer,
+                schema_version: scored.schema_version,
+                received_at_ms: scored.received_at_ms,
+                outcome,
+                score: scored.score,
+                lag_ms,
+                fields,
+                present,
+                failed_rules: &failed,
+            });
+        }
+    }
+}
+
+/// One event's score, kept from the check to the verdict.
+#[derive(Debug, Clone)]
+pub(crate) struct Scored {
+    pub(crate) score: u8,
+    /// `None` for an event that could not be read (scored 0).
+    pub(crate) assessment: Option<Assessment>,
+    /// The scorer's tracked fields, which `assessment.present` is aligned with.
+    pub(crate) fields: Option<Arc<[String]>>,
+    pub(crate) schema_version: i32,
+    pub(crate) received_at_ms: i64,
+}
+
+impl Scored {
+    /// What the answer says about the score when the producer asks (`?quality=true`).
+    pub(crate) fn body(&self) -> QualityBody {
+        QualityBody {
+            score: self.score,
+            components: self.assessment.as_ref().map(|a| a.components),
+            failed: self
+                .assessment
+                .as_ref()
+                .map(|a| a.failed.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// An event's quality in a publish answer: the score, its components, the failed rules.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct QualityBody {
+    /// 0–100 (0 for an event that could not be read).
+    pub score: u8,
+    /// Each component in [0, 1]: validity, rules, completeness, freshness, uniqueness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub components: Option<Components>,
+    /// The rules the event failed: `{rule, severity, message}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub failed: Vec<RuleFailure>,
+}
