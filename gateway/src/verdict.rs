@@ -138,6 +138,7 @@ pub struct Answer {
     /// Accepted now or earlier (duplicates count as accepted).
     pub accepted: usize,
     /// Of `accepted`, the duplicates (omitted when zero).
+    #[schema(required = false)]
     pub duplicates: usize,
     pub rejected: usize,
     /// A verdict per event; with `?quality=true` each also carries the event's `quality`
