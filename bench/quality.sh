@@ -11,7 +11,8 @@
 # Closed-loop batch runs of GATEWAY_SECONDS (8) at 16 connections, ROUNDS (3) rounds with the
 # three servers taken in turn, so drift on a shared machine hits all three alike. Prints accepted
 # events per server CPU-second for each run, the medians, and the cost of scoring and of the
-# rules relative to `off`; JSON lines go to bench/out/quality-*.jsonl.
+# rules relative to `off`; then, with perf installed, the share of the `rules` server's CPU
+# spent in quality code under the same load. JSON lines go to bench/out/quality-*.jsonl.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -78,13 +79,35 @@ for round in $(seq "$rounds"); do
   done
 done
 
+# The share of the `rules` server's CPU spent in quality code, from a profile (perf, cpu-clock,
+# call graphs): samples inside Scorer::assess and QualityHook::observe / ::scorer, callees
+# included. Less noisy than comparing throughputs; it leaves out the `tributary.quality` header's
+# cost in librdkafka.
+if command -v perf >/dev/null; then
+  "$bin" http-load --system quality-profile --url "${urls[rules]}" --server-pid "${pids[rules]}" \
+    --broker-pid "$broker_pid" --warmup "$warmup" --phase profile --batch 100 \
+    --connections "$connections" --duration "$seconds" >/dev/null &
+  load=$!
+  sleep "$warmup"
+  perf record -q -e cpu-clock -F 999 -g -p "${pids[rules]}" -o "$work/perf.data" -- sleep "$((seconds - 1))" >&2
+  wait "$load"
+  perf report -i "$work/perf.data" --children --sort symbol --stdio -g none 2>/dev/null |
+    grep -E 'Scorer[^ ]*>::assess$|QualityHook::observe$|QualityHook::scorer' |
+    awk '{gsub("%", "", $1); share += $1; print "quality-bench: profile: " $0 > "/dev/stderr"} END {printf "{\"bench\": \"quality-profile\", \"quality_share_of_server_cpu_pct\": %.2f}\n", share}' |
+    tee -a "$out"
+else
+  log "perf is not installed (Debian: linux-perf): no profile share"
+fi
+
 # Medians per variant and the cost relative to `off` (1 − variant / off, per CPU-second).
 jq -s '
+  map(select(.bench == "gateway" or .bench == "quality-profile")) |
   def median: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
   (map(select(.system == "quality-off") | .events_per_server_cpu_second) | median) as $off
   | (map(select(.system == "quality-scored") | .events_per_server_cpu_second) | median) as $scored
   | (map(select(.system == "quality-rules") | .events_per_server_cpu_second) | median) as $rules
-  | {bench: "quality-summary", median_events_per_server_cpu_second: {off: $off, scored: $scored, rules: $rules},
+  | (map(select(.bench == "quality-profile") | .quality_share_of_server_cpu_pct) | .[0]) as $share
+  | {bench: "quality-summary", quality_share_of_rules_server_cpu_pct: $share, median_events_per_server_cpu_second: {off: $off, scored: $scored, rules: $rules},
      cost_of_scoring_pct: ((1 - $scored / $off) * 1000 | round / 10),
      cost_of_scoring_with_five_rules_pct: ((1 - $rules / $off) * 1000 | round / 10),
      target_pct: 10, met: ((1 - $rules / $off) <= 0.10)}' "$out" | tee -a "$out"

@@ -390,11 +390,19 @@ fn unreadable(input: &Input) -> Scored {
     }
 }
 
+/// "0" to "100", made once: every record carries one.
+static SCORE_TEXT: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| (0..=100).map(|n: u8| n.to_string()).collect());
+
 /// The record with its `tributary.quality` header, when the event was scored.
 fn with_score(record: Record, quality: Option<&Scored>) -> Record {
-    match quality {
-        Some(scored) => record.with_header(headers::QUALITY, Bytes::from(scored.score.to_string())),
-        None => record,
+    let Some(scored) = quality else {
+        return record;
+    };
+    let text: &'static [String] = &SCORE_TEXT;
+    match text.get(usize::from(scored.score)) {
+        Some(score) => record.with_header(headers::QUALITY, Bytes::from_static(score.as_bytes())),
+        None => record.with_header(headers::QUALITY, Bytes::from(scored.score.to_string())),
     }
 }
 

@@ -145,6 +145,7 @@ impl QualityHook {
         scored: &BTreeMap<usize, Scored>,
     ) {
         let none: Arc<[String]> = Arc::from(Vec::new());
+        let mut counted = Vec::with_capacity(verdicts.len());
         for verdict in verdicts {
             let outcome = match verdict {
                 Verdict::Accepted { warnings, .. } if warnings.is_empty() => Outcome::Accepted,
@@ -153,33 +154,39 @@ impl QualityHook {
                 Verdict::Duplicate { .. } => Outcome::Duplicate,
                 Verdict::Valid { .. } | Verdict::Invalid { .. } => continue,
             };
-            let Some(scored) = scored.get(&verdict.index()) else {
-                continue;
-            };
-            let failed: Vec<&str> = scored
-                .assessment
-                .as_ref()
-                .map(|a| a.failed.iter().map(|f| &*f.rule).collect())
-                .unwrap_or_default();
-            let (fields, present, lag_ms) = match (&scored.assessment, &scored.fields) {
-                (Some(assessment), Some(fields)) => {
-                    (fields, assessment.present.as_slice(), assessment.lag_ms)
-                }
-                _ => (&none, &[][..], None),
-            };
-            self.inner.aggregator.record(&Observation {
-                event_type,
-                producer,
-                schema_version: scored.schema_version,
-                received_at_ms: scored.received_at_ms,
-                outcome,
-                score: scored.score,
-                lag_ms,
-                fields,
-                present,
-                failed_rules: &failed,
-            });
+            if let Some(scored) = scored.get(&verdict.index()) {
+                let failed: Vec<&str> = scored
+                    .assessment
+                    .iter()
+                    .flat_map(|a| a.failed.iter().map(|f| &*f.rule))
+                    .collect();
+                counted.push((outcome, scored, failed));
+            }
         }
+        let observations: Vec<Observation<'_>> = counted
+            .iter()
+            .map(|(outcome, scored, failed)| {
+                let (fields, present, lag_ms) = match (&scored.assessment, &scored.fields) {
+                    (Some(assessment), Some(fields)) => {
+                        (fields, assessment.present.as_slice(), assessment.lag_ms)
+                    }
+                    _ => (&none, &[][..], None),
+                };
+                Observation {
+                    event_type,
+                    producer,
+                    schema_version: scored.schema_version,
+                    received_at_ms: scored.received_at_ms,
+                    outcome: *outcome,
+                    score: scored.score,
+                    lag_ms,
+                    fields,
+                    present,
+                    failed_rules: failed,
+                }
+            })
+            .collect();
+        self.inner.aggregator.record_all(&observations);
     }
 }
 

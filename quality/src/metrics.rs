@@ -47,6 +47,6 @@ pub(crate) fn pending_keys(keys: usize) {
     metrics::gauge!(HISTORY_PENDING_KEYS).set(keys as f64);
 }
 
-pub(crate) fn folded_observation() {
-    metrics::counter!(HISTORY_FOLDED_TOTAL).increment(1);
+pub(crate) fn folded_observations(events: usize) {
+    metrics::counter!(HISTORY_FOLDED_TOTAL).increment(events as u64);
 }

@@ -52,7 +52,11 @@ pub(crate) fn events_are_scored_and_counted(backend: Backend) {
             .body(bad.to_string()),
     );
     assert_eq!(refused.status, 422, "{:?}", refused.body);
-    assert_eq!(refused.body["field"], "rules[0].field", "{:?}", refused.body);
+    assert_eq!(
+        refused.body["field"], "rules[0].field",
+        "{:?}",
+        refused.body
+    );
 
     let events = [
         // Everything right: 40 + 30 + 10 (2 of 2 optional fields) + 10 + 10.
@@ -117,21 +121,68 @@ pub(crate) fn events_are_scored_and_counted(backend: Backend) {
 
     // `tributary quality show` prints a line per metric with a sparkline.
     let shown = command(bed.dir())
-        .args(["quality", "show", &orders.name, "--server", &bed.url(""), "--from", "-1h"])
+        .args([
+            "quality",
+            "show",
+            &orders.name,
+            "--server",
+            &bed.url(""),
+            "--from",
+            "-1h",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&shown.stdout);
-    assert!(shown.status.success(), "{text}{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(
+        shown.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
     assert!(text.contains(&orders.name), "{text}");
     for metric in ["score", "volume", "dead letters"] {
         assert!(text.contains(metric), "{metric} in {text}");
     }
 
+    // The rule set as the CLI prints it, and a new version put from a file.
+    let file = bed.dir().join("rules.json");
+    let mut next = rules();
+    next["weights"] =
+        json!({"validity": 1, "rules": 1, "completeness": 0, "freshness": 0, "uniqueness": 0});
+    std::fs::write(&file, next.to_string()).unwrap();
+    let server = bed.url("");
+    let cli = |args: &[&str]| {
+        let output = command(bed.dir())
+            .args([
+                "quality",
+                "rules",
+                &orders.name,
+                "--server",
+                &server,
+                "--json",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    assert_eq!(cli(&[])["version"], 1);
+    let put = cli(&["--set", file.to_str().unwrap()]);
+    assert_eq!(put["version"], 2, "{put}");
+    assert_eq!(put["weights"]["completeness"], 0, "{put}");
+
     // The score rides on each record and dead letter.
     let log = bed.log();
     let records = log.records(&orders.name);
     for (verdict, score) in verdicts[..3].iter().zip(["100", "83", "72"]) {
-        assert_eq!(record_of(&records, verdict).header(headers::QUALITY), Some(score));
+        assert_eq!(
+            record_of(&records, verdict).header(headers::QUALITY),
+            Some(score)
+        );
     }
     let dead = log.dead_letters(&orders.name);
     assert_eq!(dead.len(), 1);

@@ -137,22 +137,52 @@ impl Aggregator {
 
     /// Counts one event.
     pub fn record(&self, o: &Observation<'_>) {
-        let minute = o.received_at_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
-        let key = (o.schema_version, minute);
+        self.record_run(std::slice::from_ref(o));
+    }
+
+    /// Counts many events at once — the gateway hands over a request's events together.
+    /// Consecutive events of the same type, producer, schema version and minute (a request's,
+    /// as a rule) share one shard lock and one bucket lookup.
+    pub fn record_all(&self, observations: &[Observation<'_>]) {
+        let mut rest = observations;
+        while let Some(first) = rest.first() {
+            let key = bucket_key(first);
+            let run = rest
+                .iter()
+                .take_while(|o| {
+                    o.event_type == first.event_type
+                        && o.producer == first.producer
+                        && bucket_key(o) == key
+                })
+                .count();
+            let (now, later) = rest.split_at(run);
+            self.record_run(now);
+            rest = later;
+        }
+    }
+
+    /// Counts `run`: events of one type, producer, schema version and minute.
+    fn record_run(&self, run: &[Observation<'_>]) {
+        let Some(first) = run.first() else {
+            return;
+        };
+        let key = bucket_key(first);
         let mut hasher = DefaultHasher::new();
-        o.event_type.hash(&mut hasher);
-        o.producer.hash(&mut hasher);
+        first.event_type.hash(&mut hasher);
+        first.producer.hash(&mut hasher);
         let index = usize::try_from(hasher.finish() % SHARDS as u64).unwrap_or(0);
         let mut shard = lock(&self.inner.shards[index]);
         let full = self.inner.pending_keys.load(Ordering::Relaxed) >= MAX_PENDING_KEYS;
-        let producer = if full && !shard.has(o.event_type, o.producer, key) {
-            metrics::folded_observation();
+        let producer = if full && !shard.has(first.event_type, first.producer, key) {
+            metrics::folded_observations(run.len());
             OTHER_PRODUCER
         } else {
-            o.producer
+            first.producer
         };
-        let (bucket, created) = shard.bucket(o.event_type, producer, key);
-        bucket.record(o);
+        let (bucket, created) = shard.bucket(first.event_type, producer, key);
+        for o in run {
+            bucket.record(o);
+        }
         drop(shard);
         if created {
             let pending = self.inner.pending_keys.fetch_add(1, Ordering::Relaxed) + 1;
@@ -162,7 +192,6 @@ impl Aggregator {
         }
     }
 
-    /// Keys waiting for the next flush.
     pub fn pending_keys(&self) -> usize {
         self.inner.pending_keys.load(Ordering::Relaxed)
     }
@@ -206,6 +235,14 @@ impl Aggregator {
 
 /// Every row of the snapshots, keys merged across shards (the `_other` producer may sit in
 /// several), sorted by primary key so concurrent writers lock rows in the same order.
+/// The bucket an event is counted in: its schema version and receive minute.
+fn bucket_key(o: &Observation<'_>) -> (i32, i64) {
+    (
+        o.schema_version,
+        o.received_at_ms.div_euclid(MINUTE_MS) * MINUTE_MS,
+    )
+}
+
 fn rows_of(snapshots: &[Shard]) -> BTreeMap<RowKey, i64> {
     let mut rows = BTreeMap::new();
     for shard in snapshots {
@@ -280,5 +317,58 @@ mod tests {
         assert_eq!(accepted("web"), Some(2));
         assert_eq!(accepted(OTHER_PRODUCER), Some(2));
         assert_eq!(accepted("mobile"), None);
+    }
+
+    fn rows(aggregator: &Aggregator) -> BTreeMap<RowKey, i64> {
+        let shards: Vec<Shard> = aggregator
+            .inner
+            .shards
+            .iter()
+            .map(|s| std::mem::take(&mut *lock(s)))
+            .collect();
+        rows_of(&shards)
+    }
+
+    #[test]
+    fn a_batch_counts_as_its_events_one_by_one() {
+        let fields: Arc<[String]> = Arc::from(vec![String::from("/coupon")]);
+        let event = |producer, version, minute: i64, score, present: &'static [bool]| Observation {
+            event_type: "orders.placed",
+            producer,
+            schema_version: version,
+            received_at_ms: minute * MINUTE_MS + 7,
+            outcome: if score > 50 {
+                Outcome::Accepted
+            } else {
+                Outcome::Rejected
+            },
+            score,
+            lag_ms: Some(40),
+            fields: &fields,
+            present,
+            failed_rules: &["total_in_range"],
+        };
+        // Runs of one key, then a change of producer, version and minute, then back.
+        let batch = [
+            event("web", 1, 0, 90, &[true]),
+            event("web", 1, 0, 30, &[false]),
+            event("ios", 1, 0, 80, &[true]),
+            event("ios", 2, 0, 70, &[true]),
+            event("ios", 2, 1, 60, &[false]),
+            event("web", 1, 0, 95, &[true]),
+        ];
+        let one_by_one = Aggregator::new();
+        for o in &batch {
+            one_by_one.record(o);
+        }
+        let together = Aggregator::new();
+        together.record_all(&batch);
+        let expected = rows(&one_by_one);
+        assert_eq!(rows(&together), expected);
+        let web_accepted = expected
+            .iter()
+            .find(|(k, _)| k.producer == "web" && k.label == "accepted")
+            .map(|(_, n)| *n);
+        assert_eq!(web_accepted, Some(2));
     }
 }
