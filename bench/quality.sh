@@ -80,8 +80,8 @@ for round in $(seq "$rounds"); do
 done
 
 # The share of the `rules` server's CPU spent in quality code, from a profile (perf, cpu-clock,
-# call graphs): samples inside Scorer::assess and QualityHook::observe / ::scorer, callees
-# included. Less noisy than comparing throughputs; it leaves out the `tributary.quality` header's
+# DWARF call graphs): samples inside Scorer::assess (the rules and the score) and
+# QualityHook::observe (counting verdicts for the history), callees included. Less noisy than comparing throughputs; it leaves out the `tributary.quality` header's
 # cost in librdkafka.
 if command -v perf >/dev/null; then
   "$bin" http-load --system quality-profile --url "${urls[rules]}" --server-pid "${pids[rules]}" \
@@ -89,10 +89,12 @@ if command -v perf >/dev/null; then
     --connections "$connections" --duration "$seconds" >/dev/null &
   load=$!
   sleep "$warmup"
-  perf record -q -e cpu-clock -F 999 -g -p "${pids[rules]}" -o "$work/perf.data" -- sleep "$((seconds - 1))" >&2
+  # DWARF call graphs: release builds keep no frame pointers.
+  perf record -q -e cpu-clock -F 199 --call-graph dwarf,8192 -p "${pids[rules]}" -o "$work/perf.data" \
+    -- sleep "$((seconds - 1))" >&2
   wait "$load"
   perf report -i "$work/perf.data" --children --sort symbol --stdio -g none 2>/dev/null |
-    grep -E 'Scorer[^ ]*>::assess$|QualityHook::observe$|QualityHook::scorer' |
+    { grep -E 'Scorer>::assess |QualityHook::observe ' || true; } |
     awk '{gsub("%", "", $1); share += $1; print "quality-bench: profile: " $0 > "/dev/stderr"} END {printf "{\"bench\": \"quality-profile\", \"quality_share_of_server_cpu_pct\": %.2f}\n", share}' |
     tee -a "$out"
 else
