@@ -25,8 +25,8 @@ pub use error::QualityError;
 pub use history::{
     Aggregator, BASELINE_BUCKETS, By, FieldCompleteness, FlushReport, History, HistoryOptions,
     HistoryTask, MAX_PENDING_KEYS, MaintenanceReport, OTHER_PRODUCER, Observation, Outcome,
-    Overview, Point, QualityReport, Resolution, Series, Summary, TypeQuality, run_maintenance,
-    spawn_history,
+    Overview, Point, ProducerSeen, QualityReport, Resolution, Series, Summary, TypeQuality,
+    run_maintenance, spawn_history,
 };
 pub use history_http::{HistoryService, MAX_RANGE_MS, history_routes, parse_time};
 pub use http::QUALITY_TAG;

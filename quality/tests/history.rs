@@ -805,7 +805,65 @@ async fn http_alert_settings(fresh: Fresh) {
     assert_eq!(body["alerts"], json!([]));
 }
 
+/// Producers seen per type: their schema versions and the end of their last bucket, from
+/// minutes and from hours after a rollup.
+async fn producers_seen(fresh: Fresh) {
+    let fields = fields();
+    let aggregator = Aggregator::new();
+    let now = now_ms();
+    let minute = (now - 5 * MINUTE) / MINUTE * MINUTE;
+    let old_hour = (now - 72 * HOUR) / HOUR * HOUR;
+    let mut web = Obs::new("web", minute + 1);
+    web.record(&aggregator, &fields);
+    web.version = 2;
+    web.at_ms = minute - 2 * MINUTE;
+    web.record(&aggregator, &fields);
+    Obs::new("batch", old_hour + 5).record(&aggregator, &fields);
+    let mut other = Obs::new("web", minute);
+    other.event_type = "orders.shipped";
+    other.record(&aggregator, &fields);
+    aggregator.flush(&fresh.db).await.unwrap();
+    // The 72-hour-old minute becomes an hour row.
+    run_maintenance(&fresh.db, &HistoryOptions::default(), now)
+        .await
+        .unwrap();
+
+    let history = History::new(fresh.db.clone());
+    let seen = history
+        .producers(Some("orders.placed"), now - 7 * 24 * HOUR)
+        .await
+        .unwrap();
+    let summary: Vec<(&str, Vec<i32>, i64)> = seen
+        .iter()
+        .map(|p| {
+            (
+                p.producer.as_str(),
+                p.schema_versions.clone(),
+                p.last_seen_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("web", vec![1, 2], minute + MINUTE),
+            ("batch", vec![1], old_hour + HOUR)
+        ]
+    );
+    // A later start leaves the old producer out; no filter lists every type.
+    let recent = history.producers(None, now - HOUR).await.unwrap();
+    let names: Vec<(&str, &str)> = recent
+        .iter()
+        .map(|p| (p.event_type.as_str(), p.producer.as_str()))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.contains(&("orders.placed", "web")) && names.contains(&("orders.shipped", "web"))
+    );
+}
+
 history_support::suite!(
+    producers_seen,
     concurrent_flushes_add_up,
     failed_flush_keeps_counts,
     rollup_and_pruning,

@@ -16,8 +16,8 @@ use tributary_core::Database;
 
 pub use aggregator::{Aggregator, FlushReport, MAX_PENDING_KEYS, OTHER_PRODUCER};
 pub use report::{
-    BASELINE_BUCKETS, By, FieldCompleteness, History, Overview, Point, QualityReport, Resolution,
-    Series, Summary, TypeQuality,
+    BASELINE_BUCKETS, By, FieldCompleteness, History, Overview, Point, ProducerSeen, QualityReport,
+    Resolution, Series, Summary, TypeQuality,
 };
 pub use store::MaintenanceReport;
 

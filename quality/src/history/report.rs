@@ -227,6 +227,17 @@ pub struct TypeQuality {
     pub dead_letter_rate: Option<f64>,
 }
 
+/// A producer of an event type, as the history saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProducerSeen {
+    pub event_type: String,
+    pub producer: String,
+    /// The schema versions it sent, ascending.
+    pub schema_versions: Vec<i32>,
+    /// The end of the last minute (or hour) with its events, ms since the epoch.
+    pub last_seen_ms: i64,
+}
+
 /// Every event type with history in a range, worst mean score first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Overview {
@@ -347,6 +358,45 @@ impl History {
 
     /// Every event type with history in `[from_ms, to_ms)`, worst mean score first (then
     /// highest dead-letter rate), at most `limit`.
+    /// Who sent events of `event_type` (or of every type) since `from_ms`: each producer
+    /// with the schema versions it sent and when it was last seen (the end of the last minute
+    /// or hour with its events), most recent first.
+    pub async fn producers(
+        &self,
+        event_type: Option<&str>,
+        from_ms: i64,
+    ) -> Result<Vec<ProducerSeen>, QualityError> {
+        let minutes = store::seen(&self.db, Table::Minutes, event_type, from_ms).await?;
+        let hour_start = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        let hours = store::seen(&self.db, Table::Hours, event_type, hour_start).await?;
+        let rows = minutes
+            .into_iter()
+            .map(|row| (row, MINUTE_MS))
+            .chain(hours.into_iter().map(|row| (row, HOUR_MS)));
+        let mut by_key: BTreeMap<(String, String), ProducerSeen> = BTreeMap::new();
+        for (row, width) in rows {
+            let seen = by_key
+                .entry((row.event_type.clone(), row.producer.clone()))
+                .or_insert_with(|| ProducerSeen {
+                    event_type: row.event_type,
+                    producer: row.producer,
+                    schema_versions: Vec::new(),
+                    last_seen_ms: 0,
+                });
+            let version = i32::try_from(row.schema_version).unwrap_or(i32::MAX);
+            if !seen.schema_versions.contains(&version) {
+                seen.schema_versions.push(version);
+            }
+            seen.last_seen_ms = seen.last_seen_ms.max(row.last_bucket_ms + width);
+        }
+        let mut out: Vec<ProducerSeen> = by_key.into_values().collect();
+        for seen in &mut out {
+            seen.schema_versions.sort_unstable();
+        }
+        out.sort_by(|a, b| b.last_seen_ms.cmp(&a.last_seen_ms));
+        Ok(out)
+    }
+
     pub async fn overview(
         &self,
         from_ms: i64,

@@ -222,3 +222,34 @@ pub(crate) async fn sums(
     .await?;
     Ok(rows)
 }
+
+/// When a producer last sent events of a type with a schema version.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct Seen {
+    pub(crate) event_type: String,
+    pub(crate) producer: String,
+    pub(crate) schema_version: i64,
+    pub(crate) last_bucket_ms: i64,
+}
+
+/// The (event type, producer, schema version) triples of `table` with events since
+/// `from_ms`, of one event type or of all, with the start of the last bucket holding some.
+pub(crate) async fn seen(
+    db: &Database,
+    table: Table,
+    event_type: Option<&str>,
+    from_ms: i64,
+) -> Result<Vec<Seen>, QualityError> {
+    let rows = sqlx::query_as(&format!(
+        "SELECT event_type, producer, CAST(schema_version AS BIGINT) AS schema_version, \
+         CAST(MAX(bucket_ms) AS BIGINT) AS last_bucket_ms FROM {} \
+         WHERE bucket_ms >= $1 AND ($2 = '' OR event_type = $2) AND metric = 'outcome' \
+         GROUP BY event_type, producer, schema_version",
+        table.name()
+    ))
+    .bind(from_ms)
+    .bind(event_type.unwrap_or(""))
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows)
+}
