@@ -393,7 +393,7 @@ impl History {
         for seen in &mut out {
             seen.schema_versions.sort_unstable();
         }
-        out.sort_by(|a, b| b.last_seen_ms.cmp(&a.last_seen_ms));
+        out.sort_by_key(|seen| std::cmp::Reverse(seen.last_seen_ms));
         Ok(out)
     }
 
