@@ -203,6 +203,9 @@ impl CatalogIndex {
         let fields = &self.inner.fields;
         let mut writer = lock(&self.inner.writer);
         let outcome = (|| {
+            // Uncommitted changes would survive `delete_all_documents`; the rebuild replaces
+            // them too.
+            writer.rollback()?;
             writer.delete_all_documents()?;
             let mut count = 0;
             for doc in docs {

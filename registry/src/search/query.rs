@@ -41,7 +41,21 @@ const MIN_PREFIX_CHARS: usize = 2;
 /// does), each cut to [`MAX_TERM_CHARS`], duplicates dropped, at most [`MAX_TERMS`].
 pub(crate) fn terms(q: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let trimmed: String = q.chars().take(MAX_QUERY_CHARS).collect();
+    let mut trimmed: String = q.chars().take(MAX_QUERY_CHARS).collect();
+    if trimmed.len() < q.len() {
+        // Cut mid-word: the fragment would be a term nobody typed.
+        let cut = q[trimmed.len()..]
+            .chars()
+            .next()
+            .is_some_and(char::is_alphanumeric);
+        // (A single word longer than the whole budget is kept, cut like any long term.)
+        if let Some(end) = trimmed
+            .rfind(|c: char| !c.is_alphanumeric())
+            .filter(|_| cut)
+        {
+            trimmed.truncate(end);
+        }
+    }
     for word in trimmed.split(|c: char| !c.is_alphanumeric()) {
         if word.is_empty() {
             continue;
@@ -285,6 +299,13 @@ mod tests {
         assert_eq!(terms(&many).len(), MAX_TERMS);
         let long = "x".repeat(10_000);
         assert_eq!(terms(&long), ["x".repeat(MAX_TERM_CHARS)]);
+        let long = format!("{} tail", "x".repeat(100));
+        assert_eq!(
+            terms(&long),
+            ["x".repeat(MAX_TERM_CHARS), "tail".to_owned()]
+        );
+        let words = "shipping ".repeat(1200);
+        assert_eq!(terms(&words), ["shipping"]);
         assert_eq!(terms("a a A"), ["a"]);
     }
 
