@@ -330,32 +330,36 @@ fn upsert_then_flush_is_visible_at_once() {
     );
 }
 
-#[test]
-fn upsert_without_flush_is_visible_within_a_second() {
-    let index = index();
+/// Polls `ready` every 10 ms until it holds; fails if that takes longer than `within`.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a sync test waiting on the index's own thread; there is no async runtime here"
+)]
+fn within(within: Duration, what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
-    index
-        .upsert(event("orders.order_placed", "shop", &[], QualityBand::Good))
-        .unwrap();
-    let deadline = start + Duration::from_secs(1);
-    loop {
-        if index.search(&query("placed")).unwrap().total == 1 {
-            break;
-        }
+    while !ready() {
         assert!(
-            Instant::now() < deadline,
-            "not searchable after {:?}",
+            start.elapsed() < within,
+            "{what}: not after {:?}",
             start.elapsed()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // And a removal likewise.
-    let start = Instant::now();
+}
+
+#[test]
+fn upsert_without_flush_is_visible_within_a_second() {
+    let index = index();
+    index
+        .upsert(event("orders.order_placed", "shop", &[], QualityBand::Good))
+        .unwrap();
+    within(Duration::from_secs(1), "upsert searchable", || {
+        index.search(&query("placed")).unwrap().total == 1
+    });
     index.remove("orders.order_placed").unwrap();
-    while index.search(&query("placed")).unwrap().total != 0 {
-        assert!(start.elapsed() < Duration::from_secs(1));
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    within(Duration::from_secs(1), "removal searchable", || {
+        index.search(&query("placed")).unwrap().total == 0
+    });
 }
 
 #[test]
