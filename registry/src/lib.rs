@@ -53,9 +53,9 @@ pub use schema::{
     SchemaReference, SchemaType,
 };
 pub use search::{
-    COMMIT_DELAY, CatalogDocument, CatalogIndex, Facets, MAX_FACET_VALUES, MAX_SEARCH_LIMIT,
-    MAX_SEARCH_OFFSET, QualityBand, SearchError, SearchField, SearchHit, SearchRequest,
-    SearchResults,
+    COMMIT_DELAY, CatalogDocument, CatalogIndex, DEFAULT_SEARCH_LIMIT, Facets, MAX_FACET_VALUES,
+    MAX_SEARCH_LIMIT, MAX_SEARCH_OFFSET, QualityBand, SearchError, SearchField, SearchHit,
+    SearchRequest, SearchResults,
 };
 pub use store::{
     CompatibilityReport, DeletedFilter, Mode, NewSchema, RegisterOptions, Registry, RegistryError,

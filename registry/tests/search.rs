@@ -268,6 +268,22 @@ fn facets_count_the_whole_match_and_filter_exactly() {
 }
 
 #[test]
+fn a_request_from_a_query_string_has_defaults() {
+    let request: SearchRequest =
+        serde_json::from_str(r#"{"q": "order", "quality": "good"}"#).unwrap();
+    assert_eq!(
+        request,
+        SearchRequest {
+            q: "order".to_owned(),
+            quality: Some(QualityBand::Good),
+            limit: tributary_registry::DEFAULT_SEARCH_LIMIT,
+            ..SearchRequest::default()
+        }
+    );
+    assert!(serde_json::from_str::<SearchRequest>(r#"{"quality": "great"}"#).is_err());
+}
+
+#[test]
 fn quality_bands_follow_the_score() {
     assert_eq!(QualityBand::from_score(100.0), QualityBand::Good);
     assert_eq!(QualityBand::from_score(90.0), QualityBand::Good);

@@ -27,7 +27,8 @@ use tantivy::schema::{Facet, Value};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term};
 
 pub use model::{
-    CatalogDocument, Facets, QualityBand, SearchField, SearchHit, SearchRequest, SearchResults,
+    CatalogDocument, DEFAULT_SEARCH_LIMIT, Facets, QualityBand, SearchField, SearchHit,
+    SearchRequest, SearchResults,
 };
 
 use schema::Fields;
@@ -38,6 +39,8 @@ pub const MAX_SEARCH_LIMIT: usize = 100;
 pub const MAX_SEARCH_OFFSET: usize = 10_000;
 /// How long after the first uncommitted change the background thread commits.
 pub const COMMIT_DELAY: Duration = Duration::from_millis(200);
+/// How long the background committer waits before trying a failed commit again.
+const COMMIT_RETRY: Duration = Duration::from_secs(1);
 /// Facet values reported per facet at most (highest counts first).
 pub const MAX_FACET_VALUES: usize = 100;
 
@@ -404,10 +407,15 @@ fn run_committer(pending: &Pending, index: &Weak<Inner>) {
         }
         drop(state);
         let Some(inner) = index.upgrade() else { return };
-        if let Err(err) = inner.commit() {
-            tracing::warn!(error = %err, "catalog search index commit failed; retrying with the next change");
-        }
+        let failed = inner.commit().err();
         drop(inner);
         state = lock(&pending.state);
+        if let Some(err) = failed {
+            // Try again a second later (one warning a second at most while it keeps failing).
+            tracing::warn!(error = %err, "catalog search index commit failed; retrying in 1 s");
+            state
+                .dirty_since
+                .get_or_insert(Instant::now() + COMMIT_RETRY);
+        }
     }
 }

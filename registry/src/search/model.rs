@@ -58,17 +58,37 @@ impl QualityBand {
     }
 }
 
-/// A search: free text plus exact facet filters.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+/// Hits per page when a request does not say.
+pub const DEFAULT_SEARCH_LIMIT: usize = 20;
+
+/// A search: free text plus exact facet filters. Every field may be left out when
+/// deserializing (e.g. from a query string): no text, no filters, the first
+/// [`DEFAULT_SEARCH_LIMIT`] hits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct SearchRequest {
     /// Free text; never parsed as query syntax. Empty lists everything, sorted by name.
     pub q: String,
     pub owner: Option<String>,
     pub tag: Option<String>,
     pub quality: Option<QualityBand>,
-    /// Hits per page; clamped to [`MAX_LIMIT`](crate::MAX_SEARCH_LIMIT).
+    /// Hits per page; clamped to [`MAX_SEARCH_LIMIT`](crate::MAX_SEARCH_LIMIT). Zero gives
+    /// only the total and the facets.
     pub limit: usize,
     pub offset: usize,
+}
+
+impl Default for SearchRequest {
+    fn default() -> Self {
+        SearchRequest {
+            q: String::new(),
+            owner: None,
+            tag: None,
+            quality: None,
+            limit: DEFAULT_SEARCH_LIMIT,
+            offset: 0,
+        }
+    }
 }
 
 /// The answer to a [`SearchRequest`].
