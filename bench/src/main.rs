@@ -8,7 +8,11 @@
 //! `http-load`, `floor` and `gateway-summary` make up the gateway benchmark (`bench/gateway.sh`):
 //! an HTTP load generator (closed loop, and open loop at a constant rate), a bare rdkafka producer
 //! loop measured per CPU-second, and the table of one run.
+//!
+//! `catalog-search` (`bench/catalog-search.sh`) times the catalog search index: queries over
+//! 10,000 generated event types with 200,000 fields, and upsert to searchable.
 
+mod catalog_search;
 mod gateway;
 mod registry;
 
@@ -43,6 +47,8 @@ enum Command {
     Floor(gateway::floor::FloorArgs),
     /// The result table of one `bench/gateway.sh` run, from its JSON lines.
     GatewaySummary(gateway::summary::SummaryArgs),
+    /// Catalog search: query latency over a generated catalog and upsert-to-searchable time.
+    CatalogSearch(catalog_search::CatalogSearchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         Command::HttpLoad(args) => return gateway::http_load::run(args),
         Command::Floor(args) => return gateway::floor::run(&args),
         Command::GatewaySummary(args) => return gateway::summary::run(&args),
+        Command::CatalogSearch(args) => return catalog_search::run(&args),
         Command::EventlogAppend(_) | Command::Registry(_) => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -97,7 +104,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::EventlogAppend(args) => runtime.block_on(eventlog_append(args)),
         Command::Registry(args) => runtime.block_on(registry::run(args)),
-        Command::HttpLoad(_) | Command::Floor(_) | Command::GatewaySummary(_) => {
+        Command::HttpLoad(_)
+        | Command::Floor(_)
+        | Command::GatewaySummary(_)
+        | Command::CatalogSearch(_) => {
             unreachable!("handled above")
         }
     }

@@ -15,6 +15,9 @@
 //! Event types ([`EventTypes`], `/v1/event-types` through [`api_routes`]) tie a schema
 //! subject to an owning team, a topic in the event log and an audit trail; the same
 //! ownership guards the Confluent write routes.
+//!
+//! The catalog search index ([`CatalogIndex`], tantivy) is a cache of the catalog: it can be
+//! wiped and rebuilt from SQL at any time.
 
 mod api;
 mod avro_json;
@@ -27,6 +30,7 @@ mod event_types;
 mod fields;
 mod limits;
 mod schema;
+mod search;
 mod store;
 
 pub use api::{MAX_BODY_BYTES, SCHEMA_REGISTRY_JSON, not_found_response, router, routes};
@@ -47,6 +51,11 @@ pub use limits::SchemaLimits;
 pub use schema::{
     InMemoryReferences, JsonDraft, ParsedSchema, ReferenceResolver, RegisteredSchema,
     SchemaReference, SchemaType,
+};
+pub use search::{
+    COMMIT_DELAY, CatalogDocument, CatalogIndex, DEFAULT_SEARCH_LIMIT, Facets, MAX_FACET_VALUES,
+    MAX_SEARCH_LIMIT, MAX_SEARCH_OFFSET, QualityBand, SearchError, SearchField, SearchHit,
+    SearchRequest, SearchResults,
 };
 pub use store::{
     CompatibilityReport, DeletedFilter, Mode, NewSchema, RegisterOptions, Registry, RegistryError,
