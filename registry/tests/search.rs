@@ -410,6 +410,19 @@ fn open_creates_persists_and_recovers_from_garbage() {
 }
 
 #[test]
+fn open_twice_is_an_error_not_a_wipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = CatalogIndex::open(dir.path()).unwrap();
+    first.rebuild(catalog()).unwrap();
+    let second = CatalogIndex::open(dir.path());
+    assert!(second.is_err(), "{second:?}");
+    assert_eq!(first.search(&query("")).unwrap().total, 5);
+    drop(first);
+    let reopened = CatalogIndex::open(dir.path()).unwrap();
+    assert!(!reopened.needs_rebuild());
+}
+
+#[test]
 fn open_wipes_an_index_of_another_version() {
     let dir = tempfile::tempdir().unwrap();
     {
