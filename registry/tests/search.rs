@@ -517,10 +517,21 @@ fn hostile_documents_are_indexed() {
     doc.fields
         .push(field(&"/a".repeat(5000), &"z".repeat(100_000)));
     doc.producers.push(String::new());
-    index.rebuild(vec![doc]).unwrap();
+    let slash = event("weird.two", "ops/infra", &["a/b"], QualityBand::Poor);
+    index.rebuild(vec![doc, slash]).unwrap();
     let results = index.search(&query("script")).unwrap();
     assert_eq!(names(&results), ["weird.one"]);
     assert_eq!(results.facets.owners, [("owner".to_owned(), 1)]);
+    // A slash in a facet value is part of the value, not a level.
+    let results = index
+        .search(&SearchRequest {
+            owner: Some("ops/infra".to_owned()),
+            tag: Some("a/b".to_owned()),
+            ..query("")
+        })
+        .unwrap();
+    assert_eq!(names(&results), ["weird.two"]);
+    assert_eq!(results.facets.tags, [("a/b".to_owned(), 1)]);
 }
 
 #[test]
