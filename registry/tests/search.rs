@@ -410,6 +410,19 @@ fn open_creates_persists_and_recovers_from_garbage() {
 }
 
 #[test]
+fn open_twice_is_an_error_not_a_wipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = CatalogIndex::open(dir.path()).unwrap();
+    first.rebuild(catalog()).unwrap();
+    let second = CatalogIndex::open(dir.path());
+    assert!(second.is_err(), "{second:?}");
+    assert_eq!(first.search(&query("")).unwrap().total, 5);
+    drop(first);
+    let reopened = CatalogIndex::open(dir.path()).unwrap();
+    assert!(!reopened.needs_rebuild());
+}
+
+#[test]
 fn open_wipes_an_index_of_another_version() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -504,10 +517,21 @@ fn hostile_documents_are_indexed() {
     doc.fields
         .push(field(&"/a".repeat(5000), &"z".repeat(100_000)));
     doc.producers.push(String::new());
-    index.rebuild(vec![doc]).unwrap();
+    let slash = event("weird.two", "ops/infra", &["a/b"], QualityBand::Poor);
+    index.rebuild(vec![doc, slash]).unwrap();
     let results = index.search(&query("script")).unwrap();
     assert_eq!(names(&results), ["weird.one"]);
     assert_eq!(results.facets.owners, [("owner".to_owned(), 1)]);
+    // A slash in a facet value is part of the value, not a level.
+    let results = index
+        .search(&SearchRequest {
+            owner: Some("ops/infra".to_owned()),
+            tag: Some("a/b".to_owned()),
+            ..query("")
+        })
+        .unwrap();
+    assert_eq!(names(&results), ["weird.two"]);
+    assert_eq!(results.facets.tags, [("a/b".to_owned(), 1)]);
 }
 
 #[test]

@@ -64,13 +64,17 @@ pub const DEFAULT_SEARCH_LIMIT: usize = 20;
 /// A search: free text plus exact facet filters. Every field may be left out when
 /// deserializing (e.g. from a query string): no text, no filters, the first
 /// [`DEFAULT_SEARCH_LIMIT`] hits.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct SearchRequest {
     /// Free text; never parsed as query syntax. Empty lists everything, sorted by name.
     pub q: String,
+    /// Only event types of this owner (exact).
     pub owner: Option<String>,
+    /// Only event types with this tag (exact).
     pub tag: Option<String>,
+    /// Only event types in this quality band.
     pub quality: Option<QualityBand>,
     /// Hits per page; clamped to [`MAX_SEARCH_LIMIT`](crate::MAX_SEARCH_LIMIT). Zero gives
     /// only the total and the facets.
