@@ -4,8 +4,10 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
 
+mod catalog;
 mod quality;
 mod schema;
+mod server_args;
 
 /// Tributary: one front door for events — validated, scored, cataloged and replayable.
 #[derive(Debug, Parser)]
@@ -28,6 +30,8 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// An event type's quality from a running server: summary with sparklines, rules.
     Quality(quality::QualityArgs),
+    /// The catalog of a running server: search event types.
+    Catalog(catalog::CatalogArgs),
     /// Apply the metadata database's migrations (the server also applies them at start).
     Migrate(MigrateArgs),
     /// Print the version of Tributary and of the libraries it is built with.
@@ -158,6 +162,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Schema(args) => schema::run(args).await,
         Command::Quality(args) => quality::run(args).await,
+        Command::Catalog(args) => catalog::run(args).await,
         Command::Version { json } => {
             print_version(json);
             Ok(())

@@ -57,6 +57,7 @@ reference is their contract, and the test suite checks them against Confluent's 
         (name = "event-types", description = "Event types: owners, metadata, schemas, audit log."),
         (name = "producers", description = "Producers, their API keys and grants."),
         (name = "quality", description = "Quality rules, scores, history and alerts."),
+        (name = "catalog", description = "Search the catalog of event types."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     ),
     components(schemas(Problem)),

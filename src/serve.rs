@@ -104,6 +104,23 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         tributary_core::AuthMode::Off => tributary_core::Authentication::from(config.auth),
         tributary_core::AuthMode::Keys => tributary_core::Authentication::keys(producers.clone()),
     };
+    let index_dir = config.data_dir.join("catalog-index");
+    let index = tributary_registry::CatalogIndex::open(&index_dir).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot open the catalog index in {}: {e}",
+            index_dir.display()
+        ))
+    })?;
+    let catalog = tributary_web::spawn_catalog(
+        tributary_web::CatalogFeed::new(
+            db.clone(),
+            event_types.clone(),
+            rules.clone(),
+            tributary_quality::History::with_options(db.clone(), &quality.history_options),
+            index.clone(),
+        ),
+        tributary_web::CatalogOptions::default(),
+    );
     let history_service = tributary_quality::HistoryService::new(
         db.clone(),
         event_types.clone(),
@@ -116,6 +133,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         producers,
         auth,
         (rules, history_service),
+        index,
     );
 
     let upkeep = tokio::spawn(async move {
@@ -166,6 +184,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     // in the quality history; then the database closes.
     let closed = log.close().await;
     quality.stop().await;
+    catalog.shutdown().await;
     db.close().await;
     outcome?;
     closed.map_err(|e| Failure::runtime(format!("event log did not close cleanly: {e}")))?;
@@ -327,6 +346,7 @@ fn router(
         tributary_quality::RuleService,
         tributary_quality::HistoryService,
     ),
+    index: tributary_registry::CatalogIndex,
 ) -> Router {
     let api = OpenApiRouter::with_openapi(crate::openapi::base())
         .routes(routes!(healthz))
@@ -337,7 +357,8 @@ fn router(
         .merge(tributary_gateway::router(gateway))
         .merge(tributary_gateway::producer_routes(producers))
         .merge(tributary_quality::rule_routes(rules))
-        .merge(tributary_quality::history_routes(history));
+        .merge(tributary_quality::history_routes(history))
+        .merge(tributary_web::search_routes(index));
     crate::openapi::serve(api)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(

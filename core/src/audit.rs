@@ -111,6 +111,26 @@ impl Database {
         Ok(record_audit_in(&mut conn, entry).await?)
     }
 
+    /// What changed at or after `since_ms`: the distinct `(target_kind, target)` pairs of the
+    /// entries since then, each with its newest entry's time, oldest first (at most `limit`). A follower
+    /// that asks again from a little before the newest time it saw also catches entries whose
+    /// transactions committed late.
+    pub async fn audit_targets_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, String, i64)>, DbError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT target_kind, target, CAST(MAX(at_ms) AS BIGINT) FROM audit_log \
+             WHERE at_ms >= $1 GROUP BY target_kind, target ORDER BY MAX(at_ms) LIMIT $2",
+        )
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
     /// The entries about any of `targets` (`(target_kind, target)` pairs), newest first, at
     /// most `limit`.
     pub async fn audit_for(

@@ -2,12 +2,11 @@
 //! summary with a sparkline per metric, and its rule set (print it, or put a new one from a
 //! file). Talks to a running server's `/v1` API.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use super::Failure;
 use super::schema::client::{CliError, RegistryClient};
@@ -15,29 +14,8 @@ use super::schema::client::{CliError, RegistryClient};
 /// An event type's quality: its summary over a time range, and its rules.
 #[derive(Debug, clap::Args)]
 pub(crate) struct QualityArgs {
-    /// The Tributary server to talk to.
-    #[arg(
-        long,
-        env = "TRIBUTARY_SERVER",
-        value_name = "URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    server: String,
-
-    /// Print the server's JSON answer instead of text.
-    #[arg(long, global = true)]
-    json: bool,
-
-    /// How long to wait for each answer of the server.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "10s",
-        value_parser = humantime::parse_duration,
-        global = true
-    )]
-    timeout: Duration,
+    #[command(flatten)]
+    global: super::server_args::ServerArgs,
 
     #[command(subcommand)]
     command: QualityCommand,
@@ -69,7 +47,7 @@ enum QualityCommand {
 }
 
 pub(crate) async fn run(args: QualityArgs) -> Result<(), Failure> {
-    let json = args.json;
+    let json = args.global.json;
     match dispatch(args).await {
         Ok(()) => Ok(()),
         Err(error) => {
@@ -88,7 +66,7 @@ pub(crate) async fn run(args: QualityArgs) -> Result<(), Failure> {
 }
 
 async fn dispatch(args: QualityArgs) -> Result<(), CliError> {
-    let client = RegistryClient::new(&args.server, args.timeout)?;
+    let client = RegistryClient::new(&args.global.server, args.global.timeout)?;
     match &args.command {
         QualityCommand::Show {
             event_type,
@@ -101,7 +79,7 @@ async fn dispatch(args: QualityArgs) -> Result<(), CliError> {
             ];
             let path = ["event-types", event_type.as_str(), "quality"];
             let report: Value = client.v1(Method::GET, &path, &query, None).await?;
-            if args.json {
+            if args.global.json {
                 println!("{report}");
             } else {
                 print!("{}", render_summary(event_type, &report));
@@ -117,7 +95,7 @@ async fn dispatch(args: QualityArgs) -> Result<(), CliError> {
                     client.v1(Method::PUT, &path, &[], Some(&body)).await?
                 }
             };
-            if args.json {
+            if args.global.json {
                 println!("{answer}");
             } else {
                 let pretty = serde_json::to_string_pretty(&answer).unwrap_or_default();

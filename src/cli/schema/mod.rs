@@ -8,7 +8,6 @@ mod handlers;
 mod render;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
 use tributary_core::EventTypeName;
@@ -37,20 +36,8 @@ is incompatible), 2 bad arguments.";
 
 #[derive(Debug, clap::Args)]
 struct GlobalArgs {
-    /// The Tributary server to talk to.
-    #[arg(
-        long,
-        env = "TRIBUTARY_SERVER",
-        value_name = "URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    server: String,
-
-    /// Print JSON instead of text: the server's answer, or the shape `--help` of the command
-    /// describes. API errors are printed to stdout as the server's error body too.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    server: super::server_args::ServerArgs,
 
     /// Topic prefix the server uses; put before TYPE to name its subject [default: none].
     #[arg(
@@ -62,16 +49,6 @@ struct GlobalArgs {
         global = true
     )]
     topic_prefix: String,
-
-    /// How long to wait for each answer of the server.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "10s",
-        value_parser = humantime::parse_duration,
-        global = true
-    )]
-    timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,7 +234,7 @@ struct DiffArgs {
 
 /// Runs one `tributary schema` command.
 pub(crate) async fn run(args: SchemaArgs) -> Result<(), Failure> {
-    let json = args.global.json;
+    let json = args.global.server.json;
     match dispatch(args).await {
         Ok(()) => Ok(()),
         Err(error) => {
@@ -274,9 +251,9 @@ pub(crate) async fn run(args: SchemaArgs) -> Result<(), Failure> {
 
 async fn dispatch(args: SchemaArgs) -> Result<(), CliError> {
     let global = &args.global;
-    let client = RegistryClient::new(&global.server, global.timeout)?;
+    let client = RegistryClient::new(&global.server.server, global.server.timeout)?;
     let out = handlers::Out {
-        json: global.json,
+        json: global.server.json,
         client: &client,
     };
     let prefix = global.topic_prefix.as_str();
