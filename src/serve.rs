@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tributary_core::{Database, ErrorCode, PROBLEM_JSON, Problem};
+use tributary_core::{Database, ErrorCode, Problem};
 use tributary_eventlog::EventLog;
+use tributary_registry::problem_response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -388,7 +389,7 @@ async fn healthz() -> impl IntoResponse {
 )]
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.stopping.load(Ordering::SeqCst) {
-        return problem(ErrorCode::Unavailable, "shutting down");
+        return problem_response(ErrorCode::Unavailable, "shutting down");
     }
     let (log, db) = tokio::join!(
         tokio::time::timeout(READY_CHECK_TIMEOUT, state.log.check_health()),
@@ -409,7 +410,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
         .collect();
     if !failures.is_empty() {
-        return problem(ErrorCode::Unavailable, failures.join("; "));
+        return problem_response(ErrorCode::Unavailable, failures.join("; "));
     }
     axum::Json(serde_json::json!({
         "status": "ready",
@@ -440,20 +441,9 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 async fn not_found(uri: axum::http::Uri) -> Response {
     let path = uri.path();
     if path == "/v1" || path.starts_with("/v1/") {
-        return problem(ErrorCode::NotFound, format!("no route for {path}"));
+        return problem_response(ErrorCode::NotFound, format!("no route for {path}"));
     }
     tributary_registry::not_found_response()
-}
-
-fn problem(code: ErrorCode, detail: impl Into<String>) -> Response {
-    let body = Problem::new(code, detail);
-    let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, PROBLEM_JSON)],
-        axum::Json(body),
-    )
-        .into_response()
 }
 
 /// Counts requests and their latency by method, route template and status.

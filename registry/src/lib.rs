@@ -44,7 +44,7 @@ pub use event_types::{
     Caller, Enforcement, EventType, EventTypeError, EventTypePatch, EventTypeSettings,
     EventTypeView, EventTypes, IncompatibilityOut, JsonBody, LatestSchema, MAX_DESCRIPTION_BYTES,
     MAX_METADATA_BODY_BYTES, MAX_TAGS, NewEventType, RegisteredVersion, api_routes, authenticate,
-    identify,
+    identify, problem_response,
 };
 pub use fields::{Field, MAX_FIELD_DEPTH, MAX_FIELDS, escape_segment, schema_fields};
 pub use limits::SchemaLimits;

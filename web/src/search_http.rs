@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tributary_core::{ErrorCode, PROBLEM_JSON, Problem};
-use tributary_registry::{CatalogIndex, QualityBand, SearchRequest, SearchResults};
+use tributary_core::{ErrorCode, Problem};
+use tributary_registry::{
+    CatalogIndex, QualityBand, SearchRequest, SearchResults, problem_response,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -47,15 +49,15 @@ async fn search(
 ) -> Response {
     let request = match request_of(query) {
         Ok(request) => request,
-        Err(detail) => return problem(ErrorCode::BadRequest, detail),
+        Err(detail) => return problem_response(ErrorCode::BadRequest, detail),
     };
     match tokio::task::spawn_blocking(move || index.search(&request)).await {
         Ok(Ok(results)) => (StatusCode::OK, axum::Json(results)).into_response(),
         Ok(Err(error)) => {
             tracing::error!(%error, "catalog search failed");
-            problem(ErrorCode::Internal, format!("search failed: {error}"))
+            problem_response(ErrorCode::Internal, format!("search failed: {error}"))
         }
-        Err(error) => problem(ErrorCode::Internal, format!("search failed: {error}")),
+        Err(error) => problem_response(ErrorCode::Internal, format!("search failed: {error}")),
     }
 }
 
@@ -94,15 +96,4 @@ fn request_of(
         limit,
         offset: number("offset", 0)?,
     })
-}
-
-fn problem(code: ErrorCode, detail: impl Into<String>) -> Response {
-    let body = Problem::new(code, detail);
-    let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, PROBLEM_JSON)],
-        axum::Json(body),
-    )
-        .into_response()
 }

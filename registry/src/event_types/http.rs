@@ -200,6 +200,19 @@ fn unauthenticated(path: &str, detail: &str) -> Response {
     }
 }
 
+/// A `/v1` problem+json answer with the status of `code`: for routes whose errors are not
+/// one of the crates' error enums (the fallback, small routes of the binary and the UI crate).
+pub fn problem_response(code: ErrorCode, detail: impl Into<String>) -> Response {
+    let body = Problem::new(code, detail);
+    let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, PROBLEM_JSON)],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
 /// The principal the request acts as; refused (500) when no middleware identified it.
 #[derive(Debug)]
 pub struct Caller(pub Principal);

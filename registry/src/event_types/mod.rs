@@ -20,7 +20,9 @@ use axum::middleware;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{EventTypeError, IncompatibilityOut};
-pub use http::{Caller, JsonBody, MAX_METADATA_BODY_BYTES, authenticate, identify};
+pub use http::{
+    Caller, JsonBody, MAX_METADATA_BODY_BYTES, authenticate, identify, problem_response,
+};
 pub use model::{
     Enforcement, EventType, EventTypePatch, EventTypeSettings, MAX_DESCRIPTION_BYTES, MAX_TAGS,
     NewEventType,
