@@ -127,6 +127,13 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         event_types.clone(),
         &quality.history_options,
     );
+    let ui = tributary_web::ui_routes(tributary_web::UiState {
+        event_types: event_types.clone(),
+        rules: rules.clone(),
+        history: tributary_quality::History::with_options(db.clone(), &quality.history_options),
+        index: index.clone(),
+        producers: producers.clone(),
+    });
     let app = router(
         state,
         event_types,
@@ -134,7 +141,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         producers,
         auth,
         (rules, history_service),
-        index,
+        (index, ui),
     );
 
     let upkeep = tokio::spawn(async move {
@@ -333,7 +340,8 @@ impl Signals {
 
 /// The binary's own routes, the Confluent Schema Registry API at the root paths, the
 /// event-type API under `/v1/event-types`, publishing under `/v1/events` and `/v1/validate`,
-/// producers and their keys under `/v1/producers`, `/openapi.json` describing them, and one
+/// producers and their keys under `/v1/producers`, `/openapi.json` describing them, the web
+/// UI under `/ui`, and one
 /// fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the registry owns
 /// the root, and Confluent clients probing optional endpoints expect its body). Every request
 /// first gets its principal.
@@ -347,7 +355,7 @@ fn router(
         tributary_quality::RuleService,
         tributary_quality::HistoryService,
     ),
-    index: tributary_registry::CatalogIndex,
+    (index, ui): (tributary_registry::CatalogIndex, Router),
 ) -> Router {
     let api = OpenApiRouter::with_openapi(crate::openapi::base())
         .routes(routes!(healthz))
@@ -361,6 +369,7 @@ fn router(
         .merge(tributary_quality::history_routes(history))
         .merge(tributary_web::search_routes(index));
     crate::openapi::serve(api)
+        .merge(ui)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             auth,
