@@ -1,6 +1,7 @@
 # Starts and stops the real services Tributary's tests use, on 127.0.0.1 only.
 # Source this file; every function prints what it does on stderr.
-#   ensure_packages    Debian packages the services need (PostgreSQL, Redis)
+#   ensure_packages    Debian packages the services need (PostgreSQL, Redis, and Chromium with
+#                      chromedriver for the UI's browser tests)
 #   ensure_tansu       the Tansu broker (cargo install, reused when present)
 #   ensure_python      PyPI packages the tests use as independent implementations
 #   ensure_node_clients npm packages of tests/clients (pinned by its package-lock.json)
@@ -43,6 +44,8 @@ ensure_packages() {
   local missing=()
   pg_bin >/dev/null || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
   if [ ${#missing[@]} -gt 0 ]; then
     _log "installing ${missing[*]} from Debian"
     export DEBIAN_FRONTEND=noninteractive

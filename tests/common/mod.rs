@@ -8,12 +8,15 @@
 
 mod backend;
 mod eventlog;
+mod webdriver;
 
 // Only the files that read back the log use these.
 #[allow(unused_imports)]
 pub(crate) use backend::{Backend, Bed};
 #[allow(unused_imports)]
 pub(crate) use eventlog::{LogReader, LogRecord};
+#[allow(unused_imports)]
+pub(crate) use webdriver::Browser;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

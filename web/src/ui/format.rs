@@ -164,21 +164,6 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
     }
 }
 
-/// The first paragraph of a Markdown description, as plain text for listings.
-pub(crate) fn summary_line(markdown: &str, max: usize) -> String {
-    let first = markdown
-        .split("\n\n")
-        .map(str::trim)
-        .find(|p| !p.is_empty() && !p.starts_with('#'))
-        .unwrap_or("");
-    let plain: String = first
-        .chars()
-        .filter(|c| !matches!(c, '*' | '`' | '_'))
-        .map(|c| if c == '\n' { ' ' } else { c })
-        .collect();
-    clip(&plain, max)
-}
-
 #[cfg(test)]
 mod encoding_tests {
     use super::*;
@@ -198,9 +183,5 @@ mod encoding_tests {
     fn clipping_respects_characters() {
         assert_eq!(clip("héllo wörld", 5), "héllo…");
         assert_eq!(clip("short", 10), "short");
-        assert_eq!(
-            summary_line("# Title\n\nThe **first** para.\n\nSecond.", 100),
-            "The first para."
-        );
     }
 }

@@ -10,9 +10,9 @@ use maud::{Markup, html};
 use tributary_core::{Principal, now_ms};
 use tributary_registry::{QualityBand, SearchRequest};
 
-use super::UiState;
 use super::format::{self, query_string};
 use super::layout::{Page, Section};
+use super::{UiState, markdown};
 
 /// Event types listed in each box of the front page.
 const LISTED: usize = 8;
@@ -231,7 +231,7 @@ pub(crate) async fn search(
         h1 { (if q.is_empty() { "All event types" } else { "Search results" }) }
         p.result-count role="status" {
             (format::count(results.total as u64)) " event type" @if results.total != 1 { "s" }
-            @if !q.is_empty() { @if results.total == 1 { " matches " } @else { " match " } q.query { "“" (echo) "”" } }
+            @if !q.is_empty() { @if results.total == 1 { " matches " } @else { " match " } q.query { (echo) } }
             @if !owner.is_empty() { " · owner " strong { (owner) } }
             @if !tag.is_empty() { " · tag " strong { (tag) } }
             @if !quality.is_empty() { " · quality " strong { (quality) } }
@@ -251,7 +251,7 @@ pub(crate) async fn search(
                         li.card.hit {
                             h2 { a.type-name href={ "/ui/types/" (format::segment(&hit.name)) } { (hit.name) } }
                             p.meta { span.muted { "Owner " } (hit.owner) }
-                            @let line = format::summary_line(&hit.description, 240);
+                            @let line = markdown::summary(&hit.description, 240);
                             @if !line.is_empty() { p.desc { (line) } }
                             @if !hit.matched.is_empty() {
                                 p.matched {

@@ -42,6 +42,30 @@ pub(crate) fn render(text: &str) -> Markup {
     PreEscaped(out)
 }
 
+/// The first paragraph of `text` (headings skipped) as plain text, at most `max` characters:
+/// what listings show of a description.
+pub(crate) fn summary(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut in_paragraph = false;
+    for event in Parser::new(text) {
+        match event {
+            Event::Start(Tag::Paragraph) => in_paragraph = true,
+            Event::End(TagEnd::Paragraph) if in_paragraph => break,
+            Event::Text(t) | Event::Code(t) | Event::InlineHtml(t) | Event::Html(t)
+                if in_paragraph =>
+            {
+                out.push_str(&t);
+            }
+            Event::SoftBreak | Event::HardBreak if in_paragraph => out.push(' '),
+            _ => {}
+        }
+        if out.len() > max * 4 {
+            break;
+        }
+    }
+    super::format::clip(&out, max)
+}
+
 fn safe_url(url: pulldown_cmark::CowStr<'_>) -> pulldown_cmark::CowStr<'_> {
     if is_safe(&url) {
         url
@@ -118,6 +142,17 @@ mod tests {
         let out = html_of("![logo](javascript:alert(1))");
         assert!(out.contains("href=\"#\""), "{out}");
         assert!(!out.contains("<img"), "{out}");
+    }
+
+    #[test]
+    fn summaries_are_the_first_paragraph_as_text() {
+        let text = "# Title\n\nThe **first** `para_graph` with window.__xss and <b>tags</b>\nwrapped.\n\nSecond.";
+        assert_eq!(
+            summary(text, 100),
+            "The first para_graph with window.__xss and <b>tags</b> wrapped."
+        );
+        assert_eq!(summary("# Only a heading", 10), "");
+        assert_eq!(summary("abcdef", 3), "abc…");
     }
 
     #[test]
