@@ -10,18 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, answer, command};
+use common::{Server, answer, command, post_json as post};
 use serde_json::{Value, json};
-
-fn post(server: &Server, path: &str, body: &Value) -> (u16, Value) {
-    let reply = answer(
-        server
-            .request(reqwest::Method::POST, path)
-            .header("content-type", "application/json")
-            .body(body.to_string()),
-    );
-    (reply.status, reply.body)
-}
 
 /// `GET /v1/search` with `query` (already encoded).
 fn search(server: &Server, query: &str) -> (u16, Value) {

@@ -15,22 +15,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Browser, Server, answer};
-use serde_json::{Value, json};
+use common::{Browser, Server, answer, post_json as post};
+use serde_json::json;
 
 const TYPE: &str = "orders.order_placed";
 /// A payload that would run if any page put the text into HTML unescaped.
 const XSS: &str = "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\">";
-
-fn post(server: &Server, path: &str, body: &Value) -> (u16, Value) {
-    let reply = answer(
-        server
-            .request(reqwest::Method::POST, path)
-            .header("content-type", "application/json")
-            .body(body.to_string()),
-    );
-    (reply.status, reply.body)
-}
 
 /// A server whose quality history is flushed every 200 ms, in a directory that lives as long
 /// as it does.

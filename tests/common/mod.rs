@@ -248,6 +248,17 @@ pub(crate) fn answer(request: reqwest::blocking::RequestBuilder) -> Answer {
     }
 }
 
+/// POSTs `body` as JSON to `path` (as the local admin); the status and the JSON answer.
+pub(crate) fn post_json(server: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let reply = answer(
+        server
+            .request(reqwest::Method::POST, path)
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+    );
+    (reply.status, reply.body)
+}
+
 /// Reads an HTTP/1.1 answer from a raw connection until the server closes it (the request
 /// must say `Connection: close`). Only `Content-Length` bodies are understood.
 pub(crate) fn read_raw_answer(stream: &mut std::net::TcpStream) -> Answer {
