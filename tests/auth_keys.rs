@@ -64,6 +64,32 @@ fn keys_mode_authenticates_and_enforces_grants() {
     );
     assert_eq!(status, 401);
 
+    // The UI: a browser is asked for the key (HTTP Basic, the key as the password).
+    let ui = server.get("/ui");
+    assert_eq!(ui.status(), 401);
+    let challenge = ui.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("Basic realm="), "{challenge}");
+    assert!(
+        ui.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = ui.text().unwrap();
+    assert!(
+        page.contains("&lt;key&gt;") && !page.contains("<key>"),
+        "{page}"
+    );
+    let ui = reqwest::blocking::Client::new()
+        .get(server.url("/ui"))
+        .basic_auth("anyone", Some(ADMIN_KEY))
+        .send()
+        .unwrap();
+    assert_eq!(ui.status(), 200);
+
     for name in ["orders.placed", "payments.charged"] {
         let (status, body) = call(
             &server,

@@ -194,6 +194,23 @@ fn unauthenticated(path: &str, detail: &str) -> Response {
             axum::Json(body),
         )
             .into_response()
+    } else if path == "/ui" || path.starts_with("/ui/") {
+        // A browser asks for the key (any user name, the key as the password) and shows this
+        // page when the prompt is cancelled.
+        let detail = detail
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let page = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · Tributary</title></head><body><main><h1>Sign in</h1><p>{detail}.</p><p>Enter any user name and your API key as the password.</p></main></body></html>"
+        );
+        (
+            StatusCode::UNAUTHORIZED,
+            challenge,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            page,
+        )
+            .into_response()
     } else {
         let body = json!({ "error_code": 40101, "message": detail });
         (StatusCode::UNAUTHORIZED, challenge, axum::Json(body)).into_response()
