@@ -44,7 +44,7 @@ pub use event_types::{
     Caller, Enforcement, EventType, EventTypeError, EventTypePatch, EventTypeSettings,
     EventTypeView, EventTypes, IncompatibilityOut, JsonBody, LatestSchema, MAX_DESCRIPTION_BYTES,
     MAX_METADATA_BODY_BYTES, MAX_PII_MARKS, MAX_TAGS, NewEventType, PiiMark, RegisteredVersion,
-    api_routes, authenticate, identify, problem_response,
+    api_routes, authenticate, identify, pii_pointers, problem_response,
 };
 pub use fields::{
     Field, MAX_FIELD_DEPTH, MAX_FIELDS, REDACTED, check_field_pointer, escape_segment, redact_pii,

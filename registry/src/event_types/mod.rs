@@ -28,7 +28,7 @@ pub use model::{
     Enforcement, EventType, EventTypePatch, EventTypeSettings, MAX_DESCRIPTION_BYTES, MAX_TAGS,
     NewEventType,
 };
-pub use pii::{MAX_PII_MARKS, PiiMark};
+pub use pii::{MAX_PII_MARKS, PiiMark, pii_pointers};
 pub use service::{EventTypeView, EventTypes, LatestSchema, RegisteredVersion};
 
 /// The registry's whole HTTP surface: the Confluent routes, guarded by event-type

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::AnyConnection;
-use tributary_core::{AuditEntry, Principal, now_ms, record_audit_in};
+use tributary_core::{AuditEntry, Database, Principal, now_ms, record_audit_in};
 
 use crate::fields::check_field_pointer;
 
@@ -106,6 +106,18 @@ impl EventTypes {
         tx.commit().await?;
         Ok(marks)
     }
+}
+
+/// The PII pointers of the event type `name` (live or deleted), straight from the metadata
+/// database: for readers of catalog data that redact on every read without an
+/// [`EventTypes`] at hand.
+pub async fn pii_pointers(db: &Database, name: &str) -> Result<Vec<String>, EventTypeError> {
+    let mut conn = db.pool().acquire().await?;
+    Ok(load(&mut conn, name)
+        .await?
+        .into_iter()
+        .map(|m| m.pointer)
+        .collect())
 }
 
 /// The marks of `name`, sorted by pointer (in Rust: the databases collate differently).
