@@ -93,7 +93,22 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     let hook = quality.aggregator.clone().map(|aggregator| {
         tributary_gateway::QualityHook::new(rules.clone(), aggregator, config.gateway.metadata_ttl)
     });
-    let gateway = start_gateway(&config, log.clone(), registry, event_types.clone(), hook).await?;
+    let sink = tributary_quality::SampleSink::new();
+    let gateway = start_gateway(
+        &config,
+        log.clone(),
+        registry,
+        event_types.clone(),
+        hook,
+        sink.clone(),
+    )
+    .await?;
+    let samples = tributary_quality::spawn_samples(
+        db.clone(),
+        sink,
+        event_types.clone(),
+        Duration::from_secs(1),
+    );
     let producers = Arc::new(tributary_gateway::Producers::new(
         db.clone(),
         tributary_gateway::ProducerOptions {
@@ -192,6 +207,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     // in the quality history; then the database closes.
     let closed = log.close().await;
     quality.stop().await;
+    samples.shutdown().await;
     catalog.shutdown().await;
     db.close().await;
     outcome?;
@@ -265,6 +281,7 @@ async fn start_gateway(
     registry: tributary_registry::Registry,
     event_types: tributary_registry::EventTypes,
     quality: Option<tributary_gateway::QualityHook>,
+    samples: tributary_quality::SampleSink,
 ) -> Result<Arc<tributary_gateway::Gateway>, Failure> {
     let retention = tributary_eventlog::Retention {
         time: Some(config.default_retention),
@@ -275,6 +292,7 @@ async fn start_gateway(
         dlq_retention: retention,
         limits: config.gateway.clone(),
         quality,
+        samples: Some(samples),
         ..tributary_gateway::GatewayOptions::default()
     };
     let gateway = tributary_gateway::Gateway::start(log, registry, Arc::new(event_types), options)

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tributary_core::EventTypeName;
 use tributary_eventlog::{AppendResult, EventLog, LogError, Record, Retention, TopicSpec};
+use tributary_quality::SampleSink;
 use tributary_registry::{Registry, SchemaType};
 use uuid::Uuid;
 
@@ -24,6 +25,7 @@ use crate::metrics::{self, Outcomes};
 use crate::prepare::{self, Item, Meta, Pending};
 use crate::quality::{QualityHook, Scored};
 use crate::rate_limit::RateLimiter;
+use crate::samples::{self, Sampled};
 use crate::schemas::{Pin, ResolvedSchema, Schemas};
 use crate::verdict::{Answer, Reason, Verdict, Written};
 
@@ -39,6 +41,9 @@ pub struct GatewayOptions {
     pub dlq_retention: Retention,
     /// Scores every event and counts verdicts in the quality history; `None`: no scoring.
     pub quality: Option<QualityHook>,
+    /// Offers samples of accepted events and dead-letter reasons to the catalog; `None`: no
+    /// samples.
+    pub samples: Option<SampleSink>,
 }
 
 impl Default for GatewayOptions {
@@ -49,6 +54,7 @@ impl Default for GatewayOptions {
             dlq_partitions: 3,
             dlq_retention: Retention::default(),
             quality: None,
+            samples: None,
         }
     }
 }
@@ -87,6 +93,7 @@ pub struct Gateway {
     rate: RateLimiter,
     producer_labels: metrics::ProducerLabels,
     quality: Option<QualityHook>,
+    samples: Option<SampleSink>,
 }
 
 mod cloudevent_ingest;
@@ -120,6 +127,7 @@ impl Gateway {
             limits,
             dlq_topic: options.dlq_topic,
             quality: options.quality,
+            samples: options.samples,
         })
     }
 
@@ -251,6 +259,7 @@ impl Gateway {
             received_at_ms: now_ms(),
             dry_run: submission.dry_run,
             scorer,
+            sampling: self.sampling(submission.dry_run),
         };
         let producer = input.meta.producer.clone();
         let checking = metrics::Stage::start("check");
@@ -284,6 +293,11 @@ impl Gateway {
             Some(hook) => Some(hook.scorer(event_type, schema).await),
             None => None,
         }
+    }
+
+    /// Whether a request's events keep a value for the catalog feed.
+    fn sampling(&self, dry_run: bool) -> bool {
+        self.samples.is_some() && !dry_run
     }
 
     /// Charges `events` to `producer`'s rate limit, before anything of the request is written.
@@ -363,7 +377,8 @@ impl Gateway {
         producer: &str,
         pending: Vec<Pending>,
     ) -> Result<(Vec<Verdict>, BTreeMap<usize, Scored>), GatewayError> {
-        let (pending, scored) = take_scores(pending);
+        let (mut pending, scored) = take_scores(pending);
+        let kept = take_samples(&mut pending);
         let keys: Vec<Option<Key>> = pending
             .iter()
             .map(|item| {
@@ -613,6 +628,9 @@ impl Gateway {
         if let Some(hook) = &self.quality {
             hook.observe(info.name.as_str(), producer, &verdicts, &scored);
         }
+        if let Some(sink) = &self.samples {
+            samples::offer(sink, info.name.as_str(), producer, &verdicts, &kept);
+        }
         Ok((verdicts, scored))
     }
 
@@ -712,6 +730,14 @@ fn take_scores(mut pending: Vec<Pending>) -> (Vec<Pending>, BTreeMap<usize, Scor
         .filter_map(|item| Some((item.index(), item.take_quality()?)))
         .collect();
     (pending, scored)
+}
+
+/// Takes the values kept for the catalog feed out of the pending checks, by index.
+fn take_samples(pending: &mut [Pending]) -> BTreeMap<usize, Sampled> {
+    pending
+        .iter_mut()
+        .filter_map(|item| Some((item.index(), item.take_sample()?)))
+        .collect()
 }
 
 /// `answer`, showing each event's quality when the producer asked for it.

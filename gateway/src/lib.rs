@@ -28,6 +28,7 @@ mod prepare;
 mod producers;
 mod quality;
 mod rate_limit;
+mod samples;
 mod schemas;
 mod verdict;
 

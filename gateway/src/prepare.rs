@@ -23,6 +23,7 @@ use crate::GatewayError;
 use crate::decode::{self, Format, RawEvent};
 use crate::event_types::{Enforcement, EventTypeInfo};
 use crate::quality::Scored;
+use crate::samples::{Keeper, Sampled};
 use crate::schemas::ResolvedSchema;
 use crate::verdict::{Reason, Verdict, ViolationBody};
 
@@ -79,6 +80,8 @@ pub(crate) struct Input {
     pub(crate) dry_run: bool,
     /// Scores each event (the quality hook); `None` when scoring is off.
     pub(crate) scorer: Option<Arc<tributary_quality::Scorer>>,
+    /// Keep values for the catalog feed (see [`crate::samples`]).
+    pub(crate) sampling: bool,
 }
 
 /// An event checked and ready to be written.
@@ -94,6 +97,8 @@ pub(crate) enum Pending {
         warnings: Vec<ViolationBody>,
         shadow_violations: Vec<ViolationBody>,
         quality: Option<Scored>,
+        /// The parsed event, when kept for the catalog feed.
+        sample: Option<Sampled>,
     },
     Reject {
         index: usize,
@@ -105,6 +110,8 @@ pub(crate) enum Pending {
         /// The dead-letter record, unless the event is not dead-lettered (too large).
         dead_letter: Option<Record>,
         quality: Option<Scored>,
+        /// The parsed event, when kept for the catalog feed.
+        sample: Option<Sampled>,
     },
 }
 
@@ -119,6 +126,13 @@ impl Pending {
     pub(crate) fn take_quality(&mut self) -> Option<Scored> {
         match self {
             Pending::Accept { quality, .. } | Pending::Reject { quality, .. } => quality.take(),
+        }
+    }
+
+    /// Takes the value kept for the catalog feed out.
+    pub(crate) fn take_sample(&mut self) -> Option<Sampled> {
+        match self {
+            Pending::Accept { sample, .. } | Pending::Reject { sample, .. } => sample.take(),
         }
     }
 
@@ -211,6 +225,12 @@ impl Shared {
 /// Checks events already split from the body (and builds their records).
 pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
     let shared = Shared::new(input);
+    let mut keeper = Keeper::new(input.sampling);
+    let sampled = |value: Value| Sampled {
+        value,
+        schema_version: input.schema.version,
+        received_at_ms: input.received_at_ms,
+    };
     let mut out = Vec::with_capacity(items.len());
     for mut item in items {
         let index = item.index;
@@ -270,7 +290,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
         let payload = match payload {
             Some(payload) if violations.is_empty() || warn => payload,
             _ => {
-                out.push(reject(
+                let mut rejected = reject(
                     input,
                     &shared,
                     &item,
@@ -279,7 +299,13 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                     Reason::SchemaViolation,
                     violations,
                     quality,
-                ));
+                );
+                if keeper.rejected(Reason::SchemaViolation)
+                    && let Pending::Reject { sample, .. } = &mut rejected
+                {
+                    *sample = Some(sampled(value));
+                }
+                out.push(rejected);
                 continue;
             }
         };
@@ -315,6 +341,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
             warnings: violations,
             shadow_violations,
             quality,
+            sample: keeper.accepted().then(|| sampled(value)),
         });
     }
     out
@@ -433,6 +460,7 @@ fn reject(
         violations,
         dead_letter,
         quality,
+        sample: None,
     }
 }
 

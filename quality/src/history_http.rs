@@ -16,6 +16,7 @@ use crate::QualityError;
 use crate::alerts::{AlertOptions, AlertSettings, Alerts};
 use crate::history::{By, History, HistoryOptions, now_ms};
 use crate::http::{Answer, QUALITY_TAG, TypeName, ok};
+use crate::samples::{SamplesService, samples_routes};
 
 /// The longest range a report or overview may cover.
 pub const MAX_RANGE_MS: i64 = 400 * 86_400_000;
@@ -29,6 +30,7 @@ pub struct HistoryService {
     history: History,
     alerts: Alerts,
     event_types: EventTypes,
+    samples: SamplesService,
 }
 
 impl HistoryService {
@@ -36,20 +38,24 @@ impl HistoryService {
     pub fn new(db: Database, event_types: EventTypes, options: &HistoryOptions) -> Self {
         HistoryService {
             history: History::with_options(db.clone(), options),
-            alerts: Alerts::new(db, AlertOptions::default()),
+            alerts: Alerts::new(db.clone(), AlertOptions::default()),
+            samples: SamplesService::new(db, event_types.clone()),
             event_types,
         }
     }
 }
 
-/// The quality routes and their OpenAPI description.
+/// The quality routes and their OpenAPI description, with the catalog-data routes (samples
+/// and dead-letter reasons of an event type).
 pub fn history_routes(service: HistoryService) -> OpenApiRouter {
+    let samples = samples_routes(service.samples.clone());
     OpenApiRouter::default()
         .routes(routes!(report))
         .routes(routes!(overview))
         .routes(routes!(get_alerts, put_alerts))
         .routes(routes!(alert_states))
         .with_state(service)
+        .merge(samples)
 }
 
 /// Query parameters by name.

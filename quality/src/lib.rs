@@ -6,6 +6,11 @@
 //! `tributary_core::Database`). Scoring is pure and bounded per event; it never does I/O on
 //! the ingest path: the gateway scores with a compiled [`Scorer`] and hands each result to an
 //! in-memory aggregator that a background task flushes. It never writes to the event log.
+//!
+//! It also keeps the catalog's data about events themselves ([`Samples`]): recent sample
+//! events per schema version and the dead-letter reasons of each type, fed the same way
+//! (a [`SampleSink`] on the ingest path, flushed by [`spawn_samples`]) and redacted with
+//! the type's PII marks before they are stored.
 
 mod alerts;
 mod error;
@@ -16,6 +21,7 @@ pub mod metrics;
 mod rule_store;
 mod rules;
 mod rules_http;
+mod samples;
 mod score;
 
 pub use alerts::{
@@ -36,4 +42,8 @@ pub use rules::{
     MAX_RULES, QualityRules, Rule, Scorer, Severity, Weights,
 };
 pub use rules_http::{RuleService, RuleSetView, rule_routes};
+pub use samples::{
+    DeadLetterReason, MARKS_TTL, MAX_EXAMPLE_VIOLATIONS, MAX_PENDING_SAMPLE_KEYS, MAX_SAMPLE_BYTES,
+    SAMPLES_PER_VERSION, Sample, SampleSink, Samples, SamplesTask, ViolationExample, spawn_samples,
+};
 pub use score::{Assessment, Components, EventFacts, RuleFailure};

@@ -20,6 +20,25 @@ pub const HISTORY_PENDING_KEYS: &str = "tributary_quality_history_pending_keys";
 /// full.
 pub const HISTORY_FOLDED_TOTAL: &str = "tributary_quality_history_folded_total";
 
+/// Counter of sample and dead-letter offers dropped because the sample sink was full.
+pub const SAMPLES_DROPPED_TOTAL: &str = "tributary_catalog_samples_dropped_total";
+/// Counter of catalog sample and dead-letter rows written by flushes.
+pub const SAMPLES_ROWS_WRITTEN_TOTAL: &str = "tributary_catalog_samples_rows_written_total";
+/// Counter of failed catalog-sample flushes (their dead-letter counts were kept).
+pub const SAMPLES_FLUSH_FAILURES_TOTAL: &str = "tributary_catalog_samples_flush_failures_total";
+
+pub(crate) fn sample_dropped() {
+    metrics::counter!(SAMPLES_DROPPED_TOTAL).increment(1);
+}
+
+pub(crate) fn samples_written(rows: usize) {
+    metrics::counter!(SAMPLES_ROWS_WRITTEN_TOTAL).increment(rows as u64);
+}
+
+pub(crate) fn samples_flush_failed() {
+    metrics::counter!(SAMPLES_FLUSH_FAILURES_TOTAL).increment(1);
+}
+
 pub(crate) fn alert_firing(event_type: &str, alert: &str, firing: bool) {
     metrics::gauge!(ALERTS_FIRING, "event_type" => event_type.to_owned(), "alert" => alert.to_owned())
         .set(if firing { 1.0 } else { 0.0 });

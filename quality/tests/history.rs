@@ -14,17 +14,14 @@ use axum::http::{Method, Request, header};
 use axum::middleware;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use tributary_core::{AuthMode, Database, Principal};
+use tributary_core::{AuthMode, Database};
 
 use history_support::Fresh;
-use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
 use tributary_quality::{
     Aggregator, AlertOptions, By, History, HistoryOptions, HistoryService, Observation, Outcome,
     Resolution, history_routes, run_maintenance, spawn_alerts, spawn_history,
 };
-use tributary_registry::{
-    EventTypeSettings, EventTypes, NewEventType, Registry, api_routes, identify,
-};
+use tributary_registry::{api_routes, identify};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
@@ -572,32 +569,7 @@ struct Api {
 }
 
 async fn api(fresh: &Fresh) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let log = EmbeddedLog::open(EmbeddedOptions::new(dir.path().join("log")))
-        .await
-        .unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(log);
-    let event_types = EventTypes::new(
-        fresh.db.clone(),
-        Registry::new(fresh.db.clone()),
-        log,
-        EventTypeSettings {
-            topic_prefix: String::new(),
-            default_partitions: 1,
-            default_retention: Some(Duration::from_secs(86_400)),
-        },
-    );
-    event_types
-        .create(
-            &Principal::local_admin(),
-            NewEventType {
-                name: String::from("orders.placed"),
-                owner: String::from("orders"),
-                ..NewEventType::default()
-            },
-        )
-        .await
-        .unwrap();
+    let (event_types, dir) = history_support::event_types_with(&fresh.db, &[]).await;
     let service = HistoryService::new(
         fresh.db.clone(),
         event_types.clone(),

@@ -43,10 +43,13 @@ pub use error::{DecodeError, INVALID_COMPATIBILITY_LEVEL, INVALID_SCHEMA, Schema
 pub use event_types::{
     Caller, Enforcement, EventType, EventTypeError, EventTypePatch, EventTypeSettings,
     EventTypeView, EventTypes, IncompatibilityOut, JsonBody, LatestSchema, MAX_DESCRIPTION_BYTES,
-    MAX_METADATA_BODY_BYTES, MAX_TAGS, NewEventType, RegisteredVersion, api_routes, authenticate,
-    identify, problem_response,
+    MAX_METADATA_BODY_BYTES, MAX_PII_MARKS, MAX_TAGS, NewEventType, PiiMark, RegisteredVersion,
+    api_routes, authenticate, identify, pii_pointers, problem_response,
 };
-pub use fields::{Field, MAX_FIELD_DEPTH, MAX_FIELDS, escape_segment, schema_fields};
+pub use fields::{
+    Field, MAX_FIELD_DEPTH, MAX_FIELDS, REDACTED, check_field_pointer, escape_segment, redact_pii,
+    schema_fields,
+};
 pub use limits::SchemaLimits;
 pub use schema::{
     InMemoryReferences, JsonDraft, ParsedSchema, ReferenceResolver, RegisteredSchema,

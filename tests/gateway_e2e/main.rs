@@ -19,6 +19,7 @@ mod idempotency;
 mod keys;
 mod limits;
 mod quality;
+mod samples;
 mod shutdown;
 
 use common::{Answer, LogRecord, Server};
@@ -58,6 +59,7 @@ on_every_backend!(
     catalog::shadow_candidate_and_type_limits,
     catalog::avro_bodies,
     quality::events_are_scored_and_counted,
+    samples::samples_and_dead_letter_reasons,
     shutdown::sigterm_finishes_an_in_flight_publish,
 );
 

@@ -132,6 +132,7 @@ impl Gateway {
                 received_at_ms,
                 dry_run,
                 scorer,
+                sampling: self.sampling(dry_run),
             };
             let pending = blocking(move || Ok(prepare::prepare_items(&input, items))).await?;
             prepared.push((info, pending));

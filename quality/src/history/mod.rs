@@ -83,7 +83,8 @@ impl Default for HistoryOptions {
 
 /// One rollup and pruning pass as of `now_ms`: minutes older than `rollup_after` become
 /// hours (exactly once, even with several instances at once), hours older than `retention`
-/// are deleted.
+/// are deleted, and so are catalog samples and dead-letter reasons older than `retention`
+/// or of event types that are no longer live.
 pub async fn run_maintenance(
     db: &Database,
     options: &HistoryOptions,
@@ -96,8 +97,9 @@ pub async fn run_maintenance(
         &mut report,
     )
     .await?;
-    report.hour_rows_pruned =
-        store::prune(db, now_ms.saturating_sub(millis(options.retention))).await?;
+    let cutoff = now_ms.saturating_sub(millis(options.retention));
+    report.hour_rows_pruned = store::prune(db, cutoff).await?;
+    report.catalog_rows_pruned = crate::samples::prune(db, cutoff).await?;
     Ok(report)
 }
 

@@ -117,6 +117,9 @@ pub struct MaintenanceReport {
     pub hour_rows_written: u64,
     /// Hour rows deleted for being past retention.
     pub hour_rows_pruned: u64,
+    /// Catalog samples and dead-letter reasons deleted: past retention, or of event types
+    /// no longer live.
+    pub catalog_rows_pruned: u64,
 }
 
 /// Moves every minute row with `bucket_ms < cutoff_ms` into its hour, one hour-sized slice

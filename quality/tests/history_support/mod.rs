@@ -37,6 +37,49 @@ impl Fresh {
     }
 }
 
+/// The event-type service over a fresh embedded event log (kept open while the directory
+/// lives), with `orders.placed` (and `more`) created, owned by `orders`.
+#[allow(dead_code)] // not every suite has event types
+pub(crate) async fn event_types_with(
+    db: &Database,
+    more: &[&str],
+) -> (tributary_registry::EventTypes, tempfile::TempDir) {
+    use std::sync::Arc;
+
+    use tributary_eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
+    use tributary_registry::{EventTypeSettings, EventTypes, NewEventType, Registry};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(EmbeddedOptions::new(dir.path().join("log")))
+        .await
+        .unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(log);
+    let event_types = EventTypes::new(
+        db.clone(),
+        Registry::new(db.clone()),
+        log,
+        EventTypeSettings {
+            topic_prefix: String::new(),
+            default_partitions: 1,
+            default_retention: Some(Duration::from_secs(86_400)),
+        },
+    );
+    for name in std::iter::once(&"orders.placed").chain(more) {
+        event_types
+            .create(
+                &tributary_core::Principal::local_admin(),
+                NewEventType {
+                    name: (*name).to_owned(),
+                    owner: String::from("orders"),
+                    ..NewEventType::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    (event_types, dir)
+}
+
 /// One test per case on SQLite (`mod sqlite`) and one on PostgreSQL (`mod postgres`,
 /// ignored unless asked for); a case is an `async fn(Fresh)` at the crate root.
 macro_rules! suite {

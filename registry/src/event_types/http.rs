@@ -28,7 +28,7 @@ use super::error::EventTypeError;
 use super::model::{EventTypePatch, NewEventType};
 use super::openapi::{
     AuditList, EVENT_TYPES_TAG, EventTypeList, EventTypePatchDoc, EventTypePath, EventTypeViewDoc,
-    NewEventTypeDoc, RegisteredVersionDoc, SchemaBodyDoc, SchemaVersions,
+    NewEventTypeDoc, PiiBodyDoc, PiiMarks, RegisteredVersionDoc, SchemaBodyDoc, SchemaVersions,
 };
 use super::service::EventTypes;
 
@@ -54,6 +54,7 @@ pub(crate) fn routes(event_types: EventTypes) -> OpenApiRouter {
         .routes(routes!(list, create))
         .routes(routes!(describe, update, delete))
         .routes(routes!(audit))
+        .routes(routes!(get_pii, put_pii))
         .routes(schema_routes)
         .layer(DefaultBodyLimit::max(MAX_METADATA_BODY_BYTES))
         .with_state(event_types)
@@ -480,6 +481,51 @@ async fn audit(State(service): State<EventTypes>, Name(name): Name, params: Para
     };
     let entries = service.audit(&name, limit).await?;
     ok(StatusCode::OK, &json!({ "entries": entries }))
+}
+
+/// The body of `PUT /v1/event-types/{name}/pii`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PiiBody {
+    pointers: Vec<String>,
+}
+
+/// The fields of an event type marked as personal data (PII), sorted by pointer.
+#[utoipa::path(get, path = "/v1/event-types/{name}/pii", tag = EVENT_TYPES_TAG, operation_id = "get_pii_marks",
+    params(EventTypePath),
+    responses(
+        (status = 200, description = "The marks.", body = PiiMarks),
+        (status = 404, description = "No such event type."),
+    ),
+)]
+async fn get_pii(State(service): State<EventTypes>, Name(name): Name) -> Answer {
+    let marks = service.pii_marks(&name).await?;
+    ok(StatusCode::OK, &json!({ "pointers": marks }))
+}
+
+/// Replace the fields of an event type marked as personal data (its owners or an admin).
+/// Sample events and dead-letter examples show them as `"[redacted]"`.
+#[utoipa::path(put, path = "/v1/event-types/{name}/pii", tag = EVENT_TYPES_TAG, operation_id = "put_pii_marks",
+    params(EventTypePath),
+    request_body = PiiBodyDoc,
+    responses(
+        (status = 200, description = "The marks as stored; marks that stayed keep who marked them and when.", body = PiiMarks),
+        (status = 400, description = "The body is not JSON."),
+        (status = 403, description = "The caller does not own the event type."),
+        (status = 404, description = "No such event type."),
+        (status = 413, description = "The body is over 1 MiB."),
+        (status = 415, description = "The body is not `application/json`."),
+        (status = 422, description = "A pointer is not a field pointer, or there are over 1,000; `field` names it."),
+    ),
+)]
+async fn put_pii(
+    State(service): State<EventTypes>,
+    Caller(who): Caller,
+    Name(name): Name,
+    JsonBody(body): JsonBody<PiiBody>,
+) -> Answer {
+    let marks = service.set_pii_marks(&who, &name, body.pointers).await?;
+    ok(StatusCode::OK, &json!({ "pointers": marks }))
 }
 
 /// A schema to register: `schema` as text, or as the JSON document itself.

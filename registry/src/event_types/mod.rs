@@ -13,6 +13,7 @@ mod guard;
 mod http;
 mod model;
 mod openapi;
+mod pii;
 mod rows;
 mod service;
 
@@ -27,6 +28,7 @@ pub use model::{
     Enforcement, EventType, EventTypePatch, EventTypeSettings, MAX_DESCRIPTION_BYTES, MAX_TAGS,
     NewEventType,
 };
+pub use pii::{MAX_PII_MARKS, PiiMark, pii_pointers};
 pub use service::{EventTypeView, EventTypes, LatestSchema, RegisteredVersion};
 
 /// The registry's whole HTTP surface: the Confluent routes, guarded by event-type

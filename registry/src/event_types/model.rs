@@ -7,6 +7,7 @@ use tributary_core::{EventTypeName, checked_party_name};
 use tributary_eventlog::MAX_PARTITIONS;
 
 use crate::compat::CompatibilityLevel;
+use crate::fields::bad_escape;
 
 use super::error::EventTypeError;
 
@@ -263,14 +264,6 @@ pub(crate) fn checked_partition_key(raw: Option<String>) -> Result<Option<String
         Some(reason) => Err(invalid("partition_key", format!("{pointer:?} {reason}"))),
         None => Ok(Some(pointer)),
     }
-}
-
-fn bad_escape(pointer: &str) -> bool {
-    let bytes = pointer.as_bytes();
-    bytes
-        .iter()
-        .enumerate()
-        .any(|(i, b)| *b == b'~' && !matches!(bytes.get(i + 1), Some(b'0' | b'1')))
 }
 
 /// Largest per-type event size that may be configured: 64 MiB.

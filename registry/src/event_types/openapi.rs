@@ -184,6 +184,23 @@ pub(crate) struct AuditList {
     entries: Vec<tributary_core::AuditEntry>,
 }
 
+/// The answer of `GET` and `PUT /v1/event-types/{name}/pii`.
+#[derive(ToSchema)]
+pub(crate) struct PiiMarks {
+    /// Sorted by pointer.
+    pointers: Vec<super::pii::PiiMark>,
+}
+
+/// The body of `PUT /v1/event-types/{name}/pii`: the whole set of marked fields.
+#[derive(ToSchema)]
+#[schema(as = PiiMarksUpdate)]
+pub(crate) struct PiiBodyDoc {
+    /// Field pointers (RFC 6901, `*` for every element of an array), at most 1,000, each at
+    /// most 1024 bytes; `[]` unmarks every field.
+    #[schema(example = json!(["/email", "/items/*/card"]), max_items = 1000)]
+    pointers: Vec<String>,
+}
+
 /// A schema to register: `schema` as text, or (JSON Schema) the document itself.
 #[derive(ToSchema)]
 #[schema(as = SchemaBody)]
@@ -295,6 +312,11 @@ mod tests {
             documented::<EventTypePatchDoc>(),
             accepted::<EventTypePatch>(),
             "EventTypePatch"
+        );
+        assert_eq!(
+            documented::<PiiBodyDoc>(),
+            accepted::<crate::event_types::http::PiiBody>(),
+            "PiiBody"
         );
         let mut schema_body = accepted::<crate::event_types::http::SchemaBody>();
         schema_body.remove("schema_type"); // an alias of schemaType

@@ -70,7 +70,7 @@ pub struct RegisteredVersion {
     pub created: bool,
 }
 
-fn forbidden(who: &Principal, what: &str, event_type: &EventType) -> EventTypeError {
+pub(super) fn forbidden(who: &Principal, what: &str, event_type: &EventType) -> EventTypeError {
     EventTypeError::Forbidden(format!(
         "{who} may not {what} event type {}: only team {} or an admin may",
         event_type.name, event_type.owner

@@ -6,6 +6,7 @@ mod harness;
 
 mod lifecycle;
 mod ownership;
+mod pii;
 mod schemas;
 
 macro_rules! event_types_suite {
@@ -35,6 +36,7 @@ macro_rules! event_types_suite {
             case!(ownership::confluent_writes_need_the_owner);
             case!(ownership::global_settings_need_an_admin);
             case!(ownership::principal_header);
+            case!(pii::pii_marks_are_owned_checked_and_audited);
             case!(schemas::register_through_the_native_api);
             case!(schemas::incompatible_schemas_list_each_break);
             case!(schemas::compatibility_is_the_subject_level);
