@@ -148,6 +148,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         history: tributary_quality::History::with_options(db.clone(), &quality.history_options),
         index: index.clone(),
         producers: producers.clone(),
+        samples: tributary_quality::Samples::new(db.clone()),
     });
     let app = router(
         state,

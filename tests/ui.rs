@@ -246,6 +246,40 @@ fn only_owners_edit_and_only_from_this_origin() {
     assert_eq!(reply.body["tags"], json!(["checkout", "orders"]));
     let (_, html) = page(&server, &format!("/ui/types/{TYPE}"));
     assert!(html.contains("<strong>edited</strong>"), "{html}");
+    // PII marks from the same form: the field is marked, and samples show it redacted.
+    let response = client
+        .post(server.url(&format!("/ui/types/{TYPE}/edit")))
+        .header("tributary-principal", "team:orders")
+        .form(&[
+            ("description", "Now **edited**."),
+            ("tags", "orders"),
+            ("pii_form", "1"),
+            ("pii", "/customer_email"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let marks =
+        answer(server.request(reqwest::Method::GET, &format!("/v1/event-types/{TYPE}/pii")));
+    assert_eq!(
+        marks.body["pointers"][0]["pointer"], "/customer_email",
+        "{}",
+        marks.body
+    );
+    let reply = answer(
+        server
+            .request(reqwest::Method::POST, &format!("/v1/events/{TYPE}"))
+            .header("content-type", "application/json")
+            .body(json!({"order_id": "o-9", "customer_email": "alice@example.com"}).to_string()),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    until(&server, &format!("/ui/types/{TYPE}"), "[redacted]");
+    let (_, html) = page(&server, &format!("/ui/types/{TYPE}"));
+    assert!(!html.contains("alice@example.com"), "{html}");
+    assert!(html.contains("class=\"badge band-poor\">PII"), "{html}");
+    // The dead-letter reasons of the seed's bad event, with its violation.
+    assert!(html.contains("schema_violation"), "{html}");
+    assert!(html.contains("/order_id"), "{html}");
     // The change is audited under the owner's name.
     let audit = answer(server.request(
         reqwest::Method::GET,
@@ -387,6 +421,8 @@ mod browser {
         let text = browser.find("#description");
         browser.type_into(&text, "Placed at **checkout**; see the runbook.");
         browser.type_into(&browser.find("#tags"), "orders, gold");
+        let email = browser.find("input[name=pii][value='/customer_email']");
+        browser.click(&email);
         browser.click(&browser.find("form.edit button[type=submit]"));
         let rendered = browser.find(".description .markdown strong");
         assert_eq!(browser.text(&rendered), "checkout");
@@ -396,6 +432,14 @@ mod browser {
             .map(|t| browser.text(t))
             .collect();
         assert_eq!(tags, ["gold", "orders"]);
+        let marked: Vec<String> = browser
+            .find_all("table.fields tbody tr")
+            .iter()
+            .map(|row| browser.text(row))
+            .filter(|row| row.contains("PII"))
+            .collect();
+        assert_eq!(marked.len(), 1, "{marked:?}");
+        assert!(marked[0].starts_with("/customer_email"), "{marked:?}");
         browser.screenshot("edited");
     }
 }

@@ -126,6 +126,7 @@ pub(crate) fn table(from: i32, old: &str, to: i32, new: &str) -> Markup {
         div.diff-scroll {
             table.diff {
                 caption.visually-hidden { "Schema version " (from) " (left) compared with version " (to) " (right)" }
+                colgroup { col.ln; col.code; col.ln; col.code; }
                 thead {
                     tr {
                         th scope="col" colspan="2" { "Version " (from) }

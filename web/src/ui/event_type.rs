@@ -9,7 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use maud::{Markup, html};
 use tributary_core::{Principal, now_ms};
-use tributary_registry::{EventType, EventTypeError, EventTypePatch, Field, SubjectVersion};
+use tributary_quality::{DeadLetterReason, Sample};
+use tributary_registry::{
+    EventType, EventTypeError, EventTypePatch, Field, MAX_PII_MARKS, SubjectVersion,
+};
 
 use super::chart::{self, Span};
 use super::format::{self, query_string};
@@ -27,6 +30,10 @@ const RANGES: [(&str, &str, i64); 3] = [
 const PRODUCERS_WINDOW_MS: i64 = 30 * 24 * 3_600_000;
 /// Rule failures listed under the chart.
 const RULES_LISTED: usize = 10;
+/// Dead-letter reasons listed.
+const REASONS_LISTED: u32 = 10;
+/// Longest sample shown whole (pretty-printed); longer ones are cut with a note.
+const SAMPLE_CHARS: usize = 8 * 1024;
 
 pub(crate) async fn page(
     State(state): State<UiState>,
@@ -46,13 +53,16 @@ pub(crate) async fn page(
         .copied()
         .unwrap_or(RANGES[0]);
     let from = now - range_ms;
-    let (versions, fields, report, producers) = tokio::join!(
+    let (versions, fields, report, producers, pii, samples, reasons) = tokio::join!(
         state.event_types.schema_versions(&name),
         state.rules.fields(&name),
         state.history.report(&name, from, now, None),
         state
             .history
             .producers(Some(&name), now - PRODUCERS_WINDOW_MS),
+        state.event_types.pii_marks(&name),
+        state.samples.recent(&name),
+        state.samples.dead_letter_reasons(&name, REASONS_LISTED),
     );
     let versions = match versions {
         Ok((_, versions)) => versions,
@@ -71,6 +81,18 @@ pub(crate) async fn page(
         Ok(producers) => producers,
         Err(error) => return unavailable("the producers seen", &error),
     };
+    let pii: Vec<String> = match pii {
+        Ok(marks) => marks.into_iter().map(|m| m.pointer).collect(),
+        Err(error) => return unavailable("the PII marks", &error),
+    };
+    let samples = match samples {
+        Ok(samples) => samples,
+        Err(error) => return unavailable("the samples", &error),
+    };
+    let reasons = match reasons {
+        Ok(reasons) => reasons,
+        Err(error) => return unavailable("the dead-letter reasons", &error),
+    };
     let may_edit = principal.is_some_and(|Extension(p)| p.acts_for(&event_type.owner));
     let here = format!("/ui/types/{}", format::segment(&name));
     let points = report
@@ -87,7 +109,7 @@ pub(crate) async fn page(
         nav.crumbs aria-label="Breadcrumb" { a href="/ui" { "Catalog" } " / " span aria-current="page" { (name) } }
         header.type-head {
             h1.type-name { (name) }
-            @if may_edit { a.button href={ (here) "/edit" } { "Edit description, tags and PII" } }
+            @if may_edit { a.button href={ (here) "/edit" } { "Edit description, tags and PII marks" } }
         }
         dl.facts {
             div { dt { "Owner" } dd { a href={ "/ui/search" (query_string(&[("owner", &event_type.owner)])) } { (event_type.owner) } } }
@@ -144,8 +166,10 @@ pub(crate) async fn page(
                 }
             }
         }
-        (fields_section(&fields))
+        (fields_section(&fields, &pii))
         (versions_section(&here, &versions, &params))
+        (samples_section(&samples, now))
+        (dead_letters_section(&reasons, now))
         section.card #producers aria-labelledby="producers-h" {
             h2 #producers-h { "Producers" }
             @if producers.is_empty() {
@@ -170,7 +194,7 @@ pub(crate) async fn page(
     Page::new(&name, Section::Catalog).respond(&body)
 }
 
-fn fields_section(fields: &[Field]) -> Markup {
+fn fields_section(fields: &[Field], pii: &[String]) -> Markup {
     html! {
         section.card #fields aria-labelledby="fields-h" {
             h2 #fields-h { "Fields of the latest version" }
@@ -179,14 +203,15 @@ fn fields_section(fields: &[Field]) -> Markup {
             } @else {
                 div.table-scroll {
                     table.list.fields {
-                        caption.visually-hidden { "Fields: JSON pointer, type, required, documentation" }
-                        thead { tr { th scope="col" { "Field" } th scope="col" { "Type" } th scope="col" { "Required" } th scope="col" { "Documentation" } } }
+                        caption.visually-hidden { "Fields: JSON pointer, type, required, PII, documentation" }
+                        thead { tr { th scope="col" { "Field" } th scope="col" { "Type" } th scope="col" { "Required" } th scope="col" { "PII" } th scope="col" { "Documentation" } } }
                         tbody {
                             @for field in fields {
                                 tr {
                                     td { code.path { (field.pointer) } }
                                     td { (field.types.join(" | ")) }
                                     td { @if field.required { "yes" } @else { span.muted { "no" } } }
+                                    td { @if pii.contains(&field.pointer) { span.badge.band-poor { "PII" } } }
                                     td { (field.doc.as_deref().unwrap_or("")) }
                                 }
                             }
@@ -196,6 +221,71 @@ fn fields_section(fields: &[Field]) -> Markup {
             }
         }
     }
+}
+
+/// The latest samples of each version, PII redacted (by the store, on read).
+fn samples_section(samples: &[Sample], now: i64) -> Markup {
+    html! {
+        section.card #samples aria-labelledby="samples-h" {
+            h2 #samples-h { "Samples" }
+            @if samples.is_empty() {
+                p.muted { "No events sampled yet. The gateway keeps the latest few accepted events of each schema version, with PII fields redacted." }
+            } @else {
+                p.help { "The latest accepted events of each schema version; fields marked PII show as " code { "[redacted]" } "." }
+                @for sample in samples {
+                    details.sample {
+                        summary {
+                            span.chip { "v" (sample.schema_version) } " from " (sample.producer) ", " (format::when(sample.received_at_ms, now))
+                        }
+                        pre.schema { (format::clip(&pretty(&sample.event), SAMPLE_CHARS)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why events were dead-lettered, most frequent first, with the latest example of each.
+fn dead_letters_section(reasons: &[DeadLetterReason], now: i64) -> Markup {
+    html! {
+        section.card #dead-letters aria-labelledby="dead-letters-h" {
+            h2 #dead-letters-h { "Dead-letter reasons" }
+            @if reasons.is_empty() {
+                p.muted { "No event of this type has been dead-lettered." }
+            } @else {
+                @for reason in reasons {
+                    details.reason {
+                        summary {
+                            code { (reason.reason) } " — " (format::count(u64::try_from(reason.count).unwrap_or(0)))
+                            " event" @if reason.count != 1 { "s" } ", last " (format::when(reason.last_seen_ms, now))
+                        }
+                        @if !reason.violations.is_empty() {
+                            table.list {
+                                caption.visually-hidden { "Violations of the latest " (reason.reason) " example" }
+                                thead { tr { th scope="col" { "Where" } th scope="col" { "What" } } }
+                                tbody {
+                                    @for v in &reason.violations {
+                                        tr {
+                                            td { code.path { @if v.pointer.is_empty() { "(the event)" } @else { (v.pointer) } } }
+                                            td { (v.message) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        @match &reason.example {
+                            Some(example) => pre.schema { (format::clip(&pretty(example), SAMPLE_CHARS)) },
+                            None => p.muted { "The example could not be read as JSON." },
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 /// The versions list and the side-by-side diff of two of them (`?from=&to=`, by default the
@@ -274,19 +364,52 @@ pub(crate) async fn edit_form(
         Err(response) => return response,
     };
     let tags = event_type.tags.join(", ");
-    edit_page(
-        &event_type,
-        &event_type.description,
-        &tags,
-        None,
-        StatusCode::OK,
-    )
+    let choices = match pii_choices(&state, &name).await {
+        Ok(choices) => choices,
+        Err(response) => return response,
+    };
+    let form = EditForm {
+        description: &event_type.description,
+        tags: &tags,
+        pii: &choices,
+    };
+    edit_page(&event_type, &form, None, StatusCode::OK)
+}
+
+/// What the edit form shows.
+struct EditForm<'a> {
+    description: &'a str,
+    tags: &'a str,
+    /// Every field of the latest schema and every marked pointer, with whether it is marked.
+    pii: &'a [(String, bool)],
+}
+
+/// The fields the form offers for PII marking: those of the latest schema, and any pointer
+/// already marked (a field of an older version keeps its mark until unticked).
+async fn pii_choices(state: &UiState, name: &str) -> Result<Vec<(String, bool)>, Response> {
+    let marks = match state.event_types.pii_marks(name).await {
+        Ok(marks) => marks,
+        Err(error) => return Err(unavailable("the PII marks", &error)),
+    };
+    let fields = state.rules.fields(name).await.unwrap_or_default();
+    let mut choices: Vec<(String, bool)> = fields
+        .into_iter()
+        .map(|f| {
+            let marked = marks.iter().any(|m| m.pointer == f.pointer);
+            (f.pointer, marked)
+        })
+        .collect();
+    for mark in marks {
+        if !choices.iter().any(|(p, _)| *p == mark.pointer) {
+            choices.push((mark.pointer, true));
+        }
+    }
+    Ok(choices)
 }
 
 fn edit_page(
     event_type: &EventType,
-    description: &str,
-    tags: &str,
+    form: &EditForm<'_>,
     problem: Option<&str>,
     status: StatusCode,
 ) -> Response {
@@ -301,11 +424,28 @@ fn edit_page(
         }
         form.card.edit method="post" action={ (here) "/edit" } {
             label for="description" { "Description (Markdown)" }
-            textarea #description name="description" rows="12" aria-describedby="description-help" { (description) }
+            textarea #description name="description" rows="12" aria-describedby="description-help" { (form.description) }
             p.help #description-help { "Shown on the event type's page. HTML is shown as text." }
             label for="tags" { "Tags" }
-            input #tags type="text" name="tags" value=(tags) aria-describedby="tags-help";
+            input #tags type="text" name="tags" value=(form.tags) aria-describedby="tags-help";
             p.help #tags-help { "Comma-separated, e.g. " code { "orders, pii, tier-1" } "." }
+            fieldset.pii {
+                legend { "Fields holding personal data (PII)" }
+                p.help { "Marked fields are redacted in samples and dead-letter examples." }
+                input type="hidden" name="pii_form" value="1";
+                @if form.pii.is_empty() {
+                    p.muted { "No schema fields yet." }
+                }
+                ul.plain {
+                    @for (i, (pointer, marked)) in form.pii.iter().enumerate() {
+                        li {
+                            input type="checkbox" id={ "pii-" (i) } name="pii" value=(pointer) checked[*marked];
+                            " "
+                            label for={ "pii-" (i) } { code.path { (pointer) } }
+                        }
+                    }
+                }
+            }
             input type="hidden" name="revision" value=(event_type.revision);
             div.actions {
                 button type="submit" { "Save" }
@@ -351,17 +491,48 @@ pub(crate) async fn edit(
         .collect();
     tags.sort();
     tags.dedup();
+    let pii: Option<Vec<String>> = value("pii_form").map(|_| {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == "pii")
+            .map(|(_, v)| v.clone())
+            .collect()
+    });
+    let choices: Vec<(String, bool)> = match &pii {
+        Some(marked) => {
+            let mut all = pii_choices(&state, &name).await.unwrap_or_default();
+            for (pointer, on) in &mut all {
+                *on = marked.contains(pointer);
+            }
+            all
+        }
+        None => Vec::new(),
+    };
+    let form = EditForm {
+        description: &description,
+        tags: &tags_text,
+        pii: &choices,
+    };
     if let Some(revision) = value("revision").and_then(|r| r.parse::<i64>().ok())
         && revision != event_type.revision
     {
         return edit_page(
             &event_type,
-            &description,
-            &tags_text,
+            &form,
             Some(
                 "Someone changed this event type while you were editing; your text is kept below — check the page and save again.",
             ),
             StatusCode::CONFLICT,
+        );
+    }
+    if pii.as_ref().is_some_and(|p| p.len() > MAX_PII_MARKS) {
+        return edit_page(
+            &event_type,
+            &form,
+            Some(&format!(
+                "At most {MAX_PII_MARKS} fields can be marked PII."
+            )),
+            StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
     let patch = EventTypePatch {
@@ -369,8 +540,19 @@ pub(crate) async fn edit(
         tags: Some(tags),
         ..EventTypePatch::default()
     };
-    match state.event_types.update(&who, &name, patch).await {
-        Ok(_) => (
+    let saved = match state.event_types.update(&who, &name, patch).await {
+        Ok(_) => match pii {
+            Some(pointers) => state
+                .event_types
+                .set_pii_marks(&who, &name, pointers)
+                .await
+                .map(|_| ()),
+            None => Ok(()),
+        },
+        Err(error) => Err(error),
+    };
+    match saved {
+        Ok(()) => (
             StatusCode::SEE_OTHER,
             [(
                 header::LOCATION,
@@ -380,8 +562,7 @@ pub(crate) async fn edit(
             .into_response(),
         Err(EventTypeError::Invalid { field, reason }) => edit_page(
             &event_type,
-            &description,
-            &tags_text,
+            &form,
             Some(&format!("{field}: {reason}")),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),

@@ -33,7 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tributary_gateway::Producers;
-use tributary_quality::{History, RuleService};
+use tributary_quality::{History, RuleService, Samples};
 use tributary_registry::{CatalogIndex, EventTypes};
 
 pub(crate) use layout::Page;
@@ -50,6 +50,8 @@ pub struct UiState {
     pub history: History,
     pub index: CatalogIndex,
     pub producers: Arc<Producers>,
+    /// Recent samples and dead-letter reasons (PII redacted on read).
+    pub samples: Samples,
 }
 
 impl std::fmt::Debug for UiState {
