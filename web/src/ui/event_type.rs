@@ -53,45 +53,17 @@ pub(crate) async fn page(
         .copied()
         .unwrap_or(RANGES[0]);
     let from = now - range_ms;
-    let (versions, fields, report, producers, pii, samples, reasons) = tokio::join!(
-        state.event_types.schema_versions(&name),
-        state.rules.fields(&name),
-        state.history.report(&name, from, now, None),
-        state
-            .history
-            .producers(Some(&name), now - PRODUCERS_WINDOW_MS),
-        state.event_types.pii_marks(&name),
-        state.samples.recent(&name),
-        state.samples.dead_letter_reasons(&name, REASONS_LISTED),
-    );
-    let versions = match versions {
-        Ok((_, versions)) => versions,
-        Err(error) => return unavailable("the schema versions", &error),
-    };
-    // A schema whose fields cannot be listed still shows everything else.
-    let fields = fields.unwrap_or_else(|error| {
-        tracing::warn!(event_type = %name, %error, "cannot list the fields for the catalog page");
-        Vec::new()
-    });
-    let report = match report {
-        Ok(report) => report,
-        Err(error) => return unavailable("the quality history", &error),
-    };
-    let producers = match producers {
-        Ok(producers) => producers,
-        Err(error) => return unavailable("the producers seen", &error),
-    };
-    let pii: Vec<String> = match pii {
-        Ok(marks) => marks.into_iter().map(|m| m.pointer).collect(),
-        Err(error) => return unavailable("the PII marks", &error),
-    };
-    let samples = match samples {
-        Ok(samples) => samples,
-        Err(error) => return unavailable("the samples", &error),
-    };
-    let reasons = match reasons {
-        Ok(reasons) => reasons,
-        Err(error) => return unavailable("the dead-letter reasons", &error),
+    let Loaded {
+        versions,
+        fields,
+        report,
+        producers,
+        pii,
+        samples,
+        reasons,
+    } = match Loaded::read(&state, &name, from, now).await {
+        Ok(loaded) => loaded,
+        Err((what, error)) => return unavailable(what, &error),
     };
     let may_edit = principal.is_some_and(|Extension(p)| p.acts_for(&event_type.owner));
     let here = format!("/ui/types/{}", format::segment(&name));
@@ -192,6 +164,61 @@ pub(crate) async fn page(
         }
     };
     Page::new(&name, Section::Catalog).respond(&body)
+}
+
+/// Everything the page shows besides the event type itself.
+struct Loaded {
+    versions: Vec<SubjectVersion>,
+    fields: Vec<Field>,
+    report: tributary_quality::QualityReport,
+    producers: Vec<tributary_quality::ProducerSeen>,
+    pii: Vec<String>,
+    samples: Vec<Sample>,
+    reasons: Vec<DeadLetterReason>,
+}
+
+impl Loaded {
+    /// All of it at once; on failure, what could not be read and why.
+    async fn read(
+        state: &UiState,
+        name: &str,
+        from: i64,
+        now: i64,
+    ) -> Result<Loaded, (&'static str, String)> {
+        fn failed<E: std::fmt::Display>(
+            what: &'static str,
+        ) -> impl FnOnce(E) -> (&'static str, String) {
+            move |error| (what, error.to_string())
+        }
+        let (versions, fields, report, producers, pii, samples, reasons) = tokio::join!(
+            state.event_types.schema_versions(name),
+            state.rules.fields(name),
+            state.history.report(name, from, now, None),
+            state
+                .history
+                .producers(Some(name), now - PRODUCERS_WINDOW_MS),
+            state.event_types.pii_marks(name),
+            state.samples.recent(name),
+            state.samples.dead_letter_reasons(name, REASONS_LISTED),
+        );
+        Ok(Loaded {
+            versions: versions.map_err(failed("the schema versions"))?.1,
+            // A schema whose fields cannot be listed still shows everything else.
+            fields: fields.unwrap_or_else(|error| {
+                tracing::warn!(event_type = %name, %error, "cannot list the fields for the catalog page");
+                Vec::new()
+            }),
+            report: report.map_err(failed("the quality history"))?,
+            producers: producers.map_err(failed("the producers seen"))?,
+            pii: pii
+                .map_err(failed("the PII marks"))?
+                .into_iter()
+                .map(|m| m.pointer)
+                .collect(),
+            samples: samples.map_err(failed("the samples"))?,
+            reasons: reasons.map_err(failed("the dead-letter reasons"))?,
+        })
+    }
 }
 
 fn fields_section(fields: &[Field], pii: &[String]) -> Markup {
