@@ -1,4 +1,14 @@
-//! Replay jobs: selecting retained events, targets, rate limits, checkpoints, audit export and the job API.
+//! Replay jobs: re-emitting retained events — selected by topic, time range, key, producer,
+//! schema version and a field predicate — to a topic or to audit files, at a bounded rate,
+//! with a checkpoint per partition so a job killed mid-way resumes without re-emitting what it
+//! already confirmed.
 //!
-//! This crate is filled in by its own issue; until then it only reserves its place in the
-//! workspace and its position in the dependency order (see DESIGN.md, "Workspace").
+//! [`model`] is the shared vocabulary; the engine plans a job (offsets fixed when it starts)
+//! and runs it against a [`Sink`]; the job store and the HTTP API keep jobs in SQL.
+
+mod model;
+
+pub use model::{
+    BoxError, BoxFuture, Checkpoint, CheckpointMap, Checkpoints, FileFormat, Predicate,
+    ReplayRecord, Selection, Sink, SinkReport, Target,
+};
