@@ -7,8 +7,10 @@
 //! and runs it against a [`Sink`]; the job store and the HTTP API keep jobs in SQL.
 
 mod model;
+mod store;
 
 pub use model::{
     BoxError, BoxFuture, Checkpoint, CheckpointMap, Checkpoints, FileFormat, Predicate,
     ReplayRecord, Selection, Sink, SinkReport, Target,
 };
+pub use store::{Desired, JobState, JobStore, NewJob, SqlCheckpoints, StoreError, StoredJob};
