@@ -299,12 +299,7 @@ impl JobStore {
             .fetch_all(&mut *conn)
             .await?,
         };
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let types = types_of(&mut conn, &row.id).await?;
-            out.push(row.into_job(types)?);
-        }
-        Ok(out)
+        jobs_of(&mut conn, rows).await
     }
 
     /// Jobs the runner should pick up: not final, and not cancelled by their owner.
@@ -316,12 +311,7 @@ impl JobStore {
         ))
         .fetch_all(&mut *conn)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let types = types_of(&mut conn, &row.id).await?;
-            out.push(row.into_job(types)?);
-        }
-        Ok(out)
+        jobs_of(&mut conn, rows).await
     }
 
     /// Records what `actor` asked for (pause, resume, cancel), with an audit entry; the job
@@ -423,6 +413,19 @@ impl JobStore {
             db: self.db.clone(),
         }
     }
+}
+
+/// Rows read with their event types.
+async fn jobs_of(
+    conn: &mut AnyConnection,
+    rows: Vec<JobRow>,
+) -> Result<Vec<StoredJob>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let types = types_of(conn, &row.id).await?;
+        out.push(row.into_job(types)?);
+    }
+    Ok(out)
 }
 
 async fn types_of(conn: &mut AnyConnection, id: &str) -> Result<Vec<String>, StoreError> {
