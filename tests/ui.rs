@@ -65,11 +65,17 @@ fn seed(server: &Server) {
             .request(reqwest::Method::POST, &format!("/v1/events/{TYPE}"))
             .header("content-type", "application/json")
             .header("tributary-principal", "producer:checkout-web")
-            .body(json!([{"order_id": "o-1", "amount": 5}, {"order_id": 42}]).to_string()),
+            .body(json!([{"order_id": XSS, "amount": 5}, {"order_id": 42}]).to_string()),
     );
     assert_eq!(reply.status, 207, "{}", reply.body);
-    // The chart needs the history flushed; the search needs the index updated.
+    // The chart needs the history flushed; the search needs the index updated; the sample
+    // (whose order_id is the payload) the catalog's flush.
     until(server, &format!("/ui/types/{TYPE}"), "class=\"dot-score\"");
+    until(
+        server,
+        &format!("/ui/types/{TYPE}"),
+        "&quot;order_id&quot;: &quot;&lt;script&gt;window.__xss = 1",
+    );
     until(server, "/ui/search?q=recept", TYPE);
 }
 
