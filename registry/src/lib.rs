@@ -29,6 +29,7 @@ mod error;
 mod event_types;
 mod fields;
 mod limits;
+mod redact;
 mod schema;
 mod search;
 mod store;
@@ -47,10 +48,10 @@ pub use event_types::{
     api_routes, authenticate, identify, pii_pointers, problem_response,
 };
 pub use fields::{
-    Field, MAX_FIELD_DEPTH, MAX_FIELDS, REDACTED, check_field_pointer, escape_segment, redact_pii,
-    schema_fields,
+    Field, MAX_FIELD_DEPTH, MAX_FIELDS, check_field_pointer, escape_segment, schema_fields,
 };
 pub use limits::SchemaLimits;
+pub use redact::{REDACTED, redact_pii};
 pub use schema::{
     InMemoryReferences, JsonDraft, ParsedSchema, ReferenceResolver, RegisteredSchema,
     SchemaReference, SchemaType,
