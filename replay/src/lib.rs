@@ -3,8 +3,9 @@
 //! with a checkpoint per partition so a job killed mid-way resumes without re-emitting what it
 //! already confirmed.
 //!
-//! [`model`](Selection) is the shared vocabulary; the engine plans a job and runs it against a
-//! [`Sink`]; the job store and the HTTP API keep jobs in SQL. What the engine guarantees:
+//! The model ([`Selection`], [`Checkpoint`], [`Sink`], …) is the shared vocabulary; the engine
+//! plans a job ([`plan`], [`dry_run`]) and runs it ([`run`]) against a [`Sink`] such as
+//! [`TopicSink`]; the job store and the HTTP API keep jobs in SQL. What the engine guarantees:
 //!
 //! * **A fixed upper bound.** [`plan`] takes each partition's high watermark when the job
 //!   starts as its end: records appended later are never replayed, so a job ends, even one

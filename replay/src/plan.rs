@@ -185,8 +185,8 @@ async fn answer_holds(
     Ok(before_ok && at_ok)
 }
 
-/// Binary search over `[low, end)` for the first offset whose record is at or after `from`,
-/// one single-record read per step.
+/// The first offset in `[low, end)` whose record is at or after `from` (or `end`): a binary
+/// search with single-record reads down to [`LOOKBACK`] records, then one read of those.
 async fn search(
     log: &dyn EventLog,
     topic: &str,
@@ -195,19 +195,23 @@ async fn search(
     end: i64,
     from: i64,
 ) -> Result<i64, ReplayError> {
+    // Records below `lo` are earlier than `from`; the answer is at most `hi`.
     let (mut lo, mut hi) = (low, end);
-    while lo < hi {
+    while hi - lo > LOOKBACK {
         let mid = lo + (hi - lo) / 2;
-        // Nothing at or after `mid` counts as "late enough": the answer is at most `mid`.
+        // Nothing at or after `mid` counts as "late enough".
         let records = log.read(topic, partition, mid, 1).await?;
-        let late = records.first().is_none_or(|r| r.timestamp_ms >= from);
-        if late {
+        if records.first().is_none_or(|r| r.timestamp_ms >= from) {
             hi = mid;
         } else {
             lo = mid + 1;
         }
     }
-    Ok(lo)
+    let window = read_range(log, topic, partition, lo, hi).await?;
+    Ok(window
+        .iter()
+        .find(|r| r.timestamp_ms >= from)
+        .map_or(hi, |r| r.offset))
 }
 
 /// Moves `start` back while any of the [`LOOKBACK`] records before it is at or after `from`

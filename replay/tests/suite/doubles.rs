@@ -23,8 +23,6 @@ pub(crate) enum Lie {
     TooLate,
     /// The low watermark.
     TooEarly,
-    /// 0, as Tansu's `memory://` does.
-    Zero,
     /// Beyond the high watermark.
     PastTheEnd,
     /// The true answer moved by this many offsets.
@@ -87,7 +85,6 @@ impl EventLog for LyingLog {
         Ok(match self.lie {
             Lie::TooLate => w.high,
             Lie::TooEarly => w.low,
-            Lie::Zero => 0,
             Lie::PastTheEnd => w.high + 10,
             Lie::Off(by) => {
                 self.inner

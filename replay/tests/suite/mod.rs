@@ -565,72 +565,54 @@ pub(crate) async fn plan_upper_bound_is_fixed(log: Arc<dyn EventLog>) {
     assert_eq!(got, expected);
 }
 
-/// A log whose `offset_for_time` lies — too late, too early, out of range — still gives the
-/// exact plan (the one an honest log gives) and the exact records.
+/// A log whose `offset_for_time` lies — too late, too early, out of range, a few off — still
+/// gives the exact plan (the first offset at or after `from`, by the records themselves), and
+/// the run over it the exact records.
 pub(crate) async fn plan_survives_a_lying_offset_for_time(log: Arc<dyn EventLog>) {
-    let topic = new_topic(log.as_ref(), "lies", 2).await;
+    let topic = new_topic(log.as_ref(), "lies", 1).await;
     let t = base_ms();
     let records = (0..1_200i64)
         .map(|i| {
-            // Roughly ordered event times with jitter, and runs of equal stamps.
-            let ts = t + (i / 3) * 10 + if i % 10 == 0 { -25 } else { 0 };
-            Record::new(format!("v{i}"), ts).with_partition((i % 2) as u32)
+            // Roughly ordered event times: runs of equal stamps, every tenth 25 ms late.
+            let ts = t + (i / 3) * 10 - if i % 10 == 0 { 25 } else { 0 };
+            Record::new(format!("v{i}"), ts)
         })
         .collect();
     append(log.as_ref(), &topic, records).await;
-    for (from, to) in [
-        (t + 1_000, t + 1_500),
-        (t + 20, t + 3_000),
-        (t - 100, t + 5),
-    ] {
+    let all = read_to_end(log.as_ref(), &topic, 0, 0).await;
+    // From t + 990: offsets 297–299 are in, 300 (late) is not, 301 is. An answer of 301 passes
+    // the check of its neighbour; the look-back still finds 297.
+    for (from, to) in [(t + 990, t + 1_500), (t + 3_000, t + 3_500)] {
+        let first_in = all.iter().position(|r| r.timestamp_ms >= from).unwrap() as i64;
+        assert_eq!(first_in, if from == t + 990 { 297 } else { 901 });
+        let expected: Vec<String> = all
+            .iter()
+            .filter(|r| r.timestamp_ms >= from && r.timestamp_ms < to)
+            .map(|r| String::from_utf8_lossy(&r.value).into_owned())
+            .collect();
         let sel = selection(&topic, from, to);
-        let honest = plan(log.as_ref(), &sel).await.unwrap();
-        let mut expected = CollectSink::default();
-        run_into(
-            &log,
-            &job("honest", sel.clone()),
-            &honest,
-            &mut expected,
-            &MemoryCheckpoints::new(),
-        )
-        .await
-        .unwrap();
         for lie in [
             Lie::TooLate,
             Lie::TooEarly,
-            Lie::Zero,
             Lie::PastTheEnd,
             Lie::Off(-7),
             Lie::Off(5),
         ] {
             let liar: Arc<dyn EventLog> = Arc::new(LyingLog::new(log.clone(), lie));
             let planned = plan(liar.as_ref(), &sel).await.unwrap();
-            assert_eq!(planned, honest, "{lie:?} for [{from}, {to})");
-            let mut got = CollectSink::default();
-            run_into(
-                &liar,
-                &job("liar", sel.clone()),
-                &planned,
-                &mut got,
-                &MemoryCheckpoints::new(),
-            )
-            .await
-            .unwrap();
             assert_eq!(
-                replayed_values(&got.records()),
-                replayed_values(&expected.records()),
-                "{lie:?}"
+                planned.partitions[0].start, first_in,
+                "{lie:?} for [{from}, {to})"
             );
-        }
-        // The honest plan is right by the records themselves.
-        for part in &honest.partitions {
-            let all = read_to_end(log.as_ref(), &topic, part.partition, 0).await;
-            let first_in = all.iter().position(|r| r.timestamp_ms >= from);
-            assert_eq!(
-                part.start,
-                first_in.map_or(part.end, |i| all[i].offset),
-                "{part:?}"
-            );
+            assert_eq!(planned.partitions[0].end, 1_200);
+            if matches!(lie, Lie::TooLate) {
+                let mut got = CollectSink::default();
+                let job = job("liar", sel.clone());
+                run_into(&liar, &job, &planned, &mut got, &MemoryCheckpoints::new())
+                    .await
+                    .unwrap();
+                assert_eq!(replayed_values(&got.records()), expected);
+            }
         }
     }
 }
@@ -689,8 +671,10 @@ pub(crate) async fn pause_holds_the_job_between_batches(log: Arc<dyn EventLog>) 
 
 /// On a log whose oldest records were deleted: `from` before the oldest retained record is
 /// reported, and a range that ended before it plans to nothing.
-pub(crate) async fn retention_warnings<F, Fut>(log: Arc<tributary_eventlog::EmbeddedLog>, enforce: F)
-where
+pub(crate) async fn retention_warnings<F, Fut>(
+    log: Arc<tributary_eventlog::EmbeddedLog>,
+    enforce: F,
+) where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
