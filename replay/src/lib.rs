@@ -3,14 +3,54 @@
 //! with a checkpoint per partition so a job killed mid-way resumes without re-emitting what it
 //! already confirmed.
 //!
-//! [`model`] is the shared vocabulary; the engine plans a job (offsets fixed when it starts)
-//! and runs it against a [`Sink`]; the job store and the HTTP API keep jobs in SQL.
+//! The model ([`Selection`], [`Checkpoint`], [`Sink`], …) is the shared vocabulary; the engine
+//! plans a job ([`plan`], [`dry_run`]) and runs it ([`run`]) against a [`Sink`] such as
+//! [`TopicSink`]; the job store and the HTTP API keep jobs in SQL. What the engine guarantees:
+//!
+//! * **A fixed upper bound.** [`plan`] takes each partition's high watermark when the job
+//!   starts as its end: records appended later are never replayed, so a job ends, even one
+//!   that writes back into its source topic.
+//! * **Exact time boundaries on every backend.** A record is selected when
+//!   `from <= timestamp < to`. The planned start comes from the log's offset-for-time answer,
+//!   checked against the records around it (a wrong answer is replaced by a binary search),
+//!   and every record of the range is still filtered by time, because event times are not
+//!   monotonic. See [`LOOKBACK`] for the one assumption on how far out of order they are.
+//! * **Resume without gaps or duplicates past the checkpoint.** [`run`] writes a batch to the
+//!   sink and saves the partition's checkpoint only after the sink has confirmed it; a run
+//!   that stops for any reason resumes from the checkpoints. Only a batch written but not yet
+//!   checkpointed when the run died can appear twice in a topic target.
+//! * **Order per partition.** Records of one source partition are emitted in offset order; a
+//!   [`TopicSink`] keeps their partition when the target has as many partitions as the source.
+//! * **Bad records are counted, never fatal.** A record the predicate cannot read (not JSON)
+//!   is skipped and counted as unreadable.
+//! * **Bounded rate, pause, cancel, limit.** `rate_per_sec` paces emitted records evenly,
+//!   [`Control`] pauses or cancels between batches, and `max_events` stops the job.
+//!
+//! This crate reads the event log and writes through sinks; it never decodes Avro, never
+//! trusts a broker's offsets without checking them, and never chases a live tail.
 
+mod engine;
+mod error;
+mod memory;
 mod model;
+mod plan;
+mod scan;
+mod select;
 mod store;
+mod time;
+mod topic;
 
+pub use engine::{
+    Control, JobRun, Outcome, PartitionProgress, Progress, RunState, Totals, resume_position, run,
+};
+pub use error::ReplayError;
+pub use memory::MemoryCheckpoints;
 pub use model::{
     BoxError, BoxFuture, Checkpoint, CheckpointMap, Checkpoints, FileFormat, Predicate,
     ReplayRecord, Selection, Sink, SinkReport, Target,
 };
+pub use plan::{LOOKBACK, PartitionEstimate, PartitionPlan, Plan, dry_run, plan};
+pub use select::validate;
+pub use time::parse_time;
 pub use store::{Desired, JobState, JobStore, NewJob, SqlCheckpoints, StoreError, StoredJob};
+pub use topic::{TopicSink, default_target_topic, ensure_topic};

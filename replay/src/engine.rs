@@ -1,0 +1,476 @@
+//! Running a planned job: read, filter, write to the sink, then checkpoint — in that order.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tributary_core::headers;
+use tributary_eventlog::{EventLog, StoredRecord};
+
+use crate::error::ReplayError;
+use crate::model::{Checkpoint, CheckpointMap, Checkpoints, ReplayRecord, Selection, Sink};
+use crate::plan::{PartitionPlan, Plan};
+use crate::scan::{PartitionScan, READ_BATCH};
+use crate::select::{Filter, Verdict};
+
+/// A job as the engine runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRun {
+    /// The job's id: the checkpoints' key and the `tributary.replay_job` header's value.
+    pub id: String,
+    pub selection: Selection,
+    /// Emitted records per second at most; `None`: as fast as the sink takes them.
+    pub rate_per_sec: Option<u32>,
+    /// The job stops once it has emitted this many records (over all its runs).
+    pub max_events: Option<u64>,
+}
+
+/// What a job has been told to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Running,
+    Paused,
+    Cancelled,
+}
+
+/// Pauses, resumes and cancels a running job; clones share the state. The engine looks at it
+/// between batches.
+#[derive(Debug, Clone)]
+pub struct Control {
+    state: Arc<watch::Sender<RunState>>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control::new()
+    }
+}
+
+impl Control {
+    pub fn new() -> Self {
+        Control {
+            state: Arc::new(watch::Sender::new(RunState::Running)),
+        }
+    }
+
+    /// Pauses a running job; `false` if it was not running.
+    pub fn pause(&self) -> bool {
+        self.state
+            .send_if_modified(|s| switch(s, RunState::Running, RunState::Paused))
+    }
+
+    /// Resumes a paused job; `false` if it was not paused.
+    pub fn resume(&self) -> bool {
+        self.state
+            .send_if_modified(|s| switch(s, RunState::Paused, RunState::Running))
+    }
+
+    /// Cancels the job for good (a cancelled job cannot be resumed by this handle).
+    pub fn cancel(&self) {
+        self.state.send_replace(RunState::Cancelled);
+    }
+
+    pub fn state(&self) -> RunState {
+        *self.state.borrow()
+    }
+
+    /// Waits while paused; `Running` or `Cancelled`.
+    async fn proceed(&self) -> RunState {
+        let mut changes = self.state.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        match changes.wait_for(|s| *s != RunState::Paused).await {
+            Ok(state) => *state,
+            Err(_) => RunState::Cancelled,
+        }
+    }
+}
+
+fn switch(state: &mut RunState, from: RunState, to: RunState) -> bool {
+    if *state != from {
+        return false;
+    }
+    *state = to;
+    true
+}
+
+/// Counts of a job or of one partition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub emitted: u64,
+    /// Read but not selected.
+    pub filtered: u64,
+    /// Skipped because they could not be read (not JSON when the predicate needs it).
+    pub unreadable: u64,
+}
+
+/// How far one partition got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionProgress {
+    pub topic: String,
+    pub partition: u32,
+    pub start: i64,
+    pub end: i64,
+    pub next_offset: i64,
+    pub emitted: u64,
+    pub filtered: u64,
+    pub unreadable: u64,
+}
+
+/// A running job's progress, published after every batch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Progress {
+    pub partitions: Vec<PartitionProgress>,
+    pub totals: Totals,
+    /// Offsets done (emitted, filtered or skipped) and planned, over all partitions.
+    pub offsets_done: u64,
+    pub offsets_total: u64,
+    /// Emitted records per second over the last few seconds.
+    pub events_per_sec: f64,
+    /// Seconds until every planned offset is done, at the recent pace; `None` until known.
+    pub eta_secs: Option<u64>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome", content = "totals")]
+pub enum Outcome {
+    /// Every planned offset is done. The caller finishes the sink.
+    Completed(Totals),
+    /// Stopped by [`Control::cancel`] between batches.
+    Cancelled(Totals),
+    /// `max_events` records emitted.
+    LimitReached(Totals),
+}
+
+impl Outcome {
+    pub fn totals(&self) -> Totals {
+        match self {
+            Outcome::Completed(t) | Outcome::Cancelled(t) | Outcome::LimitReached(t) => *t,
+        }
+    }
+}
+
+/// The sink position a resumed job reopens its sink at: the one after the last confirmed
+/// write of any partition.
+pub fn resume_position(checkpoints: &CheckpointMap) -> u64 {
+    checkpoints
+        .values()
+        .map(|c| c.sink_position)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Runs `job` over `plan` into `sink`, resuming from the job's checkpoints.
+///
+/// Each partition is read in offset order, in batches of at most 500 records; a batch's
+/// selected records are written to the sink, and only once the sink has confirmed them is
+/// the partition's checkpoint saved. A run stopped at any point (error, kill, cancel) and
+/// started again with the same plan emits every selected record past the checkpoints exactly
+/// once; only the batch in flight when it stopped may be written twice.
+///
+/// The sink is not finished here: call [`Sink::finish`] after [`Outcome::Completed`].
+pub async fn run(
+    log: Arc<dyn EventLog>,
+    job: &JobRun,
+    plan: &Plan,
+    sink: &mut dyn Sink,
+    checkpoints: &dyn Checkpoints,
+    control: Control,
+    progress: watch::Sender<Progress>,
+) -> Result<Outcome, ReplayError> {
+    let filter = Filter::new(&job.selection)?;
+    let saved = checkpoints
+        .load(&job.id)
+        .await
+        .map_err(|e| ReplayError::Checkpoint(format!("cannot load job {:?}: {e}", job.id)))?;
+    let mut state = JobState::resume(plan, &saved)?;
+    let mut pace = Pace::new(job.rate_per_sec);
+    let mut meter = Meter::new(&state);
+    let job_header = Bytes::copy_from_slice(job.id.as_bytes());
+    progress.send_replace(state.progress(&meter));
+
+    for index in 0..state.partitions.len() {
+        let (topic, partition, next, end) = {
+            let p = &state.partitions[index];
+            (
+                p.plan.topic.clone(),
+                p.plan.partition,
+                p.checkpoint.next_offset,
+                p.plan.end,
+            )
+        };
+        let mut scan = PartitionScan::new(log.as_ref(), &topic, partition, next, end);
+        while !scan.is_done() {
+            if control.proceed().await == RunState::Cancelled {
+                return Ok(Outcome::Cancelled(state.totals()));
+            }
+            let remaining = job
+                .max_events
+                .map(|max| max.saturating_sub(state.totals().emitted));
+            if remaining == Some(0) {
+                return Ok(Outcome::LimitReached(state.totals()));
+            }
+            let cap = pace.batch_cap().min(remaining.unwrap_or(u64::MAX));
+            let mut counts = Totals::default();
+            let mut batch = Vec::new();
+            let mut read = 0;
+            while read < READ_BATCH && (batch.len() as u64) < cap {
+                let Some(record) = scan.next_record().await? else {
+                    break;
+                };
+                read += 1;
+                match filter.check(&record) {
+                    Verdict::Emit => {
+                        batch.push(replay_record(&topic, partition, record, &job_header))
+                    }
+                    Verdict::Filtered => counts.filtered += 1,
+                    Verdict::Unreadable => counts.unreadable += 1,
+                }
+            }
+            counts.emitted = batch.len() as u64;
+            if !batch.is_empty() {
+                pace.acquire(batch.len()).await;
+                state.sink_position = sink
+                    .write(batch)
+                    .await
+                    .map_err(|e| ReplayError::Sink(e.to_string()))?;
+            }
+            let checkpoint = state.advance(index, scan.next_offset(), counts);
+            checkpoints.save(&job.id, &checkpoint).await.map_err(|e| {
+                ReplayError::Checkpoint(format!(
+                    "cannot save {topic}/{partition} of job {:?}: {e}",
+                    job.id
+                ))
+            })?;
+            meter.sample(&state);
+            progress.send_replace(state.progress(&meter));
+        }
+    }
+    Ok(Outcome::Completed(state.totals()))
+}
+
+/// The record as it is written: the source's key, value, time and headers, plus the job.
+fn replay_record(topic: &str, partition: u32, record: StoredRecord, job: &Bytes) -> ReplayRecord {
+    let mut headers = record.headers;
+    // A replay of a replay names only the job that emitted it.
+    headers.retain(|(name, _)| name != headers::REPLAY_JOB);
+    headers.push((headers::REPLAY_JOB.to_owned(), job.clone()));
+    ReplayRecord {
+        topic: topic.to_owned(),
+        partition,
+        offset: record.offset,
+        timestamp_ms: record.timestamp_ms,
+        key: record.key,
+        value: record.value,
+        headers,
+    }
+}
+
+/// Every partition's plan and checkpoint.
+struct JobState {
+    partitions: Vec<PartitionState>,
+    sink_position: u64,
+}
+
+struct PartitionState {
+    plan: PartitionPlan,
+    checkpoint: Checkpoint,
+}
+
+impl JobState {
+    /// The plan's partitions at their saved checkpoints (or their start).
+    fn resume(plan: &Plan, saved: &CheckpointMap) -> Result<JobState, ReplayError> {
+        let mut partitions = Vec::with_capacity(plan.partitions.len());
+        for part in &plan.partitions {
+            let key = (part.topic.clone(), part.partition);
+            let checkpoint = match saved.get(&key) {
+                Some(c) if c.next_offset < part.start || c.next_offset > part.end => {
+                    return Err(ReplayError::Checkpoint(format!(
+                        "the checkpoint of {}/{} is at offset {}, outside the plan's [{}, {}): \
+                         the job must be resumed with the plan it started with",
+                        part.topic, part.partition, c.next_offset, part.start, part.end
+                    )));
+                }
+                Some(c) => c.clone(),
+                None => Checkpoint {
+                    topic: part.topic.clone(),
+                    partition: part.partition,
+                    next_offset: part.start,
+                    emitted: 0,
+                    filtered: 0,
+                    unreadable: 0,
+                    sink_position: 0,
+                },
+            };
+            partitions.push(PartitionState {
+                plan: part.clone(),
+                checkpoint,
+            });
+        }
+        if let Some((topic, partition)) = saved.keys().find(|key| {
+            !plan
+                .partitions
+                .iter()
+                .any(|p| p.topic == key.0 && p.partition == key.1)
+        }) {
+            return Err(ReplayError::Checkpoint(format!(
+                "a checkpoint exists for {topic}/{partition}, which the plan does not read: \
+                 the job must be resumed with the plan it started with"
+            )));
+        }
+        Ok(JobState {
+            partitions,
+            sink_position: resume_position(saved),
+        })
+    }
+
+    /// Records a confirmed batch of partition `index`; the checkpoint to save.
+    fn advance(&mut self, index: usize, next_offset: i64, counts: Totals) -> Checkpoint {
+        let c = &mut self.partitions[index].checkpoint;
+        c.next_offset = next_offset;
+        c.emitted += counts.emitted;
+        c.filtered += counts.filtered;
+        c.unreadable += counts.unreadable;
+        c.sink_position = self.sink_position;
+        c.clone()
+    }
+
+    fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        for p in &self.partitions {
+            totals.emitted += p.checkpoint.emitted;
+            totals.filtered += p.checkpoint.filtered;
+            totals.unreadable += p.checkpoint.unreadable;
+        }
+        totals
+    }
+
+    /// Offsets done and planned.
+    fn offsets(&self) -> (u64, u64) {
+        let mut done = 0;
+        let mut total = 0;
+        for p in &self.partitions {
+            done += u64::try_from(p.checkpoint.next_offset - p.plan.start).unwrap_or(0);
+            total += p.plan.offsets();
+        }
+        (done, total)
+    }
+
+    fn progress(&self, meter: &Meter) -> Progress {
+        let (offsets_done, offsets_total) = self.offsets();
+        let partitions = self
+            .partitions
+            .iter()
+            .map(|p| PartitionProgress {
+                topic: p.plan.topic.clone(),
+                partition: p.plan.partition,
+                start: p.plan.start,
+                end: p.plan.end,
+                next_offset: p.checkpoint.next_offset,
+                emitted: p.checkpoint.emitted,
+                filtered: p.checkpoint.filtered,
+                unreadable: p.checkpoint.unreadable,
+            })
+            .collect();
+        let (events_per_sec, offsets_per_sec) = meter.rates();
+        let left = offsets_total.saturating_sub(offsets_done);
+        let eta_secs = if left == 0 {
+            Some(0)
+        } else if offsets_per_sec > 0.0 {
+            Some((left as f64 / offsets_per_sec).ceil() as u64)
+        } else {
+            None
+        };
+        Progress {
+            partitions,
+            totals: self.totals(),
+            offsets_done,
+            offsets_total,
+            events_per_sec,
+            eta_secs,
+        }
+    }
+}
+
+/// How far back the rates look.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Recent (time, emitted, offsets done) samples, for the rates in [`Progress`].
+struct Meter {
+    samples: VecDeque<(Instant, u64, u64)>,
+}
+
+impl Meter {
+    fn new(state: &JobState) -> Meter {
+        let mut meter = Meter {
+            samples: VecDeque::new(),
+        };
+        meter.sample(state);
+        meter
+    }
+
+    fn sample(&mut self, state: &JobState) {
+        let now = Instant::now();
+        self.samples
+            .push_back((now, state.totals().emitted, state.offsets().0));
+        // Keep one sample older than the window as the baseline.
+        while self.samples.len() > 2 && now - self.samples[1].0 >= RATE_WINDOW {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Emitted records and offsets per second over the window.
+    fn rates(&self) -> (f64, f64) {
+        let (Some(first), Some(last)) = (self.samples.front(), self.samples.back()) else {
+            return (0.0, 0.0);
+        };
+        let seconds = (last.0 - first.0).as_secs_f64();
+        if seconds <= 0.0 {
+            return (0.0, 0.0);
+        }
+        (
+            (last.1 - first.1) as f64 / seconds,
+            (last.2 - first.2) as f64 / seconds,
+        )
+    }
+}
+
+/// The rate limit: each batch of `n` records may start `n / rate` seconds after the previous
+/// one did (a token bucket that holds no more than one batch, so a pause or a slow sink
+/// earns no burst). Batches are a tenth of a second's worth of records, so the rate is even
+/// over any second.
+struct Pace {
+    per_sec: Option<f64>,
+    next: Instant,
+}
+
+impl Pace {
+    fn new(rate_per_sec: Option<u32>) -> Pace {
+        Pace {
+            per_sec: rate_per_sec.map(|r| f64::from(r.max(1))),
+            next: Instant::now(),
+        }
+    }
+
+    /// The most records one batch may emit.
+    fn batch_cap(&self) -> u64 {
+        match self.per_sec {
+            None => READ_BATCH as u64,
+            Some(rate) => ((rate / 10.0) as u64).clamp(1, READ_BATCH as u64),
+        }
+    }
+
+    async fn acquire(&mut self, records: usize) {
+        let Some(rate) = self.per_sec else {
+            return;
+        };
+        tokio::time::sleep_until(self.next).await;
+        let start = self.next.max(Instant::now());
+        self.next = start + Duration::from_secs_f64(records as f64 / rate);
+    }
+}

@@ -1,0 +1,102 @@
+//! Reading a partition's planned range one record at a time, a batch of reads behind.
+
+use std::collections::VecDeque;
+
+use tributary_eventlog::{EventLog, StoredRecord};
+
+use crate::error::ReplayError;
+
+/// Records asked for per read: the engine's batch size.
+pub(crate) const READ_BATCH: usize = 500;
+
+/// Records of `[next, end)` of one partition, in offset order. Offsets may have gaps (Kafka
+/// compaction, transaction markers); `next` always says where the unconsumed part begins.
+#[derive(Debug)]
+pub(crate) struct PartitionScan<'a> {
+    log: &'a dyn EventLog,
+    topic: &'a str,
+    partition: u32,
+    next: i64,
+    end: i64,
+    buffer: VecDeque<StoredRecord>,
+}
+
+impl<'a> PartitionScan<'a> {
+    pub(crate) fn new(
+        log: &'a dyn EventLog,
+        topic: &'a str,
+        partition: u32,
+        next: i64,
+        end: i64,
+    ) -> Self {
+        PartitionScan {
+            log,
+            topic,
+            partition,
+            next,
+            end,
+            buffer: VecDeque::new(),
+        }
+    }
+
+    /// The first offset not yet handed out: everything below it has been.
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.next >= self.end
+    }
+
+    /// The next record of the range, or `None` once the range is exhausted.
+    pub(crate) async fn next_record(&mut self) -> Result<Option<StoredRecord>, ReplayError> {
+        if self.buffer.is_empty() && !self.is_done() {
+            self.fill().await?;
+        }
+        match self.buffer.pop_front() {
+            Some(record) => {
+                self.next = record.offset + 1;
+                Ok(Some(record))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn fill(&mut self) -> Result<(), ReplayError> {
+        let wanted =
+            usize::try_from(self.end - self.next).map_or(READ_BATCH, |n| n.min(READ_BATCH));
+        let records = self
+            .log
+            .read(self.topic, self.partition, self.next, wanted)
+            .await?;
+        for record in records {
+            if record.offset >= self.end {
+                break;
+            }
+            if record.offset >= self.next {
+                self.buffer.push_back(record);
+            }
+        }
+        // Nothing left below `end` (an empty answer: only control records remained).
+        if self.buffer.is_empty() {
+            self.next = self.end;
+        }
+        Ok(())
+    }
+}
+
+/// The records of `[from, to)` of one partition (fewer where offsets have gaps).
+pub(crate) async fn read_range(
+    log: &dyn EventLog,
+    topic: &str,
+    partition: u32,
+    from: i64,
+    to: i64,
+) -> Result<Vec<StoredRecord>, ReplayError> {
+    let mut scan = PartitionScan::new(log, topic, partition, from, to);
+    let mut out = Vec::new();
+    while let Some(record) = scan.next_record().await? {
+        out.push(record);
+    }
+    Ok(out)
+}
