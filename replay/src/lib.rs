@@ -12,3 +12,7 @@ pub use model::{
     BoxError, BoxFuture, Checkpoint, CheckpointMap, Checkpoints, FileFormat, Predicate,
     ReplayRecord, Selection, Sink, SinkReport, Target,
 };
+
+mod file;
+
+pub use file::{FileError, FileSink, VerifyReport, verify};
