@@ -31,6 +31,7 @@
 
 mod engine;
 mod error;
+mod file;
 mod memory;
 mod model;
 mod plan;
@@ -44,6 +45,7 @@ pub use engine::{
     Control, JobRun, Outcome, PartitionProgress, Progress, RunState, Totals, resume_position, run,
 };
 pub use error::ReplayError;
+pub use file::{FileError, FileSink, VerifyReport, verify};
 pub use memory::MemoryCheckpoints;
 pub use model::{
     BoxError, BoxFuture, Checkpoint, CheckpointMap, Checkpoints, FileFormat, Predicate,
@@ -51,6 +53,6 @@ pub use model::{
 };
 pub use plan::{LOOKBACK, PartitionEstimate, PartitionPlan, Plan, dry_run, plan};
 pub use select::validate;
-pub use time::parse_time;
 pub use store::{Desired, JobState, JobStore, NewJob, SqlCheckpoints, StoreError, StoredJob};
+pub use time::parse_time;
 pub use topic::{TopicSink, default_target_topic, ensure_topic};
