@@ -15,6 +15,12 @@ pub mod headers {
     pub const QUALITY: &str = "tributary.quality";
     /// Set on replayed records: the replay job that emitted them.
     pub const REPLAY_JOB: &str = "tributary.replay_job";
+    /// On a dead letter: the machine-readable reason code.
+    pub const DLQ_REASON: &str = "tributary.dlq.reason";
+    /// On a dead letter: the event type the event claimed.
+    pub const DLQ_EVENT_TYPE: &str = "tributary.dlq.event_type";
+    /// On a dead letter: every violation, as a JSON array of `{pointer, message}`.
+    pub const DLQ_VIOLATIONS: &str = "tributary.dlq.violations";
     /// W3C trace context, passed through unchanged.
     pub const TRACEPARENT: &str = "traceparent";
 }

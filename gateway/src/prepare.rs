@@ -27,12 +27,7 @@ use crate::samples::{Keeper, Sampled};
 use crate::schemas::ResolvedSchema;
 use crate::verdict::{Reason, Verdict, ViolationBody};
 
-/// Dead-letter header: the machine-readable reason code.
-pub const DLQ_REASON: &str = "tributary.dlq.reason";
-/// Dead-letter header: the event type the event claimed.
-pub const DLQ_EVENT_TYPE: &str = "tributary.dlq.event_type";
-/// Dead-letter header: every violation, as a JSON array of `{pointer, message}`.
-pub const DLQ_VIOLATIONS: &str = "tributary.dlq.violations";
+pub use tributary_core::headers::{DLQ_EVENT_TYPE, DLQ_REASON, DLQ_VIOLATIONS};
 /// On events accepted in `warn` mode: their violations, as in [`DLQ_VIOLATIONS`].
 pub const WARNINGS: &str = "tributary.warnings";
 /// The CloudEvents `source` of an event that came as a CloudEvent.

@@ -18,4 +18,23 @@ pub enum ReplayError {
     /// The checkpoint store failed, or holds checkpoints that do not fit the plan.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// A job or an event type the request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not do this (not an owner of every selected type, nor an admin).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with what exists (a finished job, an export directory that is
+    /// already there).
+    #[error("{0}")]
+    Conflict(String),
+    /// The metadata store (jobs, event types) failed.
+    #[error("metadata store: {0}")]
+    Store(String),
+}
+
+impl From<crate::store::StoreError> for ReplayError {
+    fn from(error: crate::store::StoreError) -> Self {
+        ReplayError::Store(error.to_string())
+    }
 }

@@ -32,11 +32,13 @@
 mod engine;
 mod error;
 mod file;
+mod http;
 mod memory;
 mod model;
 mod plan;
 mod scan;
 mod select;
+mod service;
 mod store;
 mod time;
 mod topic;
@@ -46,6 +48,7 @@ pub use engine::{
 };
 pub use error::ReplayError;
 pub use file::{FileError, FileSink, VerifyReport, verify};
+pub use http::{REPLAY_TAG, replay_routes};
 pub use memory::MemoryCheckpoints;
 pub use model::{
     BoxError, BoxFuture, Checkpoint, CheckpointMap, Checkpoints, FileFormat, Predicate,
@@ -53,6 +56,10 @@ pub use model::{
 };
 pub use plan::{LOOKBACK, PartitionEstimate, PartitionPlan, Plan, dry_run, plan};
 pub use select::validate;
+pub use service::{
+    Created, DryRun, FileRequest, JobView, MAX_FILTER_VALUES, MAX_JOB_TYPES, ReplayOptions,
+    ReplayRequest, ReplayService, RunnerTask, TargetRequest, spawn_runner,
+};
 pub use store::{Desired, JobState, JobStore, NewJob, SqlCheckpoints, StoreError, StoredJob};
 pub use time::parse_time;
 pub use topic::{TopicSink, default_target_topic, ensure_topic};

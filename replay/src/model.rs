@@ -32,6 +32,9 @@ pub struct Selection {
     /// Only dead letters with one of these `tributary.dlq.reason` values; empty: any.
     #[serde(default)]
     pub dead_letter_reasons: Vec<String>,
+    /// Only dead letters whose `tributary.dlq.event_type` is one of these; empty: any.
+    #[serde(default)]
+    pub dead_letter_types: Vec<String>,
 }
 
 /// A condition on one field of a JSON event (RFC 6901 pointer).

@@ -4,15 +4,11 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use serde_json::Value;
-use tributary_core::headers;
+use tributary_core::headers::{self, DLQ_EVENT_TYPE, DLQ_REASON};
 use tributary_eventlog::StoredRecord;
 
 use crate::error::ReplayError;
 use crate::model::{Predicate, Selection};
-
-/// The header the gateway puts the machine-readable reason on a dead letter under (written
-/// by `tributary-gateway`, which this crate must not depend on).
-const DLQ_REASON: &str = "tributary.dlq.reason";
 
 /// What the engine does with one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +85,7 @@ pub(crate) struct Filter {
     producers: HashSet<Bytes>,
     schema_versions: HashSet<i32>,
     dead_letter_reasons: HashSet<Bytes>,
+    dead_letter_types: HashSet<Bytes>,
     predicate: Option<Predicate>,
 }
 
@@ -108,6 +105,7 @@ impl Filter {
             producers: bytes(&selection.producers),
             schema_versions: selection.schema_versions.iter().copied().collect(),
             dead_letter_reasons: bytes(&selection.dead_letter_reasons),
+            dead_letter_types: bytes(&selection.dead_letter_types),
             predicate: selection.predicate.clone(),
         })
     }
@@ -123,6 +121,9 @@ impl Filter {
             return Verdict::Filtered;
         }
         if !one_of(&self.dead_letter_reasons, record.header(DLQ_REASON)) {
+            return Verdict::Filtered;
+        }
+        if !one_of(&self.dead_letter_types, record.header(DLQ_EVENT_TYPE)) {
             return Verdict::Filtered;
         }
         if !self.schema_versions.is_empty() {
@@ -187,6 +188,7 @@ mod tests {
             schema_versions: vec![],
             predicate: None,
             dead_letter_reasons: vec![],
+            dead_letter_types: vec![],
         }
     }
 
@@ -291,6 +293,21 @@ mod tests {
             f.check(&record(150, b"")),
             Verdict::Filtered,
             "no key, no headers"
+        );
+    }
+
+    #[test]
+    fn dead_letters_by_the_type_they_claimed() {
+        let mut s = selection();
+        s.dead_letter_types = vec!["orders.placed".into()];
+        let f = Filter::new(&s).unwrap();
+        let dead = |claimed: &str| with_header(record(150, b""), DLQ_EVENT_TYPE, claimed);
+        assert_eq!(f.check(&dead("orders.placed")), Verdict::Emit);
+        assert_eq!(f.check(&dead("orders.shipped")), Verdict::Filtered);
+        assert_eq!(
+            f.check(&record(150, b"")),
+            Verdict::Filtered,
+            "no type header"
         );
     }
 

@@ -21,6 +21,7 @@ fn job(id: &str) -> NewJob {
             schema_versions: vec![2],
             predicate: None,
             dead_letter_reasons: Vec::new(),
+            dead_letter_types: Vec::new(),
         },
         target: Target::Topic {
             topic: format!("replay.{id}"),

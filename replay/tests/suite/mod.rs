@@ -51,6 +51,7 @@ fn selection(topic: &str, from_ms: i64, to_ms: i64) -> Selection {
         schema_versions: vec![],
         predicate: None,
         dead_letter_reasons: vec![],
+        dead_letter_types: vec![],
     }
 }
 

@@ -1,0 +1,705 @@
+//! Replay jobs run by the server: a request is checked (range, types, target, who may) and
+//! resolved (topics, absolute times) into a stored job; a runner picks up stored jobs one at a
+//! time — resuming a job that was running when the server stopped, from its checkpoints — and
+//! follows what owners ask (pause, resume, cancel) between batches.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tributary_core::{Principal, now_ms};
+use tributary_eventlog::EventLog;
+use tributary_registry::{EventTypeError, EventTypes};
+
+use crate::engine::{self, Control, JobRun, Outcome, Progress, Totals, resume_position};
+use crate::error::ReplayError;
+use crate::file::FileSink;
+use crate::model::{Checkpoints, FileFormat, Predicate, Selection, Sink, Target};
+use crate::plan::{self, PartitionEstimate, Plan};
+use crate::store::{Desired, JobState, JobStore, NewJob, StoredJob};
+use crate::time::parse_time;
+use crate::topic::{TopicSink, ensure_topic};
+
+/// Most event types one job reads.
+pub const MAX_JOB_TYPES: usize = 100;
+/// Most keys, producers or versions one filter lists.
+pub const MAX_FILTER_VALUES: usize = 1_000;
+/// How often a running job's counts are written to its row.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// Jobs one server runs at once; more wait, oldest first.
+const MAX_RUNNING: usize = 2;
+
+/// What `POST /v1/replays` takes.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// The event types to replay (their topics), or whose dead letters to replay.
+    pub event_types: Vec<String>,
+    /// Read the dead-letter topic instead, keeping dead letters of `event_types`.
+    #[serde(default)]
+    pub dead_letters: bool,
+    /// Only dead letters with one of these reasons (with `dead_letters`).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// Start of the range (included): RFC 3339, or relative to now (`-6h`, `-30m`, `-2d`).
+    pub from: String,
+    /// End of the range (excluded), as `from`; default `now` (fixed when the job is created).
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub producers: Vec<String>,
+    #[serde(default)]
+    pub schema_versions: Vec<i32>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub predicate: Option<Predicate>,
+    /// Stop after this many events.
+    #[serde(default)]
+    pub max_events: Option<u64>,
+    /// Events per second at most.
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// Where to: `{"topic": NAME}`, `{"source": true}` (back to the source topic), or
+    /// `{"file": {"path": DIR, "format": "ndjson"|"avro"}}` (a new directory under the
+    /// server's export directory); default the topic `replay.<job-id>`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub target: Option<TargetRequest>,
+    /// Plan only: per partition the offsets it would read and the count it would emit.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Where a request asks the records to go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub struct TargetRequest {
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub source: bool,
+    #[serde(default)]
+    pub file: Option<FileRequest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRequest {
+    pub path: String,
+    pub format: FileFormat,
+}
+
+/// A job with its live progress (while it runs here).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobView {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub job: StoredJob,
+    #[schema(value_type = Option<Object>)]
+    pub progress: Option<Progress>,
+}
+
+/// What a dry run answers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DryRun {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    #[schema(value_type = Vec<Object>)]
+    pub partitions: Vec<PartitionEstimate>,
+    pub would_emit: u64,
+    pub warnings: Vec<String>,
+}
+
+/// Settings of the server's replays.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The gateway's dead-letter topic.
+    pub dead_letter_topic: String,
+    /// Where file exports go; a request names a new directory under it.
+    pub export_dir: PathBuf,
+}
+
+/// The server's replays. Cheap to clone.
+#[derive(Clone)]
+pub struct ReplayService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: JobStore,
+    log: Arc<dyn EventLog>,
+    event_types: EventTypes,
+    options: ReplayOptions,
+    live: Mutex<HashMap<String, Live>>,
+    wake: Notify,
+    /// Set once the server stops: running jobs stop between batches and stay `running`.
+    stopping: AtomicBool,
+}
+
+/// A job this server is running (or about to).
+struct Live {
+    control: Control,
+    progress: watch::Receiver<Progress>,
+}
+
+impl Live {
+    fn starting() -> Live {
+        Live {
+            control: Control::new(),
+            progress: watch::channel(Progress::default()).1,
+        }
+    }
+}
+
+impl std::fmt::Debug for ReplayService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayService").finish_non_exhaustive()
+    }
+}
+
+impl ReplayService {
+    pub fn new(
+        store: JobStore,
+        log: Arc<dyn EventLog>,
+        event_types: EventTypes,
+        options: ReplayOptions,
+    ) -> ReplayService {
+        ReplayService {
+            inner: Arc::new(Inner {
+                store,
+                log,
+                event_types,
+                options,
+                live: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                stopping: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Checks and resolves `request`; stores it as a pending job (or, for a dry run, plans it
+    /// and answers what it would do).
+    pub async fn create(
+        &self,
+        who: &Principal,
+        request: ReplayRequest,
+    ) -> Result<Created, ReplayError> {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let (selection, target, types) = self.resolve(who, &request, &id).await?;
+        if request.dry_run {
+            let plan = plan::plan(self.inner.log.as_ref(), &selection).await?;
+            let partitions = plan::dry_run(self.inner.log.as_ref(), &selection, &plan).await?;
+            let would_emit = partitions.iter().map(|p| p.emitted).sum::<u64>();
+            let would_emit = request.max_events.map_or(would_emit, |m| would_emit.min(m));
+            return Ok(Created::DryRun(DryRun {
+                from_ms: selection.from_ms,
+                to_ms: selection.to_ms,
+                partitions,
+                would_emit,
+                warnings: plan.warnings,
+            }));
+        }
+        let job = NewJob {
+            id,
+            request: serde_json::to_value(&request).unwrap_or_default(),
+            selection,
+            target,
+            event_types: types,
+            rate_per_sec: request.rate,
+            max_events: request.max_events,
+            created_by: who.name.clone(),
+        };
+        let stored = self.inner.store.insert(&job).await?;
+        self.inner.wake.notify_one();
+        Ok(Created::Job(JobView {
+            job: stored,
+            progress: None,
+        }))
+    }
+
+    async fn resolve(
+        &self,
+        who: &Principal,
+        request: &ReplayRequest,
+        id: &str,
+    ) -> Result<(Selection, Target, Vec<String>), ReplayError> {
+        let bad = |text: String| ReplayError::BadRequest(text);
+        if request.event_types.is_empty() {
+            return Err(bad(String::from(
+                "event_types: name at least one event type",
+            )));
+        }
+        if request.event_types.len() > MAX_JOB_TYPES {
+            return Err(bad(format!("event_types: at most {MAX_JOB_TYPES}")));
+        }
+        for (name, values) in [
+            ("keys", request.keys.len()),
+            ("producers", request.producers.len()),
+            ("schema_versions", request.schema_versions.len()),
+            ("reasons", request.reasons.len()),
+        ] {
+            if values > MAX_FILTER_VALUES {
+                return Err(bad(format!("{name}: at most {MAX_FILTER_VALUES} values")));
+            }
+        }
+        if !request.dead_letters && !request.reasons.is_empty() {
+            return Err(bad(String::from(
+                "reasons: only dead-letter replays (\"dead_letters\": true) select by reason",
+            )));
+        }
+        if request.rate == Some(0) {
+            return Err(bad(String::from("rate: at least 1 event per second")));
+        }
+        let now = now_ms();
+        let from = parse_time(&request.from, now).map_err(|e| bad(format!("from: {e}")))?;
+        let to = match &request.to {
+            Some(text) => parse_time(text, now).map_err(|e| bad(format!("to: {e}")))?,
+            None => now,
+        };
+        if from >= to {
+            return Err(bad(format!(
+                "from ({}) must be before to ({}): the range is [from, to)",
+                request.from,
+                request.to.as_deref().unwrap_or("now")
+            )));
+        }
+        let mut types: Vec<String> = request.event_types.clone();
+        types.sort();
+        types.dedup();
+        let mut topics = Vec::with_capacity(types.len());
+        for name in &types {
+            let event_type = match self.inner.event_types.get(name).await {
+                Ok(found) if found.deleted_at_ms.is_none() => found,
+                Ok(_) | Err(EventTypeError::NotFound(_)) => {
+                    return Err(ReplayError::NotFound(format!(
+                        "event type {name} does not exist"
+                    )));
+                }
+                Err(other) => return Err(ReplayError::Store(other.to_string())),
+            };
+            if !who.acts_for(&event_type.owner) {
+                return Err(ReplayError::Forbidden(format!(
+                    "only team {} (the owner of {name}) or an admin may replay it; {} may not",
+                    event_type.owner, who.name
+                )));
+            }
+            topics.push(self.inner.event_types.topic(&event_type.name));
+        }
+        let (source_topics, dead_letter_types) = if request.dead_letters {
+            (
+                vec![self.inner.options.dead_letter_topic.clone()],
+                types.clone(),
+            )
+        } else {
+            (topics, Vec::new())
+        };
+        let target = match &request.target {
+            None => Target::Topic {
+                topic: format!("replay.{id}"),
+            },
+            Some(target) => self.target_of(target, &source_topics)?,
+        };
+        let selection = Selection {
+            topics: source_topics,
+            from_ms: from,
+            to_ms: to,
+            keys: request.keys.clone(),
+            producers: request.producers.clone(),
+            schema_versions: request.schema_versions.clone(),
+            predicate: request.predicate.clone(),
+            dead_letter_reasons: request.reasons.clone(),
+            dead_letter_types,
+        };
+        crate::select::validate(&selection)?;
+        Ok((selection, target, types))
+    }
+
+    fn target_of(&self, target: &TargetRequest, sources: &[String]) -> Result<Target, ReplayError> {
+        let bad = |text: &str| ReplayError::BadRequest(text.to_owned());
+        match (&target.topic, target.source, &target.file) {
+            (Some(topic), false, None) => {
+                if sources.contains(topic) {
+                    return Err(bad(
+                        "target.topic names a source topic: use \"source\": true to replay into it on purpose",
+                    ));
+                }
+                Ok(Target::Topic {
+                    topic: topic.clone(),
+                })
+            }
+            (None, true, None) => match sources {
+                [only] => Ok(Target::Topic {
+                    topic: only.clone(),
+                }),
+                _ => Err(bad(
+                    "target.source replays into the source topic, so the job must read exactly one",
+                )),
+            },
+            (None, false, Some(file)) => {
+                let dir = export_path(&self.inner.options.export_dir, &file.path)?;
+                if dir.exists() {
+                    return Err(ReplayError::Conflict(format!(
+                        "{} already exists: an export never overwrites one",
+                        file.path
+                    )));
+                }
+                Ok(Target::Files {
+                    dir,
+                    format: file.format,
+                })
+            }
+            _ => Err(bad(
+                "target: give exactly one of \"topic\", \"source\": true or \"file\"",
+            )),
+        }
+    }
+
+    /// A job and, while it runs here, its live progress.
+    pub async fn get(&self, id: &str) -> Result<JobView, ReplayError> {
+        let job = self
+            .inner
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| ReplayError::NotFound(format!("replay job {id} does not exist")))?;
+        Ok(self.view(job))
+    }
+
+    /// Jobs, newest first.
+    pub async fn list(
+        &self,
+        event_type: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobView>, ReplayError> {
+        let jobs = self.inner.store.list(event_type, limit).await?;
+        Ok(jobs.into_iter().map(|job| self.view(job)).collect())
+    }
+
+    fn view(&self, job: StoredJob) -> JobView {
+        let live = self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let progress = live.get(&job.id).map(|l| l.progress.borrow().clone());
+        JobView { job, progress }
+    }
+
+    /// Pause, resume or cancel: by whoever may replay every type of the job. A running job
+    /// stops between batches and keeps its checkpoints; a paused one is picked up again, from
+    /// its checkpoints, once resumed.
+    pub async fn request(
+        &self,
+        who: &Principal,
+        id: &str,
+        desired: Desired,
+    ) -> Result<JobView, ReplayError> {
+        let job = self.get(id).await?.job;
+        for name in &job.event_types {
+            if let Ok(event_type) = self.inner.event_types.get(name).await
+                && !who.acts_for(&event_type.owner)
+            {
+                return Err(ReplayError::Forbidden(format!(
+                    "only team {} (the owner of {name}) or an admin may change this replay; {} may not",
+                    event_type.owner, who.name
+                )));
+            }
+        }
+        if job.state.is_final() {
+            return Err(ReplayError::Conflict(format!(
+                "replay job {id} is already {}",
+                job.state.as_str()
+            )));
+        }
+        let job = self
+            .inner
+            .store
+            .set_desired(id, desired, &who.name)
+            .await?
+            .ok_or_else(|| ReplayError::NotFound(format!("replay job {id} does not exist")))?;
+        if desired != Desired::Run
+            && let Some(live) = self.live().get(id)
+        {
+            live.control.cancel();
+        }
+        self.inner.wake.notify_one();
+        Ok(self.view(job))
+    }
+
+    fn live(&self) -> MutexGuard<'_, HashMap<String, Live>> {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs one stored job until it ends, is paused or cancelled, fails, or the server stops.
+    async fn run_job(&self, job: StoredJob) {
+        let id = job.id.clone();
+        let result = self.drive(&job).await;
+        self.live().remove(&id);
+        let stopping = self.inner.stopping.load(Ordering::SeqCst);
+        let store = &self.inner.store;
+        let (state, totals, error) = match result {
+            // The server is stopping: the job stays `running` and resumes at the next start.
+            Ok(Outcome::Cancelled(_)) | Err(_) if stopping => return,
+            Ok(Outcome::Cancelled(totals)) => {
+                // Stopped on request: paused (resumable) or cancelled (final).
+                let paused =
+                    matches!(store.get(&id).await, Ok(Some(now)) if now.desired == Desired::Pause);
+                if paused {
+                    if let Err(error) = store.progress(&id, JobState::Paused, counts(totals)).await
+                    {
+                        tracing::error!(job = %id, %error, "cannot record that a replay job paused");
+                    }
+                    return;
+                }
+                (JobState::Cancelled, Some(totals), None)
+            }
+            Ok(Outcome::Completed(totals) | Outcome::LimitReached(totals)) => {
+                (JobState::Completed, Some(totals), None)
+            }
+            Err(error) => {
+                tracing::warn!(job = %id, %error, "replay job failed");
+                (JobState::Failed, None, Some(error.to_string()))
+            }
+        };
+        if let Some(totals) = totals
+            && let Err(error) = store.progress(&id, state, counts(totals)).await
+        {
+            tracing::error!(job = %id, %error, "cannot record a replay job's counts");
+        }
+        if let Err(error) = store.finished(&id, state, error.as_deref()).await {
+            tracing::error!(job = %id, %error, "cannot record the end of a replay job");
+        }
+    }
+
+    async fn drive(&self, job: &StoredJob) -> Result<Outcome, ReplayError> {
+        let log = Arc::clone(&self.inner.log);
+        let plan: Plan = match &job.plan {
+            Some(stored) => serde_json::from_value(stored.clone())
+                .map_err(|e| ReplayError::Store(format!("the stored plan cannot be read: {e}")))?,
+            None => plan::plan(log.as_ref(), &job.selection).await?,
+        };
+        let plan_json = serde_json::to_value(&plan)
+            .map_err(|e| ReplayError::Store(format!("the plan cannot be stored: {e}")))?;
+        self.inner.store.started(&job.id, &plan_json).await?;
+        let checkpoints = self.inner.store.checkpoints();
+        let mut sink: Box<dyn Sink> = match &job.target {
+            Target::Topic { topic } => {
+                let partitions = source_partitions(log.as_ref(), &job.selection).await?;
+                ensure_topic(log.as_ref(), topic, partitions).await?;
+                Box::new(TopicSink::open(Arc::clone(&log), topic, &job.selection.topics).await?)
+            }
+            Target::Files { dir, format } => {
+                let done = checkpoints
+                    .load(&job.id)
+                    .await
+                    .map_err(|e| ReplayError::Checkpoint(e.to_string()))?;
+                let opened = if done.is_empty() {
+                    FileSink::create(dir, *format, &job.id).await
+                } else {
+                    FileSink::resume(dir, *format, &job.id, resume_position(&done)).await
+                };
+                Box::new(opened.map_err(|e| ReplayError::Sink(e.to_string()))?)
+            }
+        };
+        let control = Control::new();
+        let (progress_tx, progress_rx) = watch::channel(Progress::default());
+        self.live().insert(
+            job.id.clone(),
+            Live {
+                control: control.clone(),
+                progress: progress_rx.clone(),
+            },
+        );
+        // A request that came while the job was being opened.
+        if matches!(self.inner.store.get(&job.id).await?, Some(now) if now.desired != Desired::Run)
+            || self.inner.stopping.load(Ordering::SeqCst)
+        {
+            control.cancel();
+        }
+        let reporter = self.spawn_reporter(job.id.clone(), progress_rx);
+        let run = JobRun {
+            id: job.id.clone(),
+            selection: job.selection.clone(),
+            rate_per_sec: job.rate_per_sec,
+            max_events: job.max_events,
+        };
+        let outcome = engine::run(
+            log,
+            &run,
+            &plan,
+            sink.as_mut(),
+            &checkpoints,
+            control,
+            progress_tx,
+        )
+        .await;
+        reporter.abort();
+        let outcome = outcome?;
+        if !matches!(outcome, Outcome::Cancelled(_)) {
+            sink.finish()
+                .await
+                .map_err(|e| ReplayError::Sink(e.to_string()))?;
+        }
+        Ok(outcome)
+    }
+
+    /// Copies a running job's counts to its row every second.
+    fn spawn_reporter(&self, id: String, progress: watch::Receiver<Progress>) -> JoinHandle<()> {
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROGRESS_EVERY);
+            loop {
+                tick.tick().await;
+                let totals = progress.borrow().totals;
+                if let Err(error) = store.progress(&id, JobState::Running, counts(totals)).await {
+                    tracing::warn!(job = %id, %error, "cannot record replay progress");
+                }
+            }
+        })
+    }
+}
+
+fn counts(totals: Totals) -> (u64, u64, u64) {
+    (totals.emitted, totals.filtered, totals.unreadable)
+}
+
+/// What `create` did.
+#[derive(Debug, Clone)]
+pub enum Created {
+    Job(JobView),
+    DryRun(DryRun),
+}
+
+/// The most partitions of any source topic (a target topic gets as many, so records keep
+/// their partition and order).
+async fn source_partitions(log: &dyn EventLog, selection: &Selection) -> Result<u32, ReplayError> {
+    let mut most = 1;
+    for topic in &selection.topics {
+        most = most.max(log.describe_topic(topic).await?.partitions);
+    }
+    Ok(most)
+}
+
+/// `requested` as a new directory under `root`: relative, without `..`.
+fn export_path(root: &Path, requested: &str) -> Result<PathBuf, ReplayError> {
+    let path = Path::new(requested);
+    let plain =
+        !requested.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if !plain {
+        return Err(ReplayError::BadRequest(format!(
+            "target.file.path {requested:?} must be a relative path without `..`: exports go under the server's export directory"
+        )));
+    }
+    Ok(root.join(path))
+}
+
+/// The runner's background task.
+#[derive(Debug)]
+pub struct RunnerTask {
+    service: ReplayService,
+    handle: JoinHandle<()>,
+}
+
+impl RunnerTask {
+    /// Stops running jobs between batches: they keep their checkpoints, stay `running` in the
+    /// store, and resume at the next start.
+    pub async fn shutdown(self) {
+        self.service.inner.stopping.store(true, Ordering::SeqCst);
+        for live in self.service.live().values() {
+            live.control.cancel();
+        }
+        self.service.inner.wake.notify_one();
+        let _ = self.handle.await;
+    }
+}
+
+/// Runs stored jobs, oldest first, at most `MAX_RUNNING` at a time; wakes on new jobs and
+/// owners' requests, and looks again every few seconds. A job cancelled before it ran ends
+/// here; a paused one waits until it is resumed.
+pub fn spawn_runner(service: ReplayService) -> RunnerTask {
+    let runner = service.clone();
+    let handle = tokio::spawn(async move {
+        let mut running = tokio::task::JoinSet::new();
+        while !service.inner.stopping.load(Ordering::SeqCst) {
+            match service.inner.store.unfinished().await {
+                Ok(jobs) => {
+                    for job in jobs {
+                        if service.live().contains_key(&job.id) || running.len() >= MAX_RUNNING {
+                            continue;
+                        }
+                        match job.desired {
+                            Desired::Pause => {
+                                // Paused while the server was down: say so.
+                                if job.state == JobState::Running {
+                                    let counts = (job.emitted, job.filtered, job.unreadable);
+                                    if let Err(error) = service
+                                        .inner
+                                        .store
+                                        .progress(&job.id, JobState::Paused, counts)
+                                        .await
+                                    {
+                                        tracing::warn!(job = %job.id, %error, "cannot record that a replay job paused");
+                                    }
+                                }
+                            }
+                            Desired::Cancel => {
+                                if let Err(error) = service
+                                    .inner
+                                    .store
+                                    .finished(&job.id, JobState::Cancelled, None)
+                                    .await
+                                {
+                                    tracing::error!(job = %job.id, %error, "cannot record a cancelled replay job");
+                                }
+                            }
+                            Desired::Run => {
+                                // Claimed before the task starts, so the next look skips it.
+                                service.live().insert(job.id.clone(), Live::starting());
+                                let worker = service.clone();
+                                running.spawn(async move { worker.run_job(job).await });
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot read replay jobs"),
+            }
+            tokio::select! {
+                _ = service.inner.wake.notified() => {}
+                Some(_) = running.join_next() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+        while running.join_next().await.is_some() {}
+    });
+    RunnerTask {
+        service: runner,
+        handle,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exports_stay_under_the_export_directory() {
+        let root = Path::new("/srv/exports");
+        assert_eq!(
+            export_path(root, "audit/2026-11").unwrap(),
+            Path::new("/srv/exports/audit/2026-11")
+        );
+        for bad in ["", "/etc/passwd", "../x", "a/../../b", "./a"] {
+            assert!(export_path(root, bad).is_err(), "{bad}");
+        }
+    }
+}
