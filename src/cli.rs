@@ -6,6 +6,7 @@ use crate::config::{self, Settings};
 
 mod catalog;
 mod quality;
+mod replay;
 mod schema;
 mod server_args;
 
@@ -32,6 +33,9 @@ enum Command {
     Quality(quality::QualityArgs),
     /// The catalog of a running server: search event types.
     Catalog(catalog::CatalogArgs),
+    /// Replay retained events: jobs on a running server (create, watch, list, pause, resume,
+    /// cancel), `run` standalone against Kafka, and `verify` an audit export.
+    Replay(replay::ReplayArgs),
     /// Apply the metadata database's migrations (the server also applies them at start).
     Migrate(MigrateArgs),
     /// Print the version of Tributary and of the libraries it is built with.
@@ -163,6 +167,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Schema(args) => schema::run(args).await,
         Command::Quality(args) => quality::run(args).await,
         Command::Catalog(args) => catalog::run(args).await,
+        Command::Replay(args) => replay::run(args).await,
         Command::Version { json } => {
             print_version(json);
             Ok(())

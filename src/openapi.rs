@@ -58,6 +58,7 @@ reference is their contract, and the test suite checks them against Confluent's 
         (name = "producers", description = "Producers, their API keys and grants."),
         (name = "quality", description = "Quality rules, scores, history and alerts."),
         (name = "catalog", description = "Search the catalog of event types."),
+        (name = "replay", description = "Replay jobs: re-emit retained events or dead letters to a topic or audit files."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     ),
     components(schemas(Problem)),

@@ -142,6 +142,16 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         event_types.clone(),
         &quality.history_options,
     );
+    let replays = tributary_replay::ReplayService::new(
+        tributary_replay::JobStore::new(db.clone()),
+        log.clone(),
+        event_types.clone(),
+        tributary_replay::ReplayOptions {
+            dead_letter_topic: gateway.dlq_topic().to_owned(),
+            export_dir: config.data_dir.join("replay-exports"),
+        },
+    );
+    let runner = tributary_replay::spawn_runner(replays.clone());
     let ui = tributary_web::ui_routes(tributary_web::UiState {
         event_types: event_types.clone(),
         rules: rules.clone(),
@@ -149,15 +159,21 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         index: index.clone(),
         producers: producers.clone(),
         samples: tributary_quality::Samples::new(db.clone()),
+        replays: replays.clone(),
     });
     let app = router(
         state,
-        event_types,
-        gateway,
-        producers,
         auth,
-        (rules, history_service),
-        (index, ui),
+        Mounted {
+            event_types,
+            gateway,
+            producers,
+            rules,
+            history: history_service,
+            index,
+            replays,
+            ui,
+        },
     );
 
     let upkeep = tokio::spawn(async move {
@@ -203,6 +219,8 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         }
     };
     upkeep.abort();
+    // Running replays stop between batches and resume from their checkpoints at next start.
+    runner.shutdown().await;
 
     // In-flight appends finish (or fail) before the log closes; the last verdicts are counted
     // in the quality history; then the database closes.
@@ -357,38 +375,41 @@ impl Signals {
     }
 }
 
+/// The services whose routes the server mounts.
+struct Mounted {
+    event_types: tributary_registry::EventTypes,
+    gateway: Arc<tributary_gateway::Gateway>,
+    producers: Arc<tributary_gateway::Producers>,
+    rules: tributary_quality::RuleService,
+    history: tributary_quality::HistoryService,
+    index: tributary_registry::CatalogIndex,
+    replays: tributary_replay::ReplayService,
+    ui: Router,
+}
+
 /// The binary's own routes, the Confluent Schema Registry API at the root paths, the
 /// event-type API under `/v1/event-types`, publishing under `/v1/events` and `/v1/validate`,
-/// producers and their keys under `/v1/producers`, `/openapi.json` describing them, the web
+/// producers and their keys under `/v1/producers`, replay jobs under `/v1/replays`,
+/// `/openapi.json` describing them, the web
 /// UI under `/ui`, and one
 /// fallback: problem+json under `/v1`, Confluent's 404 body everywhere else (the registry owns
 /// the root, and Confluent clients probing optional endpoints expect its body). Every request
 /// first gets its principal.
-fn router(
-    state: AppState,
-    event_types: tributary_registry::EventTypes,
-    gateway: Arc<tributary_gateway::Gateway>,
-    producers: Arc<tributary_gateway::Producers>,
-    auth: tributary_core::Authentication,
-    (rules, history): (
-        tributary_quality::RuleService,
-        tributary_quality::HistoryService,
-    ),
-    (index, ui): (tributary_registry::CatalogIndex, Router),
-) -> Router {
+fn router(state: AppState, auth: tributary_core::Authentication, mounted: Mounted) -> Router {
     let api = OpenApiRouter::with_openapi(crate::openapi::base())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))
         .with_state(state)
-        .merge(tributary_registry::api_routes(event_types))
-        .merge(tributary_gateway::router(gateway))
-        .merge(tributary_gateway::producer_routes(producers))
-        .merge(tributary_quality::rule_routes(rules))
-        .merge(tributary_quality::history_routes(history))
-        .merge(tributary_web::search_routes(index));
+        .merge(tributary_registry::api_routes(mounted.event_types))
+        .merge(tributary_gateway::router(mounted.gateway))
+        .merge(tributary_gateway::producer_routes(mounted.producers))
+        .merge(tributary_quality::rule_routes(mounted.rules))
+        .merge(tributary_quality::history_routes(mounted.history))
+        .merge(tributary_web::search_routes(mounted.index))
+        .merge(tributary_replay::replay_routes(mounted.replays));
     crate::openapi::serve(api)
-        .merge(ui)
+        .merge(mounted.ui)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             auth,

@@ -35,6 +35,7 @@ mod file;
 mod http;
 mod memory;
 mod model;
+mod open;
 mod plan;
 mod scan;
 mod select;
@@ -54,11 +55,13 @@ pub use model::{
     BoxError, BoxFuture, Checkpoint, CheckpointMap, Checkpoints, FileFormat, Predicate,
     ReplayRecord, Selection, Sink, SinkReport, Target,
 };
+pub use open::open_sink;
 pub use plan::{LOOKBACK, PartitionEstimate, PartitionPlan, Plan, dry_run, plan};
 pub use select::validate;
 pub use service::{
     Created, DryRun, FileRequest, JobView, MAX_FILTER_VALUES, MAX_JOB_TYPES, ReplayOptions,
-    ReplayRequest, ReplayService, RunnerTask, TargetRequest, spawn_runner,
+    ReplayRequest, ReplayService, RunnerTask, TargetRequest, job_run, new_job_id, spawn_runner,
+    start,
 };
 pub use store::{Desired, JobState, JobStore, NewJob, SqlCheckpoints, StoreError, StoredJob};
 pub use time::parse_time;

@@ -16,14 +16,13 @@ use tributary_core::{Principal, now_ms};
 use tributary_eventlog::EventLog;
 use tributary_registry::{EventTypeError, EventTypes};
 
-use crate::engine::{self, Control, JobRun, Outcome, Progress, Totals, resume_position};
+use crate::engine::{self, Control, JobRun, Outcome, Progress, Totals};
 use crate::error::ReplayError;
-use crate::file::FileSink;
-use crate::model::{Checkpoints, FileFormat, Predicate, Selection, Sink, Target};
+use crate::model::{FileFormat, Predicate, Selection, Target};
+use crate::open::open_sink;
 use crate::plan::{self, PartitionEstimate, Plan};
 use crate::store::{Desired, JobState, JobStore, NewJob, StoredJob};
 use crate::time::parse_time;
-use crate::topic::{TopicSink, ensure_topic};
 
 /// Most event types one job reads.
 pub const MAX_JOB_TYPES: usize = 100;
@@ -31,6 +30,10 @@ pub const MAX_JOB_TYPES: usize = 100;
 pub const MAX_FILTER_VALUES: usize = 1_000;
 /// How often a running job's counts are written to its row.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// Times in a row a job is started again after a passing event-log error before it fails,
+/// waiting `RETRY_BASE`, then twice that, and so on.
+const MAX_RETRIES: u32 = 5;
+const RETRY_BASE: Duration = Duration::from_secs(1);
 /// Jobs one server runs at once; more wait, oldest first.
 const MAX_RUNNING: usize = 2;
 
@@ -141,6 +144,8 @@ struct Inner {
     wake: Notify,
     /// Set once the server stops: running jobs stop between batches and stay `running`.
     stopping: AtomicBool,
+    /// Passing event-log errors met in a row, per job.
+    retries: Mutex<HashMap<String, u32>>,
 }
 
 /// A job this server is running (or about to).
@@ -180,6 +185,7 @@ impl ReplayService {
                 live: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 stopping: AtomicBool::new(false),
+                retries: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -191,7 +197,7 @@ impl ReplayService {
         who: &Principal,
         request: ReplayRequest,
     ) -> Result<Created, ReplayError> {
-        let id = uuid::Uuid::now_v7().simple().to_string();
+        let id = new_job_id();
         let (selection, target, types) = self.resolve(who, &request, &id).await?;
         if request.dry_run {
             let plan = plan::plan(self.inner.log.as_ref(), &selection).await?;
@@ -218,10 +224,10 @@ impl ReplayService {
         };
         let stored = self.inner.store.insert(&job).await?;
         self.inner.wake.notify_one();
-        Ok(Created::Job(JobView {
+        Ok(Created::Job(Box::new(JobView {
             job: stored,
             progress: None,
-        }))
+        })))
     }
 
     async fn resolve(
@@ -433,6 +439,13 @@ impl ReplayService {
         Ok(self.view(job))
     }
 
+    fn retries(&self) -> MutexGuard<'_, HashMap<String, u32>> {
+        self.inner
+            .retries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn live(&self) -> MutexGuard<'_, HashMap<String, Live>> {
         self.inner
             .live
@@ -444,8 +457,28 @@ impl ReplayService {
     async fn run_job(&self, job: StoredJob) {
         let id = job.id.clone();
         let result = self.drive(&job).await;
-        self.live().remove(&id);
         let stopping = self.inner.stopping.load(Ordering::SeqCst);
+        if let Err(ReplayError::Log(error)) = &result
+            && error.is_retryable()
+            && !stopping
+        {
+            let attempt = {
+                let mut retries = self.retries();
+                let attempt = retries.entry(id.clone()).or_insert(0);
+                *attempt += 1;
+                *attempt
+            };
+            if attempt <= MAX_RETRIES {
+                let wait = RETRY_BASE * 2u32.pow(attempt - 1);
+                tracing::warn!(job = %id, %error, attempt, ?wait, "replay job met a passing event-log error; it resumes from its checkpoints");
+                // Still marked live while it waits, so the runner does not pick it up early.
+                tokio::time::sleep(wait).await;
+                self.live().remove(&id);
+                return;
+            }
+        }
+        self.retries().remove(&id);
+        self.live().remove(&id);
         let store = &self.inner.store;
         let (state, totals, error) = match result {
             // The server is stopping: the job stays `running` and resumes at the next start.
@@ -483,34 +516,9 @@ impl ReplayService {
 
     async fn drive(&self, job: &StoredJob) -> Result<Outcome, ReplayError> {
         let log = Arc::clone(&self.inner.log);
-        let plan: Plan = match &job.plan {
-            Some(stored) => serde_json::from_value(stored.clone())
-                .map_err(|e| ReplayError::Store(format!("the stored plan cannot be read: {e}")))?,
-            None => plan::plan(log.as_ref(), &job.selection).await?,
-        };
-        let plan_json = serde_json::to_value(&plan)
-            .map_err(|e| ReplayError::Store(format!("the plan cannot be stored: {e}")))?;
-        self.inner.store.started(&job.id, &plan_json).await?;
+        let plan = start(log.as_ref(), &self.inner.store, job).await?;
         let checkpoints = self.inner.store.checkpoints();
-        let mut sink: Box<dyn Sink> = match &job.target {
-            Target::Topic { topic } => {
-                let partitions = source_partitions(log.as_ref(), &job.selection).await?;
-                ensure_topic(log.as_ref(), topic, partitions).await?;
-                Box::new(TopicSink::open(Arc::clone(&log), topic, &job.selection.topics).await?)
-            }
-            Target::Files { dir, format } => {
-                let done = checkpoints
-                    .load(&job.id)
-                    .await
-                    .map_err(|e| ReplayError::Checkpoint(e.to_string()))?;
-                let opened = if done.is_empty() {
-                    FileSink::create(dir, *format, &job.id).await
-                } else {
-                    FileSink::resume(dir, *format, &job.id, resume_position(&done)).await
-                };
-                Box::new(opened.map_err(|e| ReplayError::Sink(e.to_string()))?)
-            }
-        };
+        let mut sink = open_sink(&log, &job.id, &job.selection, &job.target, &checkpoints).await?;
         let control = Control::new();
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
         self.live().insert(
@@ -527,15 +535,9 @@ impl ReplayService {
             control.cancel();
         }
         let reporter = self.spawn_reporter(job.id.clone(), progress_rx);
-        let run = JobRun {
-            id: job.id.clone(),
-            selection: job.selection.clone(),
-            rate_per_sec: job.rate_per_sec,
-            max_events: job.max_events,
-        };
         let outcome = engine::run(
             log,
-            &run,
+            &job_run(job),
             &plan,
             sink.as_mut(),
             &checkpoints,
@@ -576,18 +578,8 @@ fn counts(totals: Totals) -> (u64, u64, u64) {
 /// What `create` did.
 #[derive(Debug, Clone)]
 pub enum Created {
-    Job(JobView),
+    Job(Box<JobView>),
     DryRun(DryRun),
-}
-
-/// The most partitions of any source topic (a target topic gets as many, so records keep
-/// their partition and order).
-async fn source_partitions(log: &dyn EventLog, selection: &Selection) -> Result<u32, ReplayError> {
-    let mut most = 1;
-    for topic in &selection.topics {
-        most = most.max(log.describe_topic(topic).await?.partitions);
-    }
-    Ok(most)
 }
 
 /// `requested` as a new directory under `root`: relative, without `..`.
@@ -601,6 +593,39 @@ fn export_path(root: &Path, requested: &str) -> Result<PathBuf, ReplayError> {
         )));
     }
     Ok(root.join(path))
+}
+
+/// Marks `job` started and answers its plan: the one stored when it first started (so a
+/// resumed job reads exactly the offsets it planned), or a new one.
+pub async fn start(
+    log: &dyn EventLog,
+    store: &JobStore,
+    job: &StoredJob,
+) -> Result<Plan, ReplayError> {
+    let plan: Plan = match &job.plan {
+        Some(stored) => serde_json::from_value(stored.clone())
+            .map_err(|e| ReplayError::Store(format!("the stored plan cannot be read: {e}")))?,
+        None => plan::plan(log, &job.selection).await?,
+    };
+    let plan_json = serde_json::to_value(&plan)
+        .map_err(|e| ReplayError::Store(format!("the plan cannot be stored: {e}")))?;
+    store.started(&job.id, &plan_json).await?;
+    Ok(plan)
+}
+
+/// What the engine needs of a stored job.
+pub fn job_run(job: &StoredJob) -> JobRun {
+    JobRun {
+        id: job.id.clone(),
+        selection: job.selection.clone(),
+        rate_per_sec: job.rate_per_sec,
+        max_events: job.max_events,
+    }
+}
+
+/// A new job id: a UUIDv7 in 32 hex digits, so ids sort by creation time.
+pub fn new_job_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
 }
 
 /// The runner's background task.

@@ -10,6 +10,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::Failure;
+
+mod standalone;
 use super::schema::client::{CliError, RegistryClient};
 
 /// Replay retained events: to a topic, back to the source, or to audit files.
@@ -26,59 +28,7 @@ pub(crate) struct ReplayArgs {
 enum ReplayCommand {
     /// Start a replay job on the server (owners of every event type, or admins). Prints the
     /// job; with --watch, follows it to the end.
-    Create {
-        /// Event types to replay.
-        #[arg(required = true)]
-        event_types: Vec<String>,
-        /// Start of the range (included): RFC 3339 or relative, e.g. -6h, -30m, -2d.
-        #[arg(long)]
-        from: String,
-        /// End of the range (excluded) [default: now, fixed when the job is created].
-        #[arg(long)]
-        to: Option<String>,
-        /// Replay the dead letters of these event types instead.
-        #[arg(long)]
-        dead_letters: bool,
-        /// Only dead letters with this reason (repeatable).
-        #[arg(long = "reason")]
-        reasons: Vec<String>,
-        /// Only records with this key (repeatable).
-        #[arg(long = "key")]
-        keys: Vec<String>,
-        /// Only records from this producer (repeatable).
-        #[arg(long = "producer")]
-        producers: Vec<String>,
-        /// Only records of this schema version (repeatable).
-        #[arg(long = "schema-version")]
-        schema_versions: Vec<i32>,
-        /// Only events whose field equals a JSON value: POINTER=VALUE, e.g. /country="NL".
-        #[arg(long = "where", value_name = "POINTER=JSON")]
-        predicate: Option<String>,
-        /// Stop after this many events.
-        #[arg(long)]
-        max_events: Option<u64>,
-        /// At most this many events per second.
-        #[arg(long)]
-        rate: Option<u32>,
-        /// Target topic [default: replay.<job-id>].
-        #[arg(long, conflicts_with_all = ["to_source", "file"])]
-        topic: Option<String>,
-        /// Replay back into the source topic (records carry tributary.replay_job).
-        #[arg(long, conflicts_with = "file")]
-        to_source: bool,
-        /// Export to this new directory under the server's export directory.
-        #[arg(long)]
-        file: Option<String>,
-        /// Export format.
-        #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "avro"])]
-        format: String,
-        /// Only plan: per partition the offsets it would read and the count it would emit.
-        #[arg(long)]
-        dry_run: bool,
-        /// Follow the job with a progress line until it ends.
-        #[arg(long)]
-        watch: bool,
-    },
+    Create(Box<CreateArgs>),
     /// Follow a job until it ends: a progress line with rate and ETA.
     Watch { id: String },
     /// Jobs, newest first.
@@ -97,12 +47,124 @@ enum ReplayCommand {
     Resume { id: String },
     /// Cancel a job between batches.
     Cancel { id: String },
+    /// Run a replay here, against Kafka, without a server (for operators). Checkpoints go to
+    /// a local SQLite file, so a run that was stopped (Ctrl-C, a crash) resumes with
+    /// `--resume JOB_ID` without re-emitting what it confirmed.
+    Run(Box<StandaloneArgs>),
     /// Check an audit export against its manifest (sizes, SHA-256, counts, offsets). Runs
     /// locally on the export directory; exit status 1 when anything differs.
     Verify { dir: PathBuf },
 }
 
+/// What selects records, and how many and how fast (`create` and `run` alike).
+#[derive(Debug, clap::Args)]
+struct Filters {
+    /// Only dead letters with this reason (repeatable).
+    #[arg(long = "reason")]
+    reasons: Vec<String>,
+    /// Only records with this key (repeatable).
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// Only records from this producer (repeatable).
+    #[arg(long = "producer")]
+    producers: Vec<String>,
+    /// Only records of this schema version (repeatable).
+    #[arg(long = "schema-version")]
+    schema_versions: Vec<i32>,
+    /// Only events whose field equals a JSON value: POINTER=VALUE, e.g. /country="NL".
+    #[arg(long = "where", value_name = "POINTER=JSON")]
+    predicate: Option<String>,
+    /// Stop after this many events.
+    #[arg(long)]
+    max_events: Option<u64>,
+    /// At most this many events per second.
+    #[arg(long)]
+    rate: Option<u32>,
+}
+
+/// `tributary replay create`.
+#[derive(Debug, clap::Args)]
+struct CreateArgs {
+    /// Event types to replay.
+    #[arg(required = true)]
+    event_types: Vec<String>,
+    /// Start of the range (included): RFC 3339 or relative, e.g. -6h, -30m, -2d.
+    #[arg(long, allow_hyphen_values = true)]
+    from: String,
+    /// End of the range (excluded) [default: now, fixed when the job is created].
+    #[arg(long, allow_hyphen_values = true)]
+    to: Option<String>,
+    /// Replay the dead letters of these event types instead.
+    #[arg(long)]
+    dead_letters: bool,
+    #[command(flatten)]
+    filters: Filters,
+    /// Target topic [default: replay.<job-id>].
+    #[arg(long, conflicts_with_all = ["to_source", "file"])]
+    topic: Option<String>,
+    /// Replay back into the source topic (records carry tributary.replay_job).
+    #[arg(long, conflicts_with = "file")]
+    to_source: bool,
+    /// Export to this new directory under the server's export directory.
+    #[arg(long)]
+    file: Option<String>,
+    /// Export format.
+    #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "avro"])]
+    format: String,
+    /// Only plan: per partition the offsets it would read and the count it would emit.
+    #[arg(long)]
+    dry_run: bool,
+    /// Follow the job with a progress line until it ends.
+    #[arg(long)]
+    watch: bool,
+}
+
+/// `tributary replay run`.
+#[derive(Debug, clap::Args)]
+struct StandaloneArgs {
+    /// Kafka bootstrap servers.
+    #[arg(
+        long,
+        env = "TRIBUTARY_KAFKA_BOOTSTRAP_SERVERS",
+        value_name = "HOST:PORT"
+    )]
+    bootstrap: String,
+    /// Source topics (repeatable).
+    #[arg(long = "topic", required_unless_present = "resume")]
+    topics: Vec<String>,
+    /// Start of the range (included): RFC 3339 or relative, e.g. -6h, -30m, -2d.
+    #[arg(long, required_unless_present = "resume", allow_hyphen_values = true)]
+    from: Option<String>,
+    /// End of the range (excluded) [default: now, fixed when the run starts].
+    #[arg(long, allow_hyphen_values = true)]
+    to: Option<String>,
+    #[command(flatten)]
+    filters: Filters,
+    /// Target topic [default: replay.<job-id>].
+    #[arg(long = "to-topic", conflicts_with = "file")]
+    to_topic: Option<String>,
+    /// Export to this new directory (NDJSON or Avro files and a manifest).
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Export format.
+    #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "avro"])]
+    format: String,
+    /// Only plan: per partition the offsets it would read and the count it would emit.
+    #[arg(long)]
+    dry_run: bool,
+    /// The SQLite file keeping jobs' plans and checkpoints.
+    #[arg(long, default_value = "tributary-replay.db")]
+    state: PathBuf,
+    /// Resume this earlier run (same plan, from its checkpoints); the other options must be
+    /// those it was started with.
+    #[arg(long, value_name = "JOB_ID")]
+    resume: Option<String>,
+}
+
 pub(crate) async fn run(args: ReplayArgs) -> Result<(), Failure> {
+    if let ReplayCommand::Run(standalone) = args.command {
+        return standalone::run(*standalone, args.global.json).await;
+    }
     let fail = |error: CliError| Failure {
         message: super::schema::message(&error),
         exit_code: error.exit_code(),
@@ -120,25 +182,29 @@ pub(crate) async fn run(args: ReplayArgs) -> Result<(), Failure> {
         }
     };
     match args.command {
-        ReplayCommand::Create {
-            event_types,
-            from,
-            to,
-            dead_letters,
-            reasons,
-            keys,
-            producers,
-            schema_versions,
-            predicate,
-            max_events,
-            rate,
-            topic,
-            to_source,
-            file,
-            format,
-            dry_run,
-            watch,
-        } => {
+        ReplayCommand::Create(create) => {
+            let CreateArgs {
+                event_types,
+                from,
+                to,
+                dead_letters,
+                filters:
+                    Filters {
+                        reasons,
+                        keys,
+                        producers,
+                        schema_versions,
+                        predicate,
+                        max_events,
+                        rate,
+                    },
+                topic,
+                to_source,
+                file,
+                format,
+                dry_run,
+                watch,
+            } = *create;
             let predicate = match predicate.as_deref().map(parse_predicate).transpose() {
                 Ok(p) => p,
                 Err(message) => {
@@ -210,7 +276,11 @@ pub(crate) async fn run(args: ReplayArgs) -> Result<(), Failure> {
                         job["emitted"],
                         job["event_types"]
                             .as_array()
-                            .map(|t| t.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                            .map(|t| t
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(","))
                             .unwrap_or_default()
                     );
                 }
@@ -224,9 +294,13 @@ pub(crate) async fn run(args: ReplayArgs) -> Result<(), Failure> {
             print(&answer);
         }
         ReplayCommand::Pause { id } => change(&client, &id, "pause", print).await.map_err(fail)?,
-        ReplayCommand::Resume { id } => change(&client, &id, "resume", print).await.map_err(fail)?,
-        ReplayCommand::Cancel { id } => change(&client, &id, "cancel", print).await.map_err(fail)?,
-        ReplayCommand::Verify { .. } => unreachable!("handled above"),
+        ReplayCommand::Resume { id } => {
+            change(&client, &id, "resume", print).await.map_err(fail)?
+        }
+        ReplayCommand::Cancel { id } => {
+            change(&client, &id, "cancel", print).await.map_err(fail)?
+        }
+        ReplayCommand::Verify { .. } | ReplayCommand::Run(_) => unreachable!("handled above"),
     }
     Ok(())
 }
@@ -268,7 +342,12 @@ async fn follow(client: &RegistryClient, id: &str, json_out: bool) -> Result<(),
         if json_out {
             println!("{job}");
         } else {
-            let _ = write!(stderr, "\r{}", progress_line(&job));
+            let emitted = job["emitted"].as_u64().unwrap_or(0);
+            let _ = write!(
+                stderr,
+                "\r{}",
+                progress_line(state, emitted, &job["progress"])
+            );
             let _ = stderr.flush();
         }
         if matches!(state, "completed" | "cancelled" | "failed") {
@@ -284,13 +363,19 @@ async fn follow(client: &RegistryClient, id: &str, json_out: bool) -> Result<(),
     }
 }
 
-/// `running  12,345 / ~50,000 emitted  [#####.....] 24%  1,200/s  ETA 32s`.
-fn progress_line(job: &Value) -> String {
-    let state = job["state"].as_str().unwrap_or("?");
-    let progress = &job["progress"];
-    let emitted = progress["emitted"].as_u64().or(job["emitted"].as_u64()).unwrap_or(0);
+/// `running   12345 emitted  [#####...............]  24%  1200/s  ETA 32s`, from a job
+/// (its `state`, and `progress` while it runs on the server).
+fn progress_line(state: &str, emitted: u64, progress: &Value) -> String {
+    let emitted = progress["totals"]["emitted"].as_u64().unwrap_or(emitted);
     let mut line = format!("{state:<9} {emitted} emitted");
-    if let Some(fraction) = progress["fraction_done"].as_f64() {
+    let done = progress["offsets_done"].as_u64();
+    let total = progress["offsets_total"].as_u64();
+    if let (Some(done), Some(total)) = (done, total) {
+        let fraction = if total == 0 {
+            1.0
+        } else {
+            done as f64 / total as f64
+        };
         let filled = (fraction.clamp(0.0, 1.0) * 20.0).round() as usize;
         line.push_str(&format!(
             "  [{}{}] {:>3.0}%",
@@ -299,11 +384,11 @@ fn progress_line(job: &Value) -> String {
             fraction * 100.0
         ));
     }
-    if let Some(rate) = progress["rate_per_sec"].as_f64() {
+    if let Some(rate) = progress["events_per_sec"].as_f64() {
         line.push_str(&format!("  {rate:.0}/s"));
     }
-    if let Some(eta) = progress["eta_secs"].as_f64() {
-        line.push_str(&format!("  ETA {eta:.0}s"));
+    if let Some(eta) = progress["eta_secs"].as_u64() {
+        line.push_str(&format!("  ETA {eta}s"));
     }
     line.push_str("   ");
     line
@@ -322,7 +407,11 @@ fn render_job(job: &Value) -> String {
     if let Some(error) = job["error"].as_str() {
         out.push_str(&format!("  error: {error}\n"));
     }
-    for p in job["progress"]["partitions"].as_array().into_iter().flatten() {
+    for p in job["progress"]["partitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         out.push_str(&format!(
             "  {}[{}] offsets {}..{} next {} emitted {}\n",
             p["topic"].as_str().unwrap_or("?"),
@@ -340,12 +429,15 @@ fn render_dry_run(dry: &Value) -> String {
     let mut out = format!("would emit {} events\n", dry["would_emit"]);
     for p in dry["partitions"].as_array().into_iter().flatten() {
         out.push_str(&format!(
-            "  {}[{}] read offsets {}..{}: {} would be emitted\n",
+            "  {}[{}] offsets {}..{}: read {}, would emit {}, filtered {}, unreadable {}\n",
             p["topic"].as_str().unwrap_or("?"),
             p["partition"],
             p["start"],
             p["end"],
-            p["would_emit"]
+            p["read"],
+            p["emitted"],
+            p["filtered"],
+            p["unreadable"]
         ));
     }
     for w in dry["warnings"].as_array().into_iter().flatten() {

@@ -12,7 +12,7 @@ mod webdriver;
 
 // Only the files that read back the log use these.
 #[allow(unused_imports)]
-pub(crate) use backend::{Backend, Bed};
+pub(crate) use backend::{Backend, Bed, KAFKA_ENV};
 #[allow(unused_imports)]
 pub(crate) use eventlog::{LogReader, LogRecord};
 #[allow(unused_imports)]

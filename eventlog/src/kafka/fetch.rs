@@ -87,7 +87,8 @@ pub(super) fn stored(message: &BorrowedMessage<'_>) -> StoredRecord {
 
 /// Assigns the reader to `start` and polls until `max` records at or after `wanted` arrived,
 /// the partition's end was reported, the broker refused the offset, or nothing came for
-/// [`IDLE_FETCH`].
+/// `idle`.
+#[allow(clippy::too_many_arguments)] // one fetch and everything that bounds it
 fn fetch(
     reader: &Reader,
     topic: &str,
@@ -95,6 +96,7 @@ fn fetch(
     start: i64,
     wanted: i64,
     max: usize,
+    idle: Duration,
     deadline: Instant,
 ) -> Result<Fetched, LogError> {
     let mut assignment = TopicPartitionList::new();
@@ -116,7 +118,7 @@ fn fetch(
                 LogError::Timeout(format!("reading {topic:?}/{partition} at offset {start}"))
             }));
         }
-        if now.duration_since(last_progress) >= IDLE_FETCH {
+        if now.duration_since(last_progress) >= idle {
             return Ok(fetched);
         }
         match reader.poll(Duration::from_millis(20)) {
@@ -192,8 +194,9 @@ pub(super) fn read_blocking(
 ) -> Result<ReadOutcome, LogError> {
     let mut start = offset;
     let mut attempt = 0;
+    let mut idle = IDLE_FETCH;
     loop {
-        let fetched = fetch(reader, topic, partition, start, offset, max, deadline)?;
+        let fetched = fetch(reader, topic, partition, start, offset, max, idle, deadline)?;
         if fetched.out_of_range {
             return Ok(ReadOutcome::OutOfRange);
         }
@@ -237,12 +240,23 @@ pub(super) fn read_blocking(
                 // A genuine gap in offsets (compaction, transaction markers).
                 return Ok(ReadOutcome::Records { records, end });
             }
-            return Err(LogError::Timeout(format!(
-                "no answer reading {topic:?}/{partition} at offset {offset}"
-            )));
+            // Nothing at all, and nothing earlier to step back to: a slow broker (Tansu on
+            // sqlite answers a fetch only after reading to the partition's end, seconds for
+            // a few thousand records). Ask once more, waiting for the whole budget.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if idle >= left || left <= IDLE_FETCH {
+                return Err(LogError::Timeout(format!(
+                    "no answer reading {topic:?}/{partition} at offset {offset}"
+                )));
+            }
+            idle = left;
+            start = offset;
+            continue;
         }
         attempt += 1;
         start = step_back(offset, floor, attempt);
+        // A broker that is merely slow gets longer each time.
+        idle = idle.saturating_mul(2);
     }
 }
 

@@ -32,6 +32,8 @@ const PRODUCERS_WINDOW_MS: i64 = 30 * 24 * 3_600_000;
 const RULES_LISTED: usize = 10;
 /// Dead-letter reasons listed.
 const REASONS_LISTED: u32 = 10;
+/// Replay jobs of the type shown, newest first.
+const REPLAYS_LISTED: u32 = 10;
 /// Longest sample shown whole (pretty-printed); longer ones are cut with a note.
 const SAMPLE_CHARS: usize = 8 * 1024;
 
@@ -61,6 +63,7 @@ pub(crate) async fn page(
         pii,
         samples,
         reasons,
+        replays,
     } = match Loaded::read(&state, &name, from, now).await {
         Ok(loaded) => loaded,
         Err((what, error)) => return unavailable(what, &error),
@@ -162,6 +165,14 @@ pub(crate) async fn page(
                 }
             }
         }
+        section.card #replays aria-labelledby="replays-h" {
+            h2 #replays-h { "Replay history" }
+            @if replays.is_empty() {
+                p.muted { "Never replayed." }
+            } @else {
+                (super::replays::jobs_table(&replays, now))
+            }
+        }
     };
     Page::new(&name, Section::Catalog).respond(&body)
 }
@@ -175,6 +186,7 @@ struct Loaded {
     pii: Vec<String>,
     samples: Vec<Sample>,
     reasons: Vec<DeadLetterReason>,
+    replays: Vec<tributary_replay::JobView>,
 }
 
 impl Loaded {
@@ -190,7 +202,7 @@ impl Loaded {
         ) -> impl FnOnce(E) -> (&'static str, String) {
             move |error| (what, error.to_string())
         }
-        let (versions, fields, report, producers, pii, samples, reasons) = tokio::join!(
+        let (versions, fields, report, producers, pii, samples, reasons, replays) = tokio::join!(
             state.event_types.schema_versions(name),
             state.rules.fields(name),
             state.history.report(name, from, now, None),
@@ -200,8 +212,10 @@ impl Loaded {
             state.event_types.pii_marks(name),
             state.samples.recent(name),
             state.samples.dead_letter_reasons(name, REASONS_LISTED),
+            state.replays.list(Some(name), REPLAYS_LISTED),
         );
         Ok(Loaded {
+            replays: replays.map_err(failed("the replay jobs"))?,
             versions: versions.map_err(failed("the schema versions"))?.1,
             // A schema whose fields cannot be listed still shows everything else.
             fields: fields.unwrap_or_else(|error| {

@@ -10,6 +10,7 @@ use maud::{DOCTYPE, Markup, html};
 pub(crate) enum Section {
     Catalog,
     Producers,
+    Replays,
     None,
 }
 
@@ -20,6 +21,8 @@ pub(crate) struct Page<'a> {
     pub(crate) section: Section,
     /// Shown in the top bar's search box.
     pub(crate) query: &'a str,
+    /// Seconds after which the browser reloads the page (live progress without a script).
+    pub(crate) refresh_secs: Option<u32>,
 }
 
 impl<'a> Page<'a> {
@@ -28,7 +31,14 @@ impl<'a> Page<'a> {
             title,
             section,
             query: "",
+            refresh_secs: None,
         }
+    }
+
+    /// Reloads itself every `secs` seconds (`<meta http-equiv="refresh">`).
+    pub(crate) fn refreshing(mut self, secs: u32) -> Page<'a> {
+        self.refresh_secs = Some(secs);
+        self
     }
 
     pub(crate) fn with_query(mut self, query: &'a str) -> Page<'a> {
@@ -45,6 +55,9 @@ impl<'a> Page<'a> {
                 head {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
+                    @if let Some(secs) = self.refresh_secs {
+                        meta http-equiv="refresh" content=(secs);
+                    }
                     title { (self.title) " · Tributary" }
                     link rel="stylesheet" href="/ui/assets/app.css";
                 }
@@ -55,6 +68,7 @@ impl<'a> Page<'a> {
                         nav aria-label="Sections" {
                             a href="/ui" aria-current=[current(Section::Catalog)] { "Catalog" }
                             a href="/ui/producers" aria-current=[current(Section::Producers)] { "Producers" }
+                            a href="/ui/replays" aria-current=[current(Section::Replays)] { "Replays" }
                         }
                         form.topsearch role="search" action="/ui/search" method="get" {
                             label.visually-hidden for="top-q" { "Search event types" }

@@ -23,6 +23,7 @@ mod home;
 mod layout;
 mod markdown;
 mod producers;
+mod replays;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ use axum::routing::get;
 use tributary_gateway::Producers;
 use tributary_quality::{History, RuleService, Samples};
 use tributary_registry::{CatalogIndex, EventTypes};
+use tributary_replay::ReplayService;
 
 pub(crate) use layout::Page;
 
@@ -52,6 +54,8 @@ pub struct UiState {
     pub producers: Arc<Producers>,
     /// Recent samples and dead-letter reasons (PII redacted on read).
     pub samples: Samples,
+    /// Replay jobs and their live progress.
+    pub replays: ReplayService,
 }
 
 impl std::fmt::Debug for UiState {
@@ -72,6 +76,8 @@ pub fn ui_routes(state: UiState) -> Router {
             get(event_type::edit_form).post(event_type::edit),
         )
         .route("/ui/producers", get(producers::page))
+        .route("/ui/replays", get(replays::list))
+        .route("/ui/replays/{id}", get(replays::job))
         .route("/ui/assets/app.css", get(stylesheet))
         .route("/ui/{*rest}", get(not_found))
         .with_state(state)

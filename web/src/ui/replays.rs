@@ -37,7 +37,11 @@ pub(crate) async fn list(State(state): State<UiState>) -> Response {
         }
     };
     let page = Page::new("Replay jobs", Section::Replays);
-    let page = if live { page.refreshing(REFRESH_SECS) } else { page };
+    let page = if live {
+        page.refreshing(REFRESH_SECS)
+    } else {
+        page
+    };
     page.respond(&body)
 }
 
@@ -83,8 +87,12 @@ fn progress_cell(view: &JobView) -> Markup {
     let emitted = view
         .progress
         .as_ref()
-        .map_or(view.job.emitted, |p| p.emitted);
-    let fraction = view.progress.as_ref().and_then(|p| p.fraction_done());
+        .map_or(view.job.emitted, |p| p.totals.emitted);
+    let fraction = view
+        .progress
+        .as_ref()
+        .filter(|p| p.offsets_total > 0)
+        .map(|p| p.offsets_done as f64 / p.offsets_total as f64);
     html! {
         @if let Some(fraction) = fraction {
             progress max="100" value=(format!("{:.0}", fraction * 100.0)) aria-label="Share of offsets read" { (format!("{:.0} %", fraction * 100.0)) }
@@ -92,8 +100,8 @@ fn progress_cell(view: &JobView) -> Markup {
         }
         (format::count(emitted)) " emitted"
         @if let Some(p) = &view.progress {
-            @if let Some(rate) = p.rate_per_sec { " · " (format!("{rate:.0}")) "/s" }
-            @if let Some(eta) = p.eta_secs { " · ETA " (format::duration_ms((eta * 1000.0) as i64)) }
+            " · " (format!("{:.0}", p.events_per_sec)) "/s"
+            @if let Some(eta) = p.eta_secs { " · ETA " (format::duration_ms(i64::try_from(eta.saturating_mul(1000)).unwrap_or(i64::MAX))) }
         }
     }
 }
@@ -164,7 +172,11 @@ pub(crate) async fn job(State(state): State<UiState>, Path(id): Path<String>) ->
         }
     };
     let page = Page::new(&title, Section::Replays);
-    let page = if job.state.is_final() { page } else { page.refreshing(REFRESH_SECS) };
+    let page = if job.state.is_final() {
+        page
+    } else {
+        page.refreshing(REFRESH_SECS)
+    };
     page.respond(&body)
 }
 
