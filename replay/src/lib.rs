@@ -36,6 +36,7 @@ mod http;
 mod memory;
 mod model;
 mod plan;
+mod reingest;
 mod scan;
 mod select;
 mod service;
@@ -55,6 +56,10 @@ pub use model::{
     ReplayRecord, Selection, Sink, SinkReport, Target,
 };
 pub use plan::{LOOKBACK, PartitionEstimate, PartitionPlan, Plan, dry_run, plan};
+pub use reingest::{
+    Fix, FixPreview, MAX_FIX_OPERATIONS, Reingest, ReingestCounts, ReingestSink, ReingestVerdict,
+    Resubmission, preview,
+};
 pub use select::validate;
 pub use service::{
     Created, DryRun, FileRequest, JobView, MAX_FILTER_VALUES, MAX_JOB_TYPES, ReplayOptions,
