@@ -173,7 +173,7 @@ pub fn submission(headers: &HeaderMap, uri: &Uri) -> Result<Submission, GatewayE
         encoding: Encoding(submission.encoding),
         content_length: submission.content_length,
         producer: meta.producer,
-        event_id: meta.event_id.map(|id| id.to_string()),
+        event_id: meta.event_id,
         event_time_ms: meta.event_time_ms,
         pinned_version: meta.pinned_version,
         traceparent: meta.traceparent,

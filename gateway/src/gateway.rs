@@ -78,6 +78,9 @@ pub(crate) struct Submission {
     /// an admin or team principal). Checked per event for CloudEvents, whose types travel in
     /// the events.
     pub(crate) grants: Option<tributary_core::PublishGrants>,
+    /// Charge the events to the producer's rate limit. Off for republished events: the
+    /// replay job sending them has a rate of its own (see [`Gateway::republish`]).
+    pub(crate) charge_rate: bool,
 }
 
 /// The publishing pipeline. Cheap to share behind an `Arc`.
@@ -97,6 +100,9 @@ pub struct Gateway {
 }
 
 mod cloudevent_ingest;
+mod republish;
+
+pub use republish::Republish;
 
 impl Gateway {
     /// A gateway writing to `log`, creating the dead-letter topic if it is missing.
@@ -274,7 +280,9 @@ impl Gateway {
             let answer = Answer::new(prepare::dry_run_verdicts(pending));
             return Ok(show_quality(answer, submission.include_quality, &scored));
         }
-        self.take_rate(&producer, pending.len())?;
+        if submission.charge_rate {
+            self.take_rate(&producer, pending.len())?;
+        }
         let (verdicts, scored) = self.write(&info, &producer, pending).await?;
         Ok(show_quality(
             Answer::new(verdicts),

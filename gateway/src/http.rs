@@ -325,9 +325,13 @@ pub(crate) fn submission(
     };
     let event_id = match text(headers, EVENT_ID_HEADER)? {
         None => None,
-        Some(raw) => Some(Uuid::parse_str(raw.trim()).map_err(|_| {
-            GatewayError::BadRequest(format!("{EVENT_ID_HEADER} {raw:?} is not a uuid"))
-        })?),
+        Some(raw) => Some(
+            Uuid::parse_str(raw.trim())
+                .map_err(|_| {
+                    GatewayError::BadRequest(format!("{EVENT_ID_HEADER} {raw:?} is not a uuid"))
+                })?
+                .to_string(),
+        ),
     };
     let event_time_ms = match text(headers, EVENT_TIME_HEADER)? {
         None => None,
@@ -360,8 +364,10 @@ pub(crate) fn submission(
             pinned_version: pinned,
             traceparent,
             idempotency_key,
+            replay_job: None,
         },
         dry_run,
+        charge_rate: true,
         include_quality: params.quality.unwrap_or(false),
         grants: None,
     })
@@ -378,7 +384,7 @@ fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Gatew
     }
 }
 
-fn producer_name(raw: &str) -> Result<String, GatewayError> {
+pub(crate) fn producer_name(raw: &str) -> Result<String, GatewayError> {
     let raw = raw.trim();
     let ok = !raw.is_empty()
         && raw.len() <= MAX_PRODUCER_LEN

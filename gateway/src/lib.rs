@@ -9,7 +9,8 @@
 //! when the log cannot take writes. It must never acknowledge what it has not stored, never
 //! buffer without bound, and never talk to the database on the hot path (metadata is cached).
 //! Event-type metadata comes through the [`EventTypes`] seam, implemented for the catalog's
-//! `tributary_registry::EventTypes`.
+//! `tributary_registry::EventTypes`. [`Gateway::republish`] runs one event through the same
+//! pipeline in-process, as its producer would send it: how replay re-ingests fixed dead letters.
 
 mod cloudevents;
 mod decode;
@@ -34,7 +35,7 @@ mod verdict;
 
 pub use error::GatewayError;
 pub use event_types::{Enforcement, EventTypeInfo, EventTypes};
-pub use gateway::{Gateway, GatewayOptions};
+pub use gateway::{Gateway, GatewayOptions, Republish};
 pub use http::{
     EVENT_ID_HEADER, EVENT_TIME_HEADER, IDEMPOTENCY_KEY_HEADER, PRODUCER_HEADER,
     SCHEMA_VERSION_HEADER, router,

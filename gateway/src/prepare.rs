@@ -39,14 +39,18 @@ pub(crate) struct Meta {
     pub(crate) producer: String,
     /// Whether the request proved who sent it (see `headers::PRODUCER_AUTHENTICATED`).
     pub(crate) authenticated: bool,
-    /// `Tributary-Event-Id`: only for a request holding exactly one event.
-    pub(crate) event_id: Option<Uuid>,
+    /// `Tributary-Event-Id` (a UUID), or the original id of a republished event (any id a
+    /// producer gave, CloudEvents ids included): only for a request holding exactly one event.
+    pub(crate) event_id: Option<String>,
     /// `Tributary-Event-Time`, in ms since the epoch.
     pub(crate) event_time_ms: Option<i64>,
     pub(crate) pinned_version: Option<i32>,
     pub(crate) traceparent: Option<String>,
     /// `Idempotency-Key`: the request's events are deduplicated on it (with their index).
     pub(crate) idempotency_key: Option<String>,
+    /// The replay job republishing the events: written as `tributary.replay_job` on every
+    /// record (accepted and dead-lettered alike).
+    pub(crate) replay_job: Option<String>,
 }
 
 /// One event to check, with what it says about itself (its CloudEvents attributes).
@@ -163,7 +167,7 @@ pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
         .map(|(index, raw)| Item {
             index,
             raw,
-            event_id: input.meta.event_id.map(|id| id.to_string()),
+            event_id: input.meta.event_id.clone(),
             event_time_ms: None,
             source: None,
         })
@@ -178,6 +182,7 @@ struct Shared {
     received_at: Bytes,
     schema_version: Bytes,
     traceparent: Option<Bytes>,
+    replay_job: Option<Bytes>,
 }
 
 impl Shared {
@@ -192,11 +197,13 @@ impl Shared {
             received_at: Bytes::from(input.received_at_ms.to_string()),
             schema_version: Bytes::from(input.schema.version.to_string()),
             traceparent: input.meta.traceparent.clone().map(Bytes::from),
+            replay_job: input.meta.replay_job.clone().map(Bytes::from),
         }
     }
 
     /// The headers of every record: event id, producer, whether it was authenticated, when
-    /// it was received, the schema version; the item's source and the trace context.
+    /// it was received, the schema version; the item's source, the trace context and the
+    /// replay job.
     fn enrich(&self, record: Record, item: &Item, event_id: &str) -> Record {
         let mut record = record
             .with_header(
@@ -212,6 +219,9 @@ impl Shared {
         }
         if let Some(trace) = &self.traceparent {
             record = record.with_header(headers::TRACEPARENT, trace.clone());
+        }
+        if let Some(job) = &self.replay_job {
+            record = record.with_header(headers::REPLAY_JOB, job.clone());
         }
         record
     }

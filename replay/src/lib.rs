@@ -37,6 +37,7 @@ mod memory;
 mod model;
 mod open;
 mod plan;
+mod reingest;
 mod scan;
 mod select;
 mod service;
@@ -57,6 +58,10 @@ pub use model::{
 };
 pub use open::open_sink;
 pub use plan::{LOOKBACK, PartitionEstimate, PartitionPlan, Plan, dry_run, plan};
+pub use reingest::{
+    Fix, FixPreview, MAX_FIX_OPERATIONS, Reingest, ReingestCounts, ReingestSink, ReingestVerdict,
+    Resubmission, preview,
+};
 pub use select::validate;
 pub use service::{
     Created, DryRun, FileRequest, JobView, MAX_FILTER_VALUES, MAX_JOB_TYPES, ReplayOptions,

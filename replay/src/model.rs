@@ -142,4 +142,8 @@ pub trait Sink: Send {
 pub struct SinkReport {
     /// The manifest written, for file targets.
     pub manifest: Option<PathBuf>,
+    /// What a dead-letter recovery did with the dead letters it took (see
+    /// [`ReingestSink`](crate::ReingestSink)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reingest: Option<crate::reingest::ReingestCounts>,
 }

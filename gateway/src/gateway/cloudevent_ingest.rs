@@ -32,7 +32,7 @@ impl Gateway {
             )
         })
         .await?;
-        if !dry_run {
+        if !dry_run && submission.charge_rate {
             self.take_rate(&submission.meta.producer, events.len())?;
         }
 

@@ -102,6 +102,7 @@ impl Sink for FileSink {
             let manifest = self.finish_export().await?;
             Ok(SinkReport {
                 manifest: Some(manifest),
+                ..SinkReport::default()
             })
         })
     }
