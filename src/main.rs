@@ -6,6 +6,7 @@ mod config;
 mod eventlog;
 mod migrate;
 mod openapi;
+mod reingest;
 mod serve;
 mod telemetry;
 

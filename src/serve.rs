@@ -150,6 +150,9 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
             dead_letter_topic: gateway.dlq_topic().to_owned(),
             export_dir: config.data_dir.join("replay-exports"),
         },
+        Some(Arc::new(crate::reingest::GatewayReingest {
+            gateway: gateway.clone(),
+        })),
     );
     let runner = tributary_replay::spawn_runner(replays.clone());
     let ui = tributary_web::ui_routes(tributary_web::UiState {

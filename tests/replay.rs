@@ -49,6 +49,7 @@ on_every_backend!(
     exact_boundaries_filters_and_order,
     bad_requests_and_permissions,
     killed_server_resumes_an_export_exactly_once,
+    dead_letters_fixed_and_reingested,
 );
 
 /// The owner of the event types these tests make.
@@ -592,4 +593,117 @@ fn standalone_run_against_kafka() {
     let (status, _, stderr) = run(&["--topic", &orders, "--from", "-1h", "--to", "-2h"]);
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("before"), "{stderr}");
+}
+
+/// Dead letters selected by reason and type, fixed with a JSON Patch, previewed (before, after,
+/// the verdict they would get now), then re-ingested through the gateway under their original
+/// event ids: the fixed ones land in the type's topic once — a second recovery finds them
+/// duplicates — and the one the fix does not save is dead-lettered again.
+pub(crate) fn dead_letters_fixed_and_reingested(backend: Backend) {
+    let mut bed = Bed::start(backend, &[]);
+    let orders = event_type(&bed, "recovered");
+    let body = [
+        json!({"id": "d1"}),
+        json!({"id": "ok", "n": 1}),
+        json!({"id": "d2"}),
+        json!({"id": 5, "n": 2}),
+        json!({"id": "d3"}),
+    ];
+    let lines: Vec<String> = body.iter().map(Value::to_string).collect();
+    let reply = answer(
+        bed.request(Method::POST, &format!("/v1/events/{orders}"))
+            .header("content-type", "application/x-ndjson")
+            .header("tributary-producer", "shop")
+            .body(lines.join("\n")),
+    );
+    assert_eq!(reply.status, 207, "{}", reply.body);
+    let verdicts = reply.body["results"].as_array().unwrap();
+    let dead: Vec<&str> = [0, 2, 4]
+        .iter()
+        .map(|&i| verdicts[i]["event_id"].as_str().unwrap())
+        .collect();
+    let hopeless = verdicts[3]["event_id"].as_str().unwrap().to_owned();
+
+    let recovery = json!({
+        "event_types": [orders], "dead_letters": true, "reasons": ["schema_violation"],
+        "from": "-1h", "target": {"gateway": true},
+        "fix": [{"op": "add", "path": "/n", "value": 0}],
+    });
+    let mut dry = recovery.clone();
+    dry["dry_run"] = json!(true);
+    let preview = create(&bed, None, &dry);
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert_eq!(preview.body["would_emit"], 4, "{}", preview.body);
+    let fixes = preview.body["fixes"].as_array().unwrap();
+    assert_eq!(fixes.len(), 4, "{}", preview.body);
+    for fix in fixes {
+        assert_eq!(fix["reason"], "schema_violation", "{fix}");
+        assert_eq!(fix["after"]["n"], 0, "{fix}");
+        assert!(fix["before"].get("n").is_none_or(|n| n != 0), "{fix}");
+        let expected = if fix["event_id"] == hopeless.as_str() {
+            "rejected"
+        } else {
+            "valid"
+        };
+        assert_eq!(fix["verdict"]["status"], expected, "{fix}");
+    }
+    // Bad recoveries are refused up front.
+    let mut live = recovery.clone();
+    live["dead_letters"] = json!(false);
+    live["reasons"] = json!([]);
+    assert_eq!(create(&bed, None, &live).status, 400);
+    let mut bad_patch = recovery.clone();
+    bad_patch["fix"] = json!([{"op": "frobnicate", "path": "/n"}]);
+    assert_eq!(create(&bed, None, &bad_patch).status, 400);
+
+    let first = create(&bed, None, &recovery);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let first_id = first.body["id"].as_str().unwrap().to_owned();
+    let done = wait_completed(&bed, &first_id);
+    assert_eq!(
+        done["report"]["reingest"],
+        json!({"accepted": 3, "duplicates": 0, "rejected": 1, "unreadable": 0, "patch_failed": 0}),
+        "{done}"
+    );
+    let again = create(&bed, None, &recovery);
+    assert_eq!(again.status, 201, "{}", again.body);
+    let again_id = again.body["id"].as_str().unwrap().to_owned();
+    let done = wait_completed(&bed, &again_id);
+    // The second run reads the first one's new dead letter too (it is in the range).
+    assert_eq!(done["report"]["reingest"]["duplicates"], 3, "{done}");
+    assert_eq!(done["report"]["reingest"]["accepted"], 0, "{done}");
+    assert_eq!(done["report"]["reingest"]["rejected"], 2, "{done}");
+
+    let log = bed.log();
+    let records = log.records(&orders);
+    for id in &dead {
+        let copies: Vec<&LogRecord> = records.iter().filter(|r| r.event_id() == *id).collect();
+        assert_eq!(copies.len(), 1, "{id} written once");
+        let record = copies[0];
+        assert_eq!(record.header(headers::REPLAY_JOB), Some(first_id.as_str()));
+        assert_eq!(record.header(headers::PRODUCER), Some("shop"));
+        assert_eq!(record.framed_json().1["n"], 0);
+    }
+    assert_eq!(records.len(), 4, "the good event and the three fixed ones");
+    let hopeless_letters: Vec<LogRecord> = log
+        .dead_letters(&orders)
+        .into_iter()
+        .filter(|r| r.event_id() == hopeless)
+        .collect();
+    // The original, the first recovery's, and the second's two (it read both).
+    assert_eq!(hopeless_letters.len(), 4);
+    let by_job = |job: Option<&str>| {
+        hopeless_letters
+            .iter()
+            .filter(|r| r.header(headers::REPLAY_JOB) == job)
+            .count()
+    };
+    assert_eq!(
+        (
+            by_job(None),
+            by_job(Some(&first_id)),
+            by_job(Some(&again_id))
+        ),
+        (1, 1, 2)
+    );
 }

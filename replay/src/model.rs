@@ -76,6 +76,9 @@ pub enum Target {
     Topic { topic: String },
     /// Written to files in `dir` (which must not exist yet), with a manifest.
     Files { dir: PathBuf, format: FileFormat },
+    /// Dead letters fixed with `fix` and re-ingested through the gateway's pipeline under
+    /// their original event ids (see [`ReingestSink`](crate::ReingestSink)).
+    Reingest { fix: crate::reingest::Fix },
 }
 
 /// The format of an audit export.
@@ -146,4 +149,19 @@ pub struct SinkReport {
     /// [`ReingestSink`](crate::ReingestSink)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reingest: Option<crate::reingest::ReingestCounts>,
+}
+
+impl SinkReport {
+    /// This report after `later` (a later run of the same job): the latest manifest, the
+    /// counts summed.
+    pub fn merged(&self, later: &SinkReport) -> SinkReport {
+        let reingest = match (self.reingest, later.reingest) {
+            (Some(a), Some(b)) => Some(a.plus(b)),
+            (a, b) => a.or(b),
+        };
+        SinkReport {
+            manifest: later.manifest.clone().or_else(|| self.manifest.clone()),
+            reingest,
+        }
+    }
 }

@@ -8,19 +8,36 @@ use crate::engine::resume_position;
 use crate::error::ReplayError;
 use crate::file::FileSink;
 use crate::model::{Checkpoints, Selection, Sink, Target};
+use crate::reingest::{Reingest, ReingestSink};
 use crate::topic::{TopicSink, ensure_topic};
 
 /// The sink of job `job_id`: a topic (created with as many partitions as the widest source,
-/// so records keep their partition and order) or an export directory — new, or reopened at
-/// the position of the job's checkpoints when the job already confirmed writes.
+/// so records keep their partition and order), an export directory — new, or reopened at
+/// the position of the job's checkpoints when the job already confirmed writes — or the
+/// gateway, for dead letters fixed and re-ingested.
+///
+/// Re-ingesting dead letters needs the gateway (`reingest`), which only a server has.
 pub async fn open_sink(
     log: &Arc<dyn EventLog>,
     job_id: &str,
     selection: &Selection,
     target: &Target,
     checkpoints: &dyn Checkpoints,
+    reingest: Option<&Arc<dyn Reingest>>,
 ) -> Result<Box<dyn Sink>, ReplayError> {
     match target {
+        Target::Reingest { fix } => {
+            let Some(reingest) = reingest else {
+                return Err(ReplayError::BadRequest(String::from(
+                    "re-ingesting dead letters goes through a server's gateway: start the job on a server",
+                )));
+            };
+            Ok(Box::new(ReingestSink::new(
+                Arc::clone(reingest),
+                fix.clone(),
+                job_id,
+            )))
+        }
         Target::Topic { topic } => {
             let mut partitions = 1;
             for source in &selection.topics {

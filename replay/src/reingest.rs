@@ -231,6 +231,19 @@ pub struct ReingestCounts {
     pub patch_failed: u64,
 }
 
+impl ReingestCounts {
+    /// Both counts together.
+    pub fn plus(self, other: ReingestCounts) -> ReingestCounts {
+        ReingestCounts {
+            accepted: self.accepted + other.accepted,
+            duplicates: self.duplicates + other.duplicates,
+            rejected: self.rejected + other.rejected,
+            unreadable: self.unreadable + other.unreadable,
+            patch_failed: self.patch_failed + other.patch_failed,
+        }
+    }
+}
+
 /// The sink of a dead-letter recovery job: fixes each dead letter and resubmits it through
 /// [`Reingest`], one at a time in the order read (so a partition's events are re-ingested in
 /// their order). A batch is confirmed once every one of its dead letters has a verdict; its
@@ -304,11 +317,7 @@ impl ReingestSink {
                 }
             }
         }
-        self.counts.accepted += counts.accepted;
-        self.counts.duplicates += counts.duplicates;
-        self.counts.rejected += counts.rejected;
-        self.counts.unreadable += counts.unreadable;
-        self.counts.patch_failed += counts.patch_failed;
+        self.counts = self.counts.plus(counts);
         Ok(0)
     }
 }

@@ -18,9 +18,10 @@ use tributary_registry::{EventTypeError, EventTypes};
 
 use crate::engine::{self, Control, JobRun, Outcome, Progress, Totals};
 use crate::error::ReplayError;
-use crate::model::{FileFormat, Predicate, Selection, Target};
+use crate::model::{FileFormat, Predicate, Selection, SinkReport, Target};
 use crate::open::open_sink;
 use crate::plan::{self, PartitionEstimate, Plan};
+use crate::reingest::{Fix, FixPreview, Reingest, preview};
 use crate::store::{Desired, JobState, JobStore, NewJob, StoredJob};
 use crate::time::parse_time;
 
@@ -34,6 +35,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// waiting `RETRY_BASE`, then twice that, and so on.
 const MAX_RETRIES: u32 = 5;
 const RETRY_BASE: Duration = Duration::from_secs(1);
+/// Dead letters a recovery's dry run shows before and after its fix.
+const PREVIEWED: usize = 20;
 /// Jobs one server runs at once; more wait, oldest first.
 const MAX_RUNNING: usize = 2;
 
@@ -75,7 +78,13 @@ pub struct ReplayRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub target: Option<TargetRequest>,
-    /// Plan only: per partition the offsets it would read and the count it would emit.
+    /// With `"target": {"gateway": true}`: an RFC 6902 JSON Patch applied to each dead letter
+    /// before it is re-ingested, e.g. `[{"op": "add", "path": "/currency", "value": "EUR"}]`.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub fix: Option<serde_json::Value>,
+    /// Plan only: per partition the offsets it would read and the count it would emit (and,
+    /// for a dead-letter recovery, a before/after preview of the fix).
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -90,6 +99,9 @@ pub struct TargetRequest {
     pub source: bool,
     #[serde(default)]
     pub file: Option<FileRequest>,
+    /// Re-ingest dead letters through the gateway (validated again, original event ids).
+    #[serde(default)]
+    pub gateway: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,6 +130,11 @@ pub struct DryRun {
     pub partitions: Vec<PartitionEstimate>,
     pub would_emit: u64,
     pub warnings: Vec<String>,
+    /// For a dead-letter recovery: the first dead letters it would take, before and after the
+    /// fix, with the verdict the gateway would give them now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub fixes: Vec<FixPreview>,
 }
 
 /// Settings of the server's replays.
@@ -146,6 +163,8 @@ struct Inner {
     stopping: AtomicBool,
     /// Passing event-log errors met in a row, per job.
     retries: Mutex<HashMap<String, u32>>,
+    /// The gateway, for dead letters fixed and re-ingested.
+    reingest: Option<Arc<dyn Reingest>>,
 }
 
 /// A job this server is running (or about to).
@@ -175,6 +194,7 @@ impl ReplayService {
         log: Arc<dyn EventLog>,
         event_types: EventTypes,
         options: ReplayOptions,
+        reingest: Option<Arc<dyn Reingest>>,
     ) -> ReplayService {
         ReplayService {
             inner: Arc::new(Inner {
@@ -186,6 +206,7 @@ impl ReplayService {
                 wake: Notify::new(),
                 stopping: AtomicBool::new(false),
                 retries: Mutex::new(HashMap::new()),
+                reingest,
             }),
         }
     }
@@ -204,12 +225,20 @@ impl ReplayService {
             let partitions = plan::dry_run(self.inner.log.as_ref(), &selection, &plan).await?;
             let would_emit = partitions.iter().map(|p| p.emitted).sum::<u64>();
             let would_emit = request.max_events.map_or(would_emit, |m| would_emit.min(m));
+            let fixes = match (&target, &self.inner.reingest) {
+                (Target::Reingest { fix }, Some(reingest)) => {
+                    let log = self.inner.log.as_ref();
+                    preview(log, &selection, &plan, fix, reingest.as_ref(), PREVIEWED).await?
+                }
+                _ => Vec::new(),
+            };
             return Ok(Created::DryRun(DryRun {
                 from_ms: selection.from_ms,
                 to_ms: selection.to_ms,
                 partitions,
                 would_emit,
                 warnings: plan.warnings,
+                fixes,
             }));
         }
         let job = NewJob {
@@ -258,6 +287,17 @@ impl ReplayService {
         if !request.dead_letters && !request.reasons.is_empty() {
             return Err(bad(String::from(
                 "reasons: only dead-letter replays (\"dead_letters\": true) select by reason",
+            )));
+        }
+        let reingests = request.target.as_ref().is_some_and(|t| t.gateway);
+        if request.fix.is_some() && !reingests {
+            return Err(bad(String::from(
+                "fix: a fix applies to dead letters re-ingested through the gateway (\"target\": {\"gateway\": true})",
+            )));
+        }
+        if reingests && self.inner.reingest.is_none() {
+            return Err(bad(String::from(
+                "target.gateway: this server has no gateway to re-ingest through",
             )));
         }
         if request.rate == Some(0) {
@@ -310,7 +350,7 @@ impl ReplayService {
             None => Target::Topic {
                 topic: format!("replay.{id}"),
             },
-            Some(target) => self.target_of(target, &source_topics)?,
+            Some(target) => self.target_of(target, &source_topics, request)?,
         };
         let selection = Selection {
             topics: source_topics,
@@ -327,8 +367,27 @@ impl ReplayService {
         Ok((selection, target, types))
     }
 
-    fn target_of(&self, target: &TargetRequest, sources: &[String]) -> Result<Target, ReplayError> {
+    fn target_of(
+        &self,
+        target: &TargetRequest,
+        sources: &[String],
+        request: &ReplayRequest,
+    ) -> Result<Target, ReplayError> {
         let bad = |text: &str| ReplayError::BadRequest(text.to_owned());
+        if target.gateway {
+            if target.topic.is_some() || target.source || target.file.is_some() {
+                return Err(bad(
+                    "target: give exactly one of \"topic\", \"source\": true, \"file\" or \"gateway\": true",
+                ));
+            }
+            if !request.dead_letters {
+                return Err(bad(
+                    "target.gateway re-ingests dead letters: set \"dead_letters\": true (live events were accepted already)",
+                ));
+            }
+            let fix = Fix::new(request.fix.clone().unwrap_or_else(|| serde_json::json!([])))?;
+            return Ok(Target::Reingest { fix });
+        }
         match (&target.topic, target.source, &target.file) {
             (Some(topic), false, None) => {
                 if sources.contains(topic) {
@@ -362,7 +421,7 @@ impl ReplayService {
                 })
             }
             _ => Err(bad(
-                "target: give exactly one of \"topic\", \"source\": true or \"file\"",
+                "target: give exactly one of \"topic\", \"source\": true, \"file\" or \"gateway\": true",
             )),
         }
     }
@@ -518,7 +577,16 @@ impl ReplayService {
         let log = Arc::clone(&self.inner.log);
         let plan = start(log.as_ref(), &self.inner.store, job).await?;
         let checkpoints = self.inner.store.checkpoints();
-        let mut sink = open_sink(&log, &job.id, &job.selection, &job.target, &checkpoints).await?;
+        let reingest = self.inner.reingest.as_ref();
+        let mut sink = open_sink(
+            &log,
+            &job.id,
+            &job.selection,
+            &job.target,
+            &checkpoints,
+            reingest,
+        )
+        .await?;
         let control = Control::new();
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
         self.live().insert(
@@ -547,10 +615,17 @@ impl ReplayService {
         .await;
         reporter.abort();
         let outcome = outcome?;
-        if !matches!(outcome, Outcome::Cancelled(_)) {
-            sink.finish()
+        // A stopped export stays unfinished (no manifest) until it resumes; a recovery's
+        // counts are kept from every run.
+        let reingests = matches!(job.target, Target::Reingest { .. });
+        if reingests || !matches!(outcome, Outcome::Cancelled(_)) {
+            let report = sink
+                .finish()
                 .await
                 .map_err(|e| ReplayError::Sink(e.to_string()))?;
+            if report != SinkReport::default() {
+                self.inner.store.add_report(&job.id, &report).await?;
+            }
         }
         Ok(outcome)
     }

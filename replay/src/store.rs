@@ -7,7 +7,7 @@ use sqlx::AnyConnection;
 use tributary_core::{AuditEntry, Database, now_ms, record_audit_in};
 
 use crate::model::{
-    BoxError, BoxFuture, Checkpoint, CheckpointMap, Checkpoints, Selection, Target,
+    BoxError, BoxFuture, Checkpoint, CheckpointMap, Checkpoints, Selection, SinkReport, Target,
 };
 
 /// Where a job is.
@@ -105,6 +105,8 @@ pub struct StoredJob {
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
     pub updated_at_ms: i64,
+    /// What the sink reported at the end of the job's runs (see [`SinkReport`]).
+    pub report: Option<SinkReport>,
 }
 
 /// A job about to be stored.
@@ -149,11 +151,12 @@ struct JobRow {
     started_at_ms: Option<i64>,
     finished_at_ms: Option<i64>,
     updated_at_ms: i64,
+    report_json: Option<String>,
 }
 
 const COLUMNS: &str = "id, request_json, selection_json, target_json, rate_per_sec, max_events, \
      state, desired, plan_json, emitted, filtered, unreadable, error, created_at_ms, created_by, \
-     started_at_ms, finished_at_ms, updated_at_ms";
+     started_at_ms, finished_at_ms, updated_at_ms, report_json";
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -170,6 +173,10 @@ impl JobRow {
         let selection =
             serde_json::from_str(&self.selection_json).map_err(|e| corrupt(e.to_string()))?;
         let target = serde_json::from_str(&self.target_json).map_err(|e| corrupt(e.to_string()))?;
+        let report = match &self.report_json {
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?),
+            None => None,
+        };
         let plan = match &self.plan_json {
             Some(text) => Some(serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?),
             None => None,
@@ -193,6 +200,7 @@ impl JobRow {
             started_at_ms: self.started_at_ms,
             finished_at_ms: self.finished_at_ms,
             updated_at_ms: self.updated_at_ms,
+            report,
             id: self.id,
         })
     }
@@ -404,6 +412,24 @@ impl JobStore {
         .bind(id)
         .execute(self.db.pool())
         .await?;
+        Ok(())
+    }
+
+    /// Adds what a run's sink reported to the job's report (counts summed over its runs).
+    pub async fn add_report(&self, id: &str, report: &SinkReport) -> Result<(), StoreError> {
+        let Some(job) = self.get(id).await? else {
+            return Ok(());
+        };
+        let merged = match job.report {
+            Some(earlier) => earlier.merged(report),
+            None => report.clone(),
+        };
+        sqlx::query("UPDATE replay_jobs SET report_json = $1, updated_at_ms = $2 WHERE id = $3")
+            .bind(to_json(&merged))
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 

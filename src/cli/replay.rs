@@ -111,7 +111,16 @@ struct CreateArgs {
     /// Export format.
     #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "avro"])]
     format: String,
-    /// Only plan: per partition the offsets it would read and the count it would emit.
+    /// Re-ingest the dead letters through the gateway: validated again against the current
+    /// schema, under their original event ids (with --dead-letters).
+    #[arg(long, requires = "dead_letters", conflicts_with_all = ["topic", "to_source", "file"])]
+    reingest: bool,
+    /// A JSON Patch (RFC 6902) applied to each dead letter before it is re-ingested: the JSON
+    /// text, or @FILE to read it from a file.
+    #[arg(long, requires = "reingest", value_name = "JSON|@FILE")]
+    fix: Option<String>,
+    /// Only plan: per partition the offsets it would read and the count it would emit (with
+    /// --reingest: the first dead letters before and after the fix, and their new verdict).
     #[arg(long)]
     dry_run: bool,
     /// Follow the job with a progress line until it ends.
@@ -202,6 +211,8 @@ pub(crate) async fn run(args: ReplayArgs) -> Result<(), Failure> {
                 to_source,
                 file,
                 format,
+                reingest,
+                fix,
                 dry_run,
                 watch,
             } = *create;
@@ -214,7 +225,17 @@ pub(crate) async fn run(args: ReplayArgs) -> Result<(), Failure> {
                     });
                 }
             };
+            let fix = match fix.as_deref().map(read_fix).transpose() {
+                Ok(fix) => fix,
+                Err(message) => {
+                    return Err(Failure {
+                        message,
+                        exit_code: 2,
+                    });
+                }
+            };
             let target = match (topic, to_source, file) {
+                _ if reingest => json!({ "gateway": true }),
                 (Some(topic), _, _) => json!({ "topic": topic }),
                 (None, true, _) => json!({ "source": true }),
                 (None, false, Some(path)) => json!({ "file": { "path": path, "format": format } }),
@@ -231,6 +252,7 @@ pub(crate) async fn run(args: ReplayArgs) -> Result<(), Failure> {
                 ("max_events", max_events.map(Value::from)),
                 ("rate", rate.map(Value::from)),
                 ("target", (!target.is_null()).then_some(target)),
+                ("fix", fix),
             ];
             for (name, value) in fields {
                 if let Some(value) = value {
@@ -317,6 +339,19 @@ async fn change(
         .await?;
     print(&answer);
     Ok(())
+}
+
+/// `--fix`: JSON text, or `@FILE`.
+fn read_fix(text: &str) -> Result<Value, String> {
+    let (source, text) = match text.strip_prefix('@') {
+        Some(path) => (
+            path.to_owned(),
+            std::fs::read_to_string(path).map_err(|e| format!("--fix @{path}: {e}"))?,
+        ),
+        None => (String::from("the argument"), text.to_owned()),
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| format!("--fix: {source} is not JSON ({e}); expected a JSON Patch array"))
 }
 
 /// `POINTER=JSON` as an equality predicate; a value that is not JSON is taken as a string.
@@ -440,10 +475,43 @@ fn render_dry_run(dry: &Value) -> String {
             p["unreadable"]
         ));
     }
+    for f in dry["fixes"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  dead letter {}[{}]@{} {} ({}):\n    before: {}\n    after:  {}\n    now:    {}\n",
+            f["topic"].as_str().unwrap_or("?"),
+            f["partition"],
+            f["offset"],
+            f["event_id"].as_str().unwrap_or("?"),
+            f["reason"].as_str().unwrap_or("?"),
+            f["before"],
+            f.get("after").filter(|a| !a.is_null()).map_or_else(
+                || format!(
+                    "(fix does not apply: {})",
+                    f["patch_error"].as_str().unwrap_or("?")
+                ),
+                Value::to_string
+            ),
+            verdict_text(&f["verdict"]),
+        ));
+    }
     for w in dry["warnings"].as_array().into_iter().flatten() {
         out.push_str(&format!("  warning: {}\n", w.as_str().unwrap_or("")));
     }
     out
+}
+
+/// A re-validation verdict of a dry run, in words.
+fn verdict_text(verdict: &Value) -> String {
+    match verdict["status"].as_str() {
+        Some("rejected") => format!(
+            "still rejected: {} {}",
+            verdict["reason"].as_str().unwrap_or(""),
+            verdict["violations"]
+        ),
+        Some(other) => other.to_owned(),
+        None if verdict.is_null() => String::from("not resubmitted"),
+        None => verdict.to_string(),
+    }
 }
 
 async fn verify(dir: &std::path::Path, json_out: bool) -> Result<(), Failure> {

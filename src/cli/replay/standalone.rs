@@ -238,7 +238,15 @@ async fn drive(
         eprintln!("warning: {warning}");
     }
     let checkpoints = store.checkpoints();
-    let mut sink = open_sink(log, &job.id, &job.selection, &job.target, &checkpoints).await?;
+    let mut sink = open_sink(
+        log,
+        &job.id,
+        &job.selection,
+        &job.target,
+        &checkpoints,
+        None,
+    )
+    .await?;
     let control = Control::new();
     let interrupt = {
         let control = control.clone();

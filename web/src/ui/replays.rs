@@ -111,6 +111,10 @@ fn target_text(target: &Target) -> Markup {
         @match target {
             Target::Topic { topic } => { "topic " code { (topic) } },
             Target::Files { dir, format } => { (format!("{format:?}").to_lowercase()) " files " code { (dir.display().to_string()) } },
+            Target::Reingest { fix } => {
+                "re-ingested through the gateway"
+                @if !fix.is_empty() { ", fixed" }
+            },
         }
     }
 }
@@ -140,6 +144,29 @@ pub(crate) async fn job(State(state): State<UiState>, Path(id): Path<String>) ->
             div { dt { "Range" } dd { (format::utc(selection.from_ms)) " – " (format::utc(selection.to_ms)) } }
             div { dt { "Target" } dd { (target_text(&job.target)) } }
             div { dt { "Started by" } dd { (job.created_by) ", " (format::when(job.created_at_ms, now)) } }
+        }
+        @if let Some(counts) = job.report.as_ref().and_then(|r| r.reingest) {
+            section.card aria-labelledby="reingest-h" {
+                h2 #reingest-h { "Dead letters re-ingested" }
+                dl.facts.compact {
+                    div { dt { "Accepted" } dd { (format::count(counts.accepted)) } }
+                    div { dt { "Already accepted (duplicates)" } dd { (format::count(counts.duplicates)) } }
+                    div { dt { "Rejected again" } dd { (format::count(counts.rejected)) } }
+                    div { dt { "Fix did not apply" } dd { (format::count(counts.patch_failed)) } }
+                    div { dt { "Unreadable" } dd { (format::count(counts.unreadable)) } }
+                }
+            }
+        }
+        @if let Target::Reingest { fix } = &job.target {
+            @if !fix.is_empty() {
+                section.card aria-labelledby="fix-h" {
+                    h2 #fix-h { "Fix (JSON Patch)" }
+                    pre { code { (serde_json::to_string_pretty(fix).unwrap_or_default()) } }
+                }
+            }
+        }
+        @if let Some(manifest) = job.report.as_ref().and_then(|r| r.manifest.as_ref()) {
+            p { "Manifest: " code { (manifest.display().to_string()) } }
         }
         @if let Some(error) = &job.error {
             div.card.error role="alert" { p { (error) } }
