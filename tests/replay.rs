@@ -206,6 +206,29 @@ pub(crate) fn exact_boundaries_filters_and_order(backend: Backend) {
         .collect();
     assert_eq!(listed, [&ids[2], &ids[1], &ids[0]], "newest first");
 
+    // The UI lists the jobs, shows each, and the type's replay history; nothing runs any
+    // more, so no page reloads itself.
+    let page = |path: &str| {
+        let response = bed.get(path);
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().unwrap()
+    };
+    let list = page("/ui/replays");
+    for id in &ids {
+        assert!(list.contains(&format!("/ui/replays/{id}")), "{list}");
+    }
+    assert!(!list.contains("http-equiv=\"refresh\""), "{list}");
+    let one = page(&format!("/ui/replays/{}", ids[1]));
+    assert!(
+        one.contains("completed") && one.contains(&key_topic),
+        "{one}"
+    );
+    let history = page(&format!("/ui/types/{orders}"));
+    assert!(
+        history.contains("Replay history") && history.contains(&ids[0][..12]),
+        "{history}"
+    );
+
     let log = bed.log();
     let source = log.records(&orders);
     let check = |topic: &str, job: &str, wanted: &dyn Fn(&LogRecord) -> bool| {
@@ -454,6 +477,10 @@ pub(crate) fn killed_server_resumes_an_export_exactly_once(backend: Backend) {
         let job: Value = bed.get(&format!("/v1/replays/{id}")).json().unwrap();
         if job["progress"]["totals"]["emitted"].as_u64().unwrap_or(0) >= 150 {
             assert_eq!(job["state"], "running", "{job}");
+            // Live progress in the UI: the job's page reloads itself while it runs.
+            let html = bed.get(&format!("/ui/replays/{id}")).text().unwrap();
+            assert!(html.contains("http-equiv=\"refresh\""), "{html}");
+            assert!(html.contains("<progress"), "{html}");
             break;
         }
         assert!(Instant::now() < deadline, "{job}");
