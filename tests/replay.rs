@@ -376,6 +376,24 @@ pub(crate) fn bad_requests_and_permissions(backend: Backend) {
         reply.body
     );
 
+    // A target the caller may not write: another team's event type, the dead-letter topic.
+    let theirs = common::fresh_type("theirs");
+    let fields = json!({"name": theirs, "owner": "payments"});
+    let (status, body) = common::post_json(&bed, "/v1/event-types", &fields);
+    assert_eq!(status, 201, "{body}");
+    refused(
+        with("target", json!({"topic": theirs})),
+        Some("team:shop"),
+        403,
+        "payments",
+    );
+    refused(
+        with("target", json!({"topic": "tributary.dlq"})),
+        None,
+        403,
+        "dead-letter",
+    );
+
     // Owners and admins only.
     refused(base.clone(), Some("team:search"), 403, "owner");
     refused(

@@ -352,6 +352,11 @@ impl ReplayService {
             },
             Some(target) => self.target_of(target, &source_topics, request)?,
         };
+        if let Target::Topic { topic } = &target
+            && !source_topics.contains(topic)
+        {
+            self.check_target_topic(who, topic).await?;
+        }
         let selection = Selection {
             topics: source_topics,
             from_ms: from,
@@ -365,6 +370,30 @@ impl ReplayService {
         };
         crate::select::validate(&selection)?;
         Ok((selection, target, types))
+    }
+
+    /// Whether `who` may write replayed records into `topic`: never into the dead-letter
+    /// topic, and into an event type's topic only as one of its owners (or an admin).
+    async fn check_target_topic(&self, who: &Principal, topic: &str) -> Result<(), ReplayError> {
+        if topic == self.inner.options.dead_letter_topic {
+            return Err(ReplayError::Forbidden(format!(
+                "target.topic {topic} is the dead-letter topic: only the gateway writes there"
+            )));
+        }
+        let event_types = &self.inner.event_types;
+        let Some(name) = event_types.name_of_subject(&format!("{topic}-value")) else {
+            return Ok(());
+        };
+        match event_types.get(name.as_str()).await {
+            Ok(owned) if !who.acts_for(&owned.owner) => Err(ReplayError::Forbidden(format!(
+                "target.topic {topic} holds event type {} of team {}: only its owners or an admin may replay into it; {} may not",
+                owned.name.as_str(),
+                owned.owner,
+                who.name
+            ))),
+            Ok(_) | Err(EventTypeError::NotFound(_)) => Ok(()),
+            Err(other) => Err(ReplayError::Store(other.to_string())),
+        }
     }
 
     fn target_of(
