@@ -5,8 +5,8 @@
 //! queries). The `browser` tests drive a real headless Chromium through chromedriver: a typo
 //! search from the home page finds an event type by a word of a field doc, the event page
 //! shows a two-version diff and a quality chart, an XSS payload in a description and a field
-//! name renders as text (and never runs), and an owner edits the description through the
-//! form. Screenshots land in `target/test-artifacts/ui/` (or `$TRIBUTARY_TEST_ARTIFACTS/ui`).
+//! name renders as text (and never runs), an owner edits the description through the
+//! form, and the replay page follows a running job to its end. Screenshots land in `target/test-artifacts/ui/` (or `$TRIBUTARY_TEST_ARTIFACTS/ui`).
 
 // Synchronous tests (no async runtime to block), so std::thread::sleep is fine here.
 #![allow(clippy::disallowed_methods)]
@@ -447,5 +447,60 @@ mod browser {
         assert_eq!(marked.len(), 1, "{marked:?}");
         assert!(marked[0].starts_with("/customer_email"), "{marked:?}");
         browser.screenshot("edited");
+    }
+
+    /// The replay jobs page follows a running job without any script: the job's page reloads
+    /// itself while the job runs, and shows it completed once it has.
+    #[test]
+    #[ignore = "needs Chromium: set TRIBUTARY_TEST_CHROMEDRIVER (scripts/test-full does)"]
+    fn the_replay_page_follows_a_running_job() {
+        let (_dir, server) = start();
+        seed(&server);
+        let events: Vec<serde_json::Value> = (0..12)
+            .map(|n| json!({"order_id": format!("r{n}"), "amount": n}))
+            .collect();
+        let reply = answer(
+            server
+                .request(reqwest::Method::POST, &format!("/v1/events/{TYPE}"))
+                .header("content-type", "application/json")
+                .body(serde_json::Value::from(events).to_string()),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        // Three events a second: the job runs for a few seconds.
+        let (status, job) = post(
+            &server,
+            "/v1/replays",
+            &json!({"event_types": [TYPE], "from": "-1h", "rate": 3}),
+        );
+        assert_eq!(status, 201, "{job}");
+        let id = job["id"].as_str().unwrap();
+        let browser = Browser::start();
+        browser.goto(&server.url(&format!("/ui/replays/{id}")));
+        let title = browser.title();
+        assert!(
+            title.starts_with(&format!("Replay {}", &id[..12])),
+            "{title}"
+        );
+        let state = || browser.text(&browser.find("dl.facts dd .badge"));
+        let first = state();
+        assert!(first == "pending" || first == "running", "{first}");
+        let started = Instant::now();
+        let mut saw_progress = false;
+        while state() != "completed" {
+            saw_progress |= !browser.find_all("progress").is_empty();
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the page never showed the job completed (last: {})",
+                state()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        assert!(saw_progress, "a progress bar while it ran");
+        browser.screenshot("replay-job");
+        // The list shows it too, and links to it.
+        browser.goto(&server.url("/ui/replays"));
+        let link = browser.find(&format!("a[href='/ui/replays/{id}']"));
+        browser.click(&link);
+        assert_eq!(state(), "completed");
     }
 }

@@ -144,6 +144,12 @@ pub(crate) async fn job(State(state): State<UiState>, Path(id): Path<String>) ->
             div { dt { "Range" } dd { (format::utc(selection.from_ms)) " – " (format::utc(selection.to_ms)) } }
             div { dt { "Target" } dd { (target_text(&job.target)) } }
             div { dt { "Started by" } dd { (job.created_by) ", " (format::when(job.created_at_ms, now)) } }
+            @if let Some(rate) = job.rate_per_sec { div { dt { "Rate limit" } dd { (rate) " events/s" } } }
+            @if let Some(max) = job.max_events { div { dt { "At most" } dd { (format::count(max)) " events" } } }
+            @if let Some(finished) = job.finished_at_ms {
+                div { dt { "Ended" } dd { (format::when(finished, now))
+                    @if let Some(started) = job.started_at_ms { ", after " (format::duration_ms(finished - started)) } } }
+            }
         }
         @if let Some(counts) = job.report.as_ref().and_then(|r| r.reingest) {
             section.card aria-labelledby="reingest-h" {
