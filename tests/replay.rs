@@ -420,20 +420,43 @@ pub(crate) fn bad_requests_and_permissions(backend: Backend) {
                 .header("tributary-principal", principal),
         )
     };
+    let owner = format!("team:{OWNER}");
+    let state_becomes = |wanted: &str| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let job: Value = bed.get(&format!("/v1/replays/{id}")).json().unwrap();
+            if job["state"] == wanted {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "never {wanted}: {job}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Pause (its place is freed, nothing more is emitted), resume from the checkpoints.
+    state_becomes("running");
+    assert_eq!(change("team:search", "pause").status, 403);
+    let reply = change(&owner, "pause");
+    assert_eq!(
+        (reply.status, &reply.body["desired"]),
+        (200, &json!("pause"))
+    );
+    let paused = state_becomes("paused");
+    std::thread::sleep(Duration::from_millis(1_500));
+    let still: Value = bed.get(&format!("/v1/replays/{id}")).json().unwrap();
+    assert_eq!(
+        (&still["state"], &still["emitted"]),
+        (&json!("paused"), &paused["emitted"]),
+        "nothing is emitted while paused"
+    );
+    assert!(paused["emitted"].as_u64().unwrap() < 10, "{paused}");
+    assert_eq!(change(&owner, "resume").status, 200);
+    state_becomes("running");
     let reply = change("team:search", "cancel");
     assert_eq!(reply.status, 403, "{}", reply.body);
-    let reply = change(&format!("team:{OWNER}"), "cancel");
+    let reply = change(&owner, "cancel");
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ended = loop {
-        let job: Value = bed.get(&format!("/v1/replays/{id}")).json().unwrap();
-        if job["state"] != "pending" && job["state"] != "running" {
-            break job;
-        }
-        assert!(Instant::now() < deadline, "{job}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(ended["state"], "cancelled", "{ended}");
+    let ended = state_becomes("cancelled");
+    assert!(ended["emitted"].as_u64().unwrap() < 10, "{ended}");
     let reply = change("admin", "resume");
     assert_eq!(reply.status, 409, "{}", reply.body);
     let reply = answer(bed.request(Method::GET, "/v1/replays/0190000000000000000000000000dead"));

@@ -559,8 +559,14 @@ impl ReplayService {
             if attempt <= MAX_RETRIES {
                 let wait = RETRY_BASE * 2u32.pow(attempt - 1);
                 tracing::warn!(job = %id, %error, attempt, ?wait, "replay job met a passing event-log error; it resumes from its checkpoints");
-                // Still marked live while it waits, so the runner does not pick it up early.
-                tokio::time::sleep(wait).await;
+                // Still marked live while it waits, so the runner does not pick it up early;
+                // a server stopping meanwhile does not wait for it.
+                let until = tokio::time::Instant::now() + wait;
+                while tokio::time::Instant::now() < until
+                    && !self.inner.stopping.load(Ordering::SeqCst)
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 self.live().remove(&id);
                 return;
             }
