@@ -88,6 +88,8 @@ pub(super) fn stored(message: &BorrowedMessage<'_>) -> StoredRecord {
 /// Assigns the reader to `start` and polls until `max` records at or after `wanted` arrived,
 /// the partition's end was reported, the broker refused the offset, or nothing came for
 /// `idle`.
+/// With `assign` false the reader is already assigned and positioned at `start` (it is
+/// continuing an earlier read), so the records it fetched ahead are used as they are.
 #[allow(clippy::too_many_arguments)] // one fetch and everything that bounds it
 fn fetch(
     reader: &Reader,
@@ -96,16 +98,19 @@ fn fetch(
     start: i64,
     wanted: i64,
     max: usize,
+    assign: bool,
     idle: Duration,
     deadline: Instant,
 ) -> Result<Fetched, LogError> {
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, partition as i32, Offset::Offset(start))
-        .map_err(|e| errors::from_kafka(&e, "assign reader"))?;
-    reader
-        .assign(&assignment)
-        .map_err(|e| errors::from_kafka(&e, "assign reader"))?;
+    if assign {
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition as i32, Offset::Offset(start))
+            .map_err(|e| errors::from_kafka(&e, "assign reader"))?;
+        reader
+            .assign(&assignment)
+            .map_err(|e| errors::from_kafka(&e, "assign reader"))?;
+    }
 
     let mut fetched = Fetched::default();
     let mut wanted_count = 0usize;
@@ -182,7 +187,9 @@ fn in_order_from(fetched: Vec<StoredRecord>, offset: i64, max: usize) -> Vec<Sto
 }
 
 /// Reads up to `max` records from `offset`, stepping back when the broker skips past it.
-/// `low` is the partition's start if known (asked from the broker when needed).
+/// `low` is the partition's start if known (asked from the broker when needed). With
+/// `continuing`, the reader is still assigned at `offset` from an earlier read.
+#[allow(clippy::too_many_arguments)] // one read and everything that bounds it
 pub(super) fn read_blocking(
     reader: &Reader,
     topic: &str,
@@ -190,13 +197,23 @@ pub(super) fn read_blocking(
     offset: i64,
     max: usize,
     mut low: Option<i64>,
+    continuing: bool,
     deadline: Instant,
 ) -> Result<ReadOutcome, LogError> {
     let mut start = offset;
     let mut attempt = 0;
     let mut idle = IDLE_FETCH;
+    let mut assign = !continuing;
     loop {
-        let fetched = fetch(reader, topic, partition, start, offset, max, idle, deadline)?;
+        let fetched = fetch(
+            reader, topic, partition, start, offset, max, assign, idle, deadline,
+        )?;
+        if !assign && fetched.records.first().is_some_and(|r| r.offset != offset) {
+            // The queue was not where it was left: read the usual way.
+            assign = true;
+            continue;
+        }
+        assign = true;
         if fetched.out_of_range {
             return Ok(ReadOutcome::OutOfRange);
         }

@@ -40,11 +40,24 @@ const IDLE_READER_LIFETIME: Duration = Duration::from_secs(30);
 /// Records read per step while looking for the end of a partition.
 const END_SCAN_BATCH: usize = 1_000;
 
+/// Where a reader left off: still assigned to `topic`/`partition`, its next record `next`.
+/// A read that asks for exactly that offset continues from the reader's queue — records it
+/// already fetched ahead — instead of a new Fetch: sequential reads (a replay, a scan) then
+/// stream at the consumer's speed rather than one round trip per call.
+type Position = (String, u32, i64);
+
+/// A reader in the pool, and where it was left.
+struct Idle {
+    reader: Reader,
+    since: Instant,
+    at: Option<Position>,
+}
+
 /// The pool of readers and the operations built on them.
 pub(super) struct Readers {
     options: Arc<KafkaOptions>,
     admin: Arc<Admin>,
-    idle: Arc<Mutex<Vec<(Reader, Instant)>>>,
+    idle: Arc<Mutex<Vec<Idle>>>,
     /// A consumer that only asks ListOffsets-by-time and never fetches. Kept apart from the
     /// readers: after librdkafka 2.12 asks Tansu for offsets by time, its next Fetch of that
     /// topic can get Tansu's unknown-topic answer, which crashes librdkafka (NULL topic name in
@@ -87,9 +100,9 @@ impl Readers {
 
     /// Drops the idle readers (on the blocking pool).
     pub(super) fn clear(&self) {
-        let drained: Vec<(Reader, Instant)> = {
+        let drained: Vec<Reader> = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            idle.drain(..).collect()
+            idle.drain(..).map(|i| i.reader).collect()
         };
         if !drained.is_empty() {
             super::drop_off_runtime(drained);
@@ -104,9 +117,9 @@ impl Readers {
     /// deleted: librdkafka 2.12 crashes (NULL topic name in a metadata update) when a client
     /// that fetched a topic sees it disappear from Tansu.
     pub(super) async fn close_idle(&self) {
-        let drained: Vec<(Reader, Instant)> = {
+        let drained: Vec<Reader> = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            idle.drain(..).collect()
+            idle.drain(..).map(|i| i.reader).collect()
         };
         if drained.is_empty() {
             return;
@@ -126,6 +139,28 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Reader, Instant) -> Result<T, LogError> + Send + 'static,
     {
+        self.with_reader_at(what, budget, None, move |reader, deadline, _| {
+            work(reader, deadline).map(|t| (t, None))
+        })
+        .await
+    }
+
+    /// As [`Readers::with_reader`], preferring a reader left at `wanted`: `work` learns
+    /// whether it got one (and may then continue without assigning), and says where it leaves
+    /// the reader (`None`: unassigned).
+    async fn with_reader_at<T, F>(
+        &self,
+        what: &'static str,
+        budget: Duration,
+        wanted: Option<Position>,
+        work: F,
+    ) -> Result<T, LogError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader, Instant, bool) -> Result<(T, Option<Position>), LogError>
+            + Send
+            + 'static,
+    {
         let idle = self.idle.clone();
         let options = self.options.clone();
         blocking(what, budget + Duration::from_secs(2), move || {
@@ -133,24 +168,42 @@ impl Readers {
                 let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
                 let (fresh, expired): (Vec<_>, Vec<_>) = idle
                     .drain(..)
-                    .partition(|(_, since)| since.elapsed() < IDLE_READER_LIFETIME);
+                    .partition(|i| i.since.elapsed() < IDLE_READER_LIFETIME);
                 *idle = fresh;
-                (idle.pop(), expired)
+                let at = wanted
+                    .as_ref()
+                    .and_then(|w| idle.iter().position(|i| i.at.as_ref() == Some(w)));
+                let pooled = match at {
+                    Some(index) => Some(idle.swap_remove(index)),
+                    None => idle.pop(),
+                };
+                (pooled, expired)
             };
             drop(expired);
-            let reader = match pooled {
-                Some((reader, _)) => reader,
-                None => new_reader(&options)?,
+            let (reader, continuing) = match pooled {
+                Some(pooled) => {
+                    let continuing = wanted.is_some() && pooled.at == wanted;
+                    (pooled.reader, continuing)
+                }
+                None => (new_reader(&options)?, false),
             };
-            let result = work(&reader, Instant::now() + budget);
-            let reusable = match &result {
-                Ok(_) => true,
-                Err(err) => err.kind() == ErrorKind::Rejected,
+            let result = work(&reader, Instant::now() + budget, continuing);
+            let (result, left_at) = match result {
+                Ok((value, at)) => (Ok(value), Some(at)),
+                Err(err) => {
+                    let reusable = err.kind() == ErrorKind::Rejected;
+                    (Err(err), reusable.then_some(None))
+                }
             };
-            if reusable && reader.unassign().is_ok() {
+            if let Some(at) = left_at {
+                let kept = at.is_some() || reader.unassign().is_ok();
                 let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
-                if idle.len() < MAX_IDLE_READERS {
-                    idle.push((reader, Instant::now()));
+                if kept && idle.len() < MAX_IDLE_READERS {
+                    idle.push(Idle {
+                        reader,
+                        since: Instant::now(),
+                        at,
+                    });
                 }
             }
             result
@@ -173,20 +226,40 @@ impl Readers {
             return Ok(Vec::new());
         }
         let owned = topic.to_owned();
+        let wanted = Some((owned.clone(), partition, offset));
         let outcome = self
-            .with_reader(
+            .with_reader_at(
                 "kafka read",
                 self.options.request_timeout,
-                move |reader, deadline| {
-                    read_blocking(
-                        reader,
-                        &owned,
-                        partition,
-                        offset,
-                        max_records,
-                        None,
-                        deadline,
-                    )
+                wanted,
+                move |reader, deadline, continuing| {
+                    let read = |continuing| {
+                        read_blocking(
+                            reader,
+                            &owned,
+                            partition,
+                            offset,
+                            max_records,
+                            None,
+                            continuing,
+                            deadline,
+                        )
+                    };
+                    let mut outcome = read(continuing)?;
+                    // Nothing from the reader's queue (an end-of-partition it saw earlier):
+                    // ask the broker afresh.
+                    if continuing
+                        && matches!(&outcome, ReadOutcome::Records { records, .. } if records.is_empty())
+                    {
+                        outcome = read(false)?;
+                    }
+                    let left_at = match &outcome {
+                        ReadOutcome::Records { records, .. } => records
+                            .last()
+                            .map(|last| (owned.clone(), partition, last.offset + 1)),
+                        _ => None,
+                    };
+                    Ok((outcome, left_at))
                 },
             )
             .await?;
@@ -362,6 +435,7 @@ fn verified_watermarks(
             probe,
             END_SCAN_BATCH,
             Some(low),
+            false,
             deadline,
         )? {
             ReadOutcome::Records { end: Some(end), .. } | ReadOutcome::PastEnd { end } => {
@@ -407,7 +481,16 @@ fn timestamp_at(
     low: i64,
     deadline: Instant,
 ) -> Result<Option<i64>, LogError> {
-    match read_blocking(reader, topic, partition, offset, 1, Some(low), deadline)? {
+    match read_blocking(
+        reader,
+        topic,
+        partition,
+        offset,
+        1,
+        Some(low),
+        false,
+        deadline,
+    )? {
         ReadOutcome::Records { records, .. } => Ok(records.first().map(|r| r.timestamp_ms)),
         ReadOutcome::PastEnd { .. } | ReadOutcome::OutOfRange => Ok(None),
     }
