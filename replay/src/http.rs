@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tributary_core::{ErrorCode, PROBLEM_JSON, Problem};
-use tributary_registry::{Caller, JsonBody};
+use tributary_registry::{Caller, JsonBody, MAX_METADATA_BODY_BYTES};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -30,6 +30,7 @@ pub fn replay_routes(service: ReplayService) -> OpenApiRouter {
         .routes(routes!(resume_replay))
         .routes(routes!(cancel_replay))
         .with_state(service)
+        .layer(DefaultBodyLimit::max(MAX_METADATA_BODY_BYTES))
 }
 
 impl ReplayError {
@@ -79,6 +80,9 @@ struct JobList {
         (status = 403, description = "The caller does not own every event type.", content_type = "application/problem+json", body = Problem),
         (status = 404, description = "An unknown event type.", content_type = "application/problem+json", body = Problem),
         (status = 409, description = "The export directory exists.", content_type = "application/problem+json", body = Problem),
+        (status = 413, description = "The body is over 1 MiB.", content_type = "application/problem+json", body = Problem),
+        (status = 415, description = "The body is not `application/json`.", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "The body is JSON but not a replay request (an unknown or mistyped field); `field` names it.", content_type = "application/problem+json", body = Problem),
     ),
 )]
 async fn create_replay(
