@@ -2,9 +2,14 @@
 
 use std::collections::VecDeque;
 
-use tributary_eventlog::{EventLog, StoredRecord};
+use tributary_eventlog::{EventLog, LogError, StoredRecord};
 
 use crate::error::ReplayError;
+
+/// Reads in a row that may answer nothing below the range's end before the scan fails, and
+/// the pause after the first (growing with each).
+const EMPTY_READS: u32 = 5;
+const EMPTY_READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Records asked for per read: the engine's batch size.
 pub(crate) const READ_BATCH: usize = 500;
@@ -62,26 +67,37 @@ impl<'a> PartitionScan<'a> {
         }
     }
 
+    /// Reads the next records of the range. An empty answer below `end` is never taken for
+    /// the end of the range — the records are there, the plan saw them — but asked again a
+    /// few times, then reported: a replay that skipped them would complete having lost them.
     async fn fill(&mut self) -> Result<(), ReplayError> {
         let wanted =
             usize::try_from(self.end - self.next).map_or(READ_BATCH, |n| n.min(READ_BATCH));
-        let records = self
-            .log
-            .read(self.topic, self.partition, self.next, wanted)
-            .await?;
-        for record in records {
-            if record.offset >= self.end {
-                break;
+        for attempt in 1..=EMPTY_READS {
+            let records = self
+                .log
+                .read(self.topic, self.partition, self.next, wanted)
+                .await?;
+            for record in records {
+                if record.offset >= self.end {
+                    break;
+                }
+                if record.offset >= self.next {
+                    self.buffer.push_back(record);
+                }
             }
-            if record.offset >= self.next {
-                self.buffer.push_back(record);
+            if !self.buffer.is_empty() {
+                return Ok(());
+            }
+            if attempt < EMPTY_READS {
+                tokio::time::sleep(EMPTY_READ_PAUSE * attempt).await;
             }
         }
-        // Nothing left below `end` (an empty answer: only control records remained).
-        if self.buffer.is_empty() {
-            self.next = self.end;
-        }
-        Ok(())
+        Err(ReplayError::Log(LogError::Timeout(format!(
+            "{}/{}: no record at offset {} although the planned range ends at {}: the log answered \
+             nothing {EMPTY_READS} times",
+            self.topic, self.partition, self.next, self.end
+        ))))
     }
 }
 

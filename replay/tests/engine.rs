@@ -88,6 +88,7 @@ replay_suite!(
     plan_survives_a_lying_offset_for_time,
     pause_holds_the_job_between_batches,
     bad_requests_are_refused_up_front,
+    empty_reads_lose_nothing,
 );
 
 /// Retention can be applied on demand only on the embedded log.

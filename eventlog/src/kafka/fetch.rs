@@ -58,6 +58,10 @@ pub(super) fn new_reader(options: &KafkaOptions) -> Result<Reader, LogError> {
         .set("fetch.wait.max.ms", "50")
         .set("fetch.error.backoff.ms", "50")
         .set("queued.min.messages", "1000")
+        // Fetch again as soon as the queue drains below that: with librdkafka's default
+        // (1000 ms) a read that finds the queue short waits a second for its next records —
+        // as long as a read waits before it concludes the broker has nothing.
+        .set("fetch.queue.backoff.ms", "0")
         .set("queued.max.messages.kbytes", "4096");
     config
         .create()

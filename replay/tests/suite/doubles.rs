@@ -29,16 +29,32 @@ pub(crate) enum Lie {
     Off(i64),
 }
 
-/// An event log that answers everything truthfully except `offset_for_time`.
+/// An event log that answers everything truthfully except `offset_for_time` — and, when
+/// made with [`LyingLog::empty_reads`], its first reads, which find nothing (as a slow broker's
+/// can).
 #[derive(Debug)]
 pub(crate) struct LyingLog {
     inner: Arc<dyn EventLog>,
     lie: Lie,
+    empty_reads: AtomicUsize,
 }
 
 impl LyingLog {
     pub(crate) fn new(inner: Arc<dyn EventLog>, lie: Lie) -> Self {
-        LyingLog { inner, lie }
+        LyingLog {
+            inner,
+            lie,
+            empty_reads: AtomicUsize::new(0),
+        }
+    }
+
+    /// Truthful, except that the first `reads` reads answer no records.
+    pub(crate) fn empty_reads(inner: Arc<dyn EventLog>, reads: usize) -> Self {
+        LyingLog {
+            inner,
+            lie: Lie::Off(0),
+            empty_reads: AtomicUsize::new(reads),
+        }
     }
 }
 
@@ -73,6 +89,13 @@ impl EventLog for LyingLog {
         offset: i64,
         max_records: usize,
     ) -> Result<Vec<StoredRecord>, LogError> {
+        let empty = self
+            .empty_reads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if empty {
+            return Ok(Vec::new());
+        }
         self.inner.read(topic, partition, offset, max_records).await
     }
     async fn offset_for_time(

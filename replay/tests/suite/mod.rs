@@ -746,3 +746,54 @@ pub(crate) async fn bad_requests_are_refused_up_front(log: Arc<dyn EventLog>) {
         .unwrap_err();
     assert!(matches!(err, ReplayError::Log(_)), "{err}");
 }
+
+/// A read that answers nothing below the planned end is asked again, not taken for the end:
+/// a few empty answers cost time, not records; a log that keeps answering nothing fails the
+/// job instead of completing it with records missing.
+pub(crate) async fn empty_reads_lose_nothing(log: Arc<dyn EventLog>) {
+    let topic = new_topic(log.as_ref(), "empty_reads", 1).await;
+    let t = base_ms();
+    let records = (0..40)
+        .map(|i| Record::new(format!("{i}"), t + i))
+        .collect();
+    append(log.as_ref(), &topic, records).await;
+    let sel = selection(&topic, t, t + 1_000);
+    let planned = plan(log.as_ref(), &sel).await.unwrap();
+
+    let flaky: Arc<dyn EventLog> = Arc::new(LyingLog::empty_reads(log.clone(), 3));
+    let mut got = CollectSink::default();
+    let outcome = run_into(
+        &flaky,
+        &job("flaky", sel.clone()),
+        &planned,
+        &mut got,
+        &MemoryCheckpoints::new(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Completed(t) if t.emitted == 40),
+        "{outcome:?}"
+    );
+    let expected: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    assert_eq!(replayed_values(&got.records()), expected);
+
+    let silent: Arc<dyn EventLog> = Arc::new(LyingLog::empty_reads(log.clone(), usize::MAX));
+    let mut got = CollectSink::default();
+    let failed = run_into(
+        &silent,
+        &job("silent", sel),
+        &planned,
+        &mut got,
+        &MemoryCheckpoints::new(),
+    )
+    .await;
+    match failed {
+        Err(ReplayError::Log(error)) => {
+            assert!(error.is_retryable(), "{error}");
+            assert!(error.to_string().contains("no record at offset"), "{error}");
+        }
+        other => panic!("a log that answers nothing must fail the job: {other:?}"),
+    }
+    assert!(got.records().is_empty());
+}
