@@ -11,10 +11,14 @@
 //!
 //! `catalog-search` (`bench/catalog-search.sh`) times the catalog search index: queries over
 //! 10,000 generated event types with 200,000 fields, and upsert to searchable.
+//!
+//! `replay` (`bench/replay.sh`) copies a filled topic to a fresh topic of the same broker twice:
+//! with Tributary's replay engine, and with a bare rdkafka consume→produce loop (the floor).
 
 mod catalog_search;
 mod gateway;
 mod registry;
+mod replay;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +53,8 @@ enum Command {
     GatewaySummary(gateway::summary::SummaryArgs),
     /// Catalog search: query latency over a generated catalog and upsert-to-searchable time.
     CatalogSearch(catalog_search::CatalogSearchArgs),
+    /// Replay: a whole topic copied by the replay engine, next to a bare rdkafka copy loop.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -96,6 +102,7 @@ fn main() -> anyhow::Result<()> {
         Command::Floor(args) => return gateway::floor::run(&args),
         Command::GatewaySummary(args) => return gateway::summary::run(&args),
         Command::CatalogSearch(args) => return catalog_search::run(&args),
+        Command::Replay(args) => return replay::run(&args),
         Command::EventlogAppend(_) | Command::Registry(_) => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -107,7 +114,8 @@ fn main() -> anyhow::Result<()> {
         Command::HttpLoad(_)
         | Command::Floor(_)
         | Command::GatewaySummary(_)
-        | Command::CatalogSearch(_) => {
+        | Command::CatalogSearch(_)
+        | Command::Replay(_) => {
             unreachable!("handled above")
         }
     }

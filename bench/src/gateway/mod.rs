@@ -4,5 +4,5 @@
 pub(crate) mod events;
 pub(crate) mod floor;
 pub(crate) mod http_load;
-mod procstat;
+pub(crate) mod procstat;
 pub(crate) mod summary;
