@@ -55,7 +55,9 @@ pub(super) fn new_reader(options: &KafkaOptions) -> Result<Reader, LogError> {
         .set("auto.offset.reset", "error")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("fetch.wait.max.ms", "50")
+        // A broker answers a Fetch once it has data (Kafka) or when this wait ends (Tansu
+        // holds every Fetch for the whole wait): short, so a streaming read is not paced by it.
+        .set("fetch.wait.max.ms", "10")
         .set("fetch.error.backoff.ms", "50")
         .set("queued.min.messages", "1000")
         // Fetch again as soon as the queue drains below that: with librdkafka's default
