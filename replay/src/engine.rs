@@ -205,42 +205,64 @@ pub async fn run(
             )
         };
         let mut scan = PartitionScan::new(log.as_ref(), &topic, partition, next, end);
-        while !scan.is_done() {
+        let source = Source {
+            filter: &filter,
+            topic: &topic,
+            partition,
+            job: &job_header,
+        };
+        // The next batch, read while the one before it was being written.
+        let mut ahead: Option<Batch> = None;
+        loop {
             if control.proceed().await == RunState::Cancelled {
                 return Ok(Outcome::Cancelled(state.totals()));
             }
-            let remaining = job
-                .max_events
-                .map(|max| max.saturating_sub(state.totals().emitted));
-            if remaining == Some(0) {
-                return Ok(Outcome::LimitReached(state.totals()));
-            }
-            let cap = pace.batch_cap().min(remaining.unwrap_or(u64::MAX));
-            let mut counts = Totals::default();
-            let mut batch = Vec::new();
-            let mut read = 0;
-            while read < READ_BATCH && (batch.len() as u64) < cap {
-                let Some(record) = scan.next_record().await? else {
-                    break;
-                };
-                read += 1;
-                match filter.check(&record) {
-                    Verdict::Emit => {
-                        batch.push(replay_record(&topic, partition, record, &job_header))
+            let batch = match ahead.take() {
+                Some(batch) => batch,
+                None => {
+                    if scan.is_done() {
+                        break;
                     }
-                    Verdict::Filtered => counts.filtered += 1,
-                    Verdict::Unreadable => counts.unreadable += 1,
+                    let remaining = remaining(job, state.totals().emitted);
+                    if remaining == Some(0) {
+                        return Ok(Outcome::LimitReached(state.totals()));
+                    }
+                    let cap = pace.batch_cap().min(remaining.unwrap_or(u64::MAX));
+                    source.read(&mut scan, cap).await?
                 }
+            };
+            // Write this batch and, meanwhile, read the next: the sink's wait for durability
+            // and the log's fetch overlap. Only this batch is checkpointed after the write.
+            let emitted_after = state.totals().emitted + batch.counts.emitted;
+            let remaining_after = remaining(job, emitted_after);
+            let read_ahead = !scan.is_done()
+                && remaining_after != Some(0)
+                && control.state() == RunState::Running;
+            let cap_after = pace.batch_cap().min(remaining_after.unwrap_or(u64::MAX));
+            let Batch {
+                records,
+                counts,
+                next_offset,
+            } = batch;
+            let write = async {
+                if records.is_empty() {
+                    return Ok(None);
+                }
+                pace.acquire(records.len()).await;
+                sink.write(records).await.map(Some)
+            };
+            let read = async {
+                if read_ahead {
+                    source.read(&mut scan, cap_after).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let (written, read) = tokio::join!(write, read);
+            if let Some(position) = written.map_err(|e| ReplayError::Sink(e.to_string()))? {
+                state.sink_position = position;
             }
-            counts.emitted = batch.len() as u64;
-            if !batch.is_empty() {
-                pace.acquire(batch.len()).await;
-                state.sink_position = sink
-                    .write(batch)
-                    .await
-                    .map_err(|e| ReplayError::Sink(e.to_string()))?;
-            }
-            let checkpoint = state.advance(index, scan.next_offset(), counts);
+            let checkpoint = state.advance(index, next_offset, counts);
             checkpoints.save(&job.id, &checkpoint).await.map_err(|e| {
                 ReplayError::Checkpoint(format!(
                     "cannot save {topic}/{partition} of job {:?}: {e}",
@@ -249,9 +271,59 @@ pub async fn run(
             })?;
             meter.sample(&state);
             progress.send_replace(state.progress(&meter));
+            ahead = read?;
         }
     }
     Ok(Outcome::Completed(state.totals()))
+}
+
+/// Events the job may still emit after `emitted`; `None`: no limit.
+fn remaining(job: &JobRun, emitted: u64) -> Option<u64> {
+    job.max_events.map(|max| max.saturating_sub(emitted))
+}
+
+/// Records read from one partition for one write, with what was skipped on the way.
+struct Batch {
+    records: Vec<ReplayRecord>,
+    counts: Totals,
+    /// The first offset after the batch: the partition's checkpoint once it is written.
+    next_offset: i64,
+}
+
+/// What a partition's batches are read with.
+struct Source<'a> {
+    filter: &'a Filter,
+    topic: &'a str,
+    partition: u32,
+    job: &'a Bytes,
+}
+
+impl Source<'_> {
+    /// Reads up to `READ_BATCH` records, keeping at most `cap` of them.
+    async fn read(&self, scan: &mut PartitionScan<'_>, cap: u64) -> Result<Batch, ReplayError> {
+        let mut counts = Totals::default();
+        let mut records = Vec::new();
+        let mut read = 0;
+        while read < READ_BATCH && (records.len() as u64) < cap {
+            let Some(record) = scan.next_record().await? else {
+                break;
+            };
+            read += 1;
+            match self.filter.check(&record) {
+                Verdict::Emit => {
+                    records.push(replay_record(self.topic, self.partition, record, self.job))
+                }
+                Verdict::Filtered => counts.filtered += 1,
+                Verdict::Unreadable => counts.unreadable += 1,
+            }
+        }
+        counts.emitted = records.len() as u64;
+        Ok(Batch {
+            records,
+            counts,
+            next_offset: scan.next_offset(),
+        })
+    }
 }
 
 /// The record as it is written: the source's key, value, time and headers, plus the job.

@@ -278,8 +278,6 @@ pub(super) fn read_blocking(
         }
         attempt += 1;
         start = step_back(offset, floor, attempt);
-        // A broker that is merely slow gets longer each time.
-        idle = idle.saturating_mul(2);
     }
 }
 
