@@ -312,7 +312,7 @@ mod browser {
         let input = browser.find("#home-q");
         // "recept": a typo of "receipt", which only the doc of /customer_email says.
         browser.type_into(&input, "recept");
-        browser.click(&browser.find(".bigsearch button[type=submit]"));
+        browser.click_and_load(&browser.find(".bigsearch button[type=submit]"));
         let hit = browser.find("ol.hits li a.type-name");
         assert_eq!(browser.text(&hit), TYPE);
         let matched = browser.text(&browser.find("ol.hits li .matched"));
@@ -323,7 +323,7 @@ mod browser {
             browser.title()
         );
         browser.screenshot("search-typo");
-        browser.click(&hit);
+        browser.click_and_load(&hit);
         browser.find("h1.type-name");
         assert_eq!(browser.title(), format!("{TYPE} · Tributary"));
     }
@@ -373,7 +373,7 @@ mod browser {
         let from = browser.find("#diff-from");
         browser.click(&from);
         browser.click(&browser.find("#diff-from option[value='2']"));
-        browser.click(&browser.find(".diff-pick button"));
+        browser.click_and_load(&browser.find(".diff-pick button"));
         let summary = browser.text(&browser.find(".diff-summary"));
         assert!(summary.contains("are the same"), "{summary}");
     }
@@ -423,13 +423,13 @@ mod browser {
         let browser = Browser::start();
         browser.goto(&server.url(&format!("/ui/types/{TYPE}")));
         // Auth is off and the browser sends no principal: it acts as the local admin.
-        browser.click(&browser.find("a.button[href$='/edit']"));
+        browser.click_and_load(&browser.find("a.button[href$='/edit']"));
         let text = browser.find("#description");
         browser.type_into(&text, "Placed at **checkout**; see the runbook.");
         browser.type_into(&browser.find("#tags"), "orders, gold");
         let email = browser.find("input[name=pii][value='/customer_email']");
         browser.click(&email);
-        browser.click(&browser.find("form.edit button[type=submit]"));
+        browser.click_and_load(&browser.find("form.edit button[type=submit]"));
         let rendered = browser.find(".description .markdown strong");
         assert_eq!(browser.text(&rendered), "checkout");
         let tags: Vec<String> = browser
@@ -500,7 +500,7 @@ mod browser {
         // The list shows it too, and links to it.
         browser.goto(&server.url("/ui/replays"));
         let link = browser.find(&format!("a[href='/ui/replays/{id}']"));
-        browser.click(&link);
+        browser.click_and_load(&link);
         assert_eq!(state(), "completed");
     }
 }

@@ -52,7 +52,7 @@ impl Drop for Browser {
 }
 
 /// A found element.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Element(String);
 
 impl Browser {
@@ -204,6 +204,23 @@ impl Browser {
             &format!("/element/{}/click", element.0),
             Some(json!({})),
         );
+    }
+
+    /// Clicks `element` (a link or a form's button) and waits, up to 10 s, until the page it
+    /// leads to has replaced the current one. Without the wait, a `find` right after the click
+    /// can match an element of the old page, which goes stale as the new one loads.
+    pub(crate) fn click_and_load(&self, element: &Element) {
+        let before = self.find("html");
+        self.click(element);
+        let started = Instant::now();
+        while self.find_all("html").first() == Some(&before) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the click did not load another page (still {})",
+                self.title()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Runs `script` in the page (its `return` value comes back).
