@@ -7,7 +7,8 @@
 # Starts Tansu (memory:// storage, as TESTBED.md advises for throughput) on 127.0.0.1, stops it
 # on exit, and prints one JSON line per run (also saved under bench/out/).
 #   bench/replay.sh [EVENTS]        (default 1000000)
-# Knobs (environment): REPLAY_ROUNDS (1; each round runs both systems, alternating the order),
+# Knobs (environment): REPLAY_ROUNDS (1; each round runs both systems, alternating the order;
+# the summary holds the target to the median of the rounds' tributary/floor ratios),
 # REPLAY_PARTITIONS (3), REPLAY_LINGER_MS (1, Tributary's default), REPLAY_STORAGE (memory or
 # sqlite), REPLAY_ARGS (more flags for `tributary-bench replay`, e.g. `--systems floor` or the
 # diagnostic `--fill-batch-records 500 --fill-linger-ms 100`), CARGO_TARGET_DIR (where the

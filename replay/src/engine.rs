@@ -1,8 +1,11 @@
 //! Running a planned job: read, filter, write to the sink, then checkpoint — in that order.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures::future::join_all;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -14,7 +17,7 @@ use tributary_eventlog::{EventLog, StoredRecord};
 use crate::error::ReplayError;
 use crate::model::{Checkpoint, CheckpointMap, Checkpoints, ReplayRecord, Selection, Sink};
 use crate::plan::{PartitionPlan, Plan};
-use crate::scan::{PartitionScan, READ_BATCH};
+use crate::scan::{DEFAULT_BATCH, PartitionScan};
 use crate::select::{Filter, Verdict};
 
 /// A job as the engine runs it.
@@ -27,6 +30,22 @@ pub struct JobRun {
     pub rate_per_sec: Option<u32>,
     /// The job stops once it has emitted this many records (over all its runs).
     pub max_events: Option<u64>,
+    /// Records read per batch; each batch's selected records are written, then checkpointed,
+    /// as one. [`DEFAULT_BATCH`] unless a test wants small ones.
+    pub batch: usize,
+}
+
+impl JobRun {
+    /// A job without rate or count limits, in batches of [`DEFAULT_BATCH`].
+    pub fn new(id: impl Into<String>, selection: Selection) -> JobRun {
+        JobRun {
+            id: id.into(),
+            selection,
+            rate_per_sec: None,
+            max_events: None,
+            batch: DEFAULT_BATCH,
+        }
+    }
 }
 
 /// What a job has been told to do.
@@ -165,13 +184,22 @@ pub fn resume_position(checkpoints: &CheckpointMap) -> u64 {
         .unwrap_or(0)
 }
 
+/// Partitions read and written side by side at most, when the sink allows it.
+pub const PARALLEL_PARTITIONS: usize = 4;
+
 /// Runs `job` over `plan` into `sink`, resuming from the job's checkpoints.
 ///
 /// Each partition is read in offset order, in batches of at most 500 records; a batch's
 /// selected records are written to the sink, and only once the sink has confirmed them is
-/// the partition's checkpoint saved. A run stopped at any point (error, kill, cancel) and
-/// started again with the same plan emits every selected record past the checkpoints exactly
-/// once; only the batch in flight when it stopped may be written twice.
+/// the partition's checkpoint saved. The next batch is read while one is being written. A run
+/// stopped at any point (error, kill, cancel) and started again with the same plan emits every
+/// selected record past the checkpoints exactly once; only the batches in flight when it
+/// stopped may be written twice.
+///
+/// When the sink has [concurrent writers](Sink::concurrent_writer) (a topic) and the job has
+/// no `max_events`, up to [`PARALLEL_PARTITIONS`] partitions are replayed side by side, each
+/// through its own writer; otherwise one after another, in plan order. Either way each
+/// partition's order is kept, and a rate limit holds for the job as a whole.
 ///
 /// The sink is not finished here: call [`Sink::finish`] after [`Outcome::Completed`].
 pub async fn run(
@@ -188,57 +216,160 @@ pub async fn run(
         .load(&job.id)
         .await
         .map_err(|e| ReplayError::Checkpoint(format!("cannot load job {:?}: {e}", job.id)))?;
-    let mut state = JobState::resume(plan, &saved)?;
-    let mut pace = Pace::new(job.rate_per_sec);
-    let mut meter = Meter::new(&state);
-    let job_header = Bytes::copy_from_slice(job.id.as_bytes());
+    let state = JobState::resume(plan, &saved)?;
+    let meter = Meter::new(&state);
     progress.send_replace(state.progress(&meter));
+    let partitions = state.partitions.len();
+    let shared = Lanes {
+        log: log.as_ref(),
+        job,
+        filter: &filter,
+        checkpoints,
+        control: &control,
+        progress: &progress,
+        job_header: Bytes::copy_from_slice(job.id.as_bytes()),
+        state: Mutex::new((state, meter)),
+        pace: tokio::sync::Mutex::new(Pace::new(job.rate_per_sec, job.batch)),
+        next_partition: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+    };
+    let lanes = if job.max_events.is_some() {
+        1
+    } else {
+        PARALLEL_PARTITIONS.min(partitions).max(1)
+    };
+    let mut more: Vec<Box<dyn Sink>> = (1..lanes).map_while(|_| sink.concurrent_writer()).collect();
+    let mut writers: Vec<&mut dyn Sink> = vec![sink];
+    writers.extend(more.iter_mut().map(|w| w.as_mut() as &mut dyn Sink));
+    // Every lane stops at a batch boundary (after checkpointing what it wrote) once any lane
+    // failed, so that a failure leaves nothing written but unconfirmed behind it.
+    let mut stops = Vec::with_capacity(lanes);
+    for stopped in join_all(writers.into_iter().map(|w| shared.lane(w))).await {
+        stops.push(stopped?);
+    }
+    let totals = shared.totals();
+    Ok(if stops.contains(&Some(Stop::Cancelled)) {
+        Outcome::Cancelled(totals)
+    } else if stops.contains(&Some(Stop::LimitReached)) {
+        Outcome::LimitReached(totals)
+    } else {
+        Outcome::Completed(totals)
+    })
+}
 
-    for index in 0..state.partitions.len() {
-        let (topic, partition, next, end) = {
-            let p = &state.partitions[index];
+/// Why a lane stopped before its partitions were done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Cancelled,
+    LimitReached,
+    /// Another lane failed; its error is the run's.
+    Failed,
+}
+
+/// What the lanes of one run share: the job, its state, and the partitions not started yet.
+struct Lanes<'a> {
+    log: &'a dyn EventLog,
+    job: &'a JobRun,
+    filter: &'a Filter,
+    checkpoints: &'a dyn Checkpoints,
+    control: &'a Control,
+    progress: &'a watch::Sender<Progress>,
+    job_header: Bytes,
+    /// Never held across an await.
+    state: Mutex<(JobState, Meter)>,
+    pace: tokio::sync::Mutex<Pace>,
+    next_partition: AtomicUsize,
+    /// Set when a lane failed: the others stop before their next batch.
+    failed: AtomicBool,
+}
+
+impl Lanes<'_> {
+    fn totals(&self) -> Totals {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .totals()
+    }
+
+    /// Replays partitions through `sink`, taking the next one not started until none is left.
+    async fn lane(&self, sink: &mut dyn Sink) -> Result<Option<Stop>, ReplayError> {
+        loop {
+            let index = self.next_partition.fetch_add(1, Ordering::Relaxed);
+            let Some(start) = self.partition_start(index) else {
+                return Ok(None);
+            };
+            match self.partition(index, start, sink).await {
+                Ok(None) => {}
+                Ok(Some(stop)) => return Ok(Some(stop)),
+                Err(err) => {
+                    self.failed.store(true, Ordering::Release);
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// Partition `index`'s topic, number, checkpoint and planned end; `None` past the last.
+    fn partition_start(&self, index: usize) -> Option<(String, u32, i64, i64)> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0.partitions.get(index).map(|p| {
             (
                 p.plan.topic.clone(),
                 p.plan.partition,
                 p.checkpoint.next_offset,
                 p.plan.end,
             )
-        };
-        let mut scan = PartitionScan::new(log.as_ref(), &topic, partition, next, end);
+        })
+    }
+
+    /// Replays partition `index` from its checkpoint to its planned end.
+    async fn partition(
+        &self,
+        index: usize,
+        (topic, partition, next, end): (String, u32, i64, i64),
+        sink: &mut dyn Sink,
+    ) -> Result<Option<Stop>, ReplayError> {
+        let mut scan =
+            PartitionScan::new(self.log, &topic, partition, next, end).with_batch(self.job.batch);
         let source = Source {
-            filter: &filter,
+            filter: self.filter,
             topic: &topic,
             partition,
-            job: &job_header,
+            job: &self.job_header,
         };
+        let batch_cap = self.pace.lock().await.batch_cap();
         // The next batch, read while the one before it was being written.
         let mut ahead: Option<Batch> = None;
         loop {
-            if control.proceed().await == RunState::Cancelled {
-                return Ok(Outcome::Cancelled(state.totals()));
+            if self.control.proceed().await == RunState::Cancelled {
+                return Ok(Some(Stop::Cancelled));
+            }
+            if self.failed.load(Ordering::Acquire) {
+                return Ok(Some(Stop::Failed));
             }
             let batch = match ahead.take() {
                 Some(batch) => batch,
                 None => {
                     if scan.is_done() {
-                        break;
+                        return Ok(None);
                     }
-                    let remaining = remaining(job, state.totals().emitted);
+                    let remaining = remaining(self.job, self.totals().emitted);
                     if remaining == Some(0) {
-                        return Ok(Outcome::LimitReached(state.totals()));
+                        return Ok(Some(Stop::LimitReached));
                     }
-                    let cap = pace.batch_cap().min(remaining.unwrap_or(u64::MAX));
+                    let cap = batch_cap.min(remaining.unwrap_or(u64::MAX));
                     source.read(&mut scan, cap).await?
                 }
             };
             // Write this batch and, meanwhile, read the next: the sink's wait for durability
             // and the log's fetch overlap. Only this batch is checkpointed after the write.
-            let emitted_after = state.totals().emitted + batch.counts.emitted;
-            let remaining_after = remaining(job, emitted_after);
+            // (`max_events` runs one lane, so no other lane emits in between.)
+            let remaining_after = remaining(self.job, self.totals().emitted + batch.counts.emitted);
             let read_ahead = !scan.is_done()
                 && remaining_after != Some(0)
-                && control.state() == RunState::Running;
-            let cap_after = pace.batch_cap().min(remaining_after.unwrap_or(u64::MAX));
+                && self.control.state() == RunState::Running;
+            let cap_after = batch_cap.min(remaining_after.unwrap_or(u64::MAX));
             let Batch {
                 records,
                 counts,
@@ -248,7 +379,7 @@ pub async fn run(
                 if records.is_empty() {
                     return Ok(None);
                 }
-                pace.acquire(records.len()).await;
+                self.pace.lock().await.acquire(records.len()).await;
                 sink.write(records).await.map(Some)
             };
             let read = async {
@@ -259,22 +390,30 @@ pub async fn run(
                 }
             };
             let (written, read) = tokio::join!(write, read);
-            if let Some(position) = written.map_err(|e| ReplayError::Sink(e.to_string()))? {
-                state.sink_position = position;
-            }
-            let checkpoint = state.advance(index, next_offset, counts);
-            checkpoints.save(&job.id, &checkpoint).await.map_err(|e| {
-                ReplayError::Checkpoint(format!(
-                    "cannot save {topic}/{partition} of job {:?}: {e}",
-                    job.id
-                ))
-            })?;
-            meter.sample(&state);
-            progress.send_replace(state.progress(&meter));
+            let position = written.map_err(|e| ReplayError::Sink(e.to_string()))?;
+            let checkpoint = {
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                let (state, meter) = &mut *state;
+                if let Some(position) = position {
+                    state.sink_position = position;
+                }
+                let checkpoint = state.advance(index, next_offset, counts);
+                meter.sample(state);
+                self.progress.send_replace(state.progress(meter));
+                checkpoint
+            };
+            self.checkpoints
+                .save(&self.job.id, &checkpoint)
+                .await
+                .map_err(|e| {
+                    ReplayError::Checkpoint(format!(
+                        "cannot save {topic}/{partition} of job {:?}: {e}",
+                        self.job.id
+                    ))
+                })?;
             ahead = read?;
         }
     }
-    Ok(Outcome::Completed(state.totals()))
 }
 
 /// Events the job may still emit after `emitted`; `None`: no limit.
@@ -299,12 +438,12 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
-    /// Reads up to `READ_BATCH` records, keeping at most `cap` of them.
+    /// Reads up to a batch of records, keeping at most `cap` of them.
     async fn read(&self, scan: &mut PartitionScan<'_>, cap: u64) -> Result<Batch, ReplayError> {
         let mut counts = Totals::default();
         let mut records = Vec::new();
         let mut read = 0;
-        while read < READ_BATCH && (records.len() as u64) < cap {
+        while read < scan.batch() && (records.len() as u64) < cap {
             let Some(record) = scan.next_record().await? else {
                 break;
             };
@@ -518,13 +657,15 @@ impl Meter {
 /// over any second.
 struct Pace {
     per_sec: Option<f64>,
+    batch: u64,
     next: Instant,
 }
 
 impl Pace {
-    fn new(rate_per_sec: Option<u32>) -> Pace {
+    fn new(rate_per_sec: Option<u32>, batch: usize) -> Pace {
         Pace {
             per_sec: rate_per_sec.map(|r| f64::from(r.max(1))),
+            batch: batch.max(1) as u64,
             next: Instant::now(),
         }
     }
@@ -532,8 +673,8 @@ impl Pace {
     /// The most records one batch may emit.
     fn batch_cap(&self) -> u64 {
         match self.per_sec {
-            None => READ_BATCH as u64,
-            Some(rate) => ((rate / 10.0) as u64).clamp(1, READ_BATCH as u64),
+            None => self.batch,
+            Some(rate) => ((rate / 10.0) as u64).clamp(1, self.batch),
         }
     }
 

@@ -39,6 +39,7 @@ mod open;
 mod plan;
 mod reingest;
 mod scan;
+pub use scan::DEFAULT_BATCH;
 mod select;
 mod service;
 mod store;
@@ -46,7 +47,8 @@ mod time;
 mod topic;
 
 pub use engine::{
-    Control, JobRun, Outcome, PartitionProgress, Progress, RunState, Totals, resume_position, run,
+    Control, JobRun, Outcome, PARALLEL_PARTITIONS, PartitionProgress, Progress, RunState, Totals,
+    resume_position, run,
 };
 pub use error::ReplayError;
 pub use file::{FileError, FileSink, VerifyReport, verify};

@@ -138,6 +138,14 @@ pub trait Sink: Send {
 
     /// Flushes and closes; for files, writes the manifest. Called once, after the last write.
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, BoxError>>;
+
+    /// Another writer into the same target, for a partition replayed side by side with the
+    /// others. Only a target that keeps each partition's order whatever the others do, and
+    /// has no position shared between them, has one (a topic); with `None`, the default, the
+    /// engine replays partitions one after another. The engine never finishes these writers.
+    fn concurrent_writer(&self) -> Option<Box<dyn Sink>> {
+        None
+    }
 }
 
 /// What a sink says when it is finished.

@@ -42,7 +42,10 @@ pub async fn ensure_topic(
 /// A batch is written when every record of it is durable; if the log reports any record as
 /// failed, the write fails (records of that batch may have been appended: a resumed job
 /// writes them again).
-#[derive(Debug)]
+///
+/// Partitions may be written side by side ([`Sink::concurrent_writer`]): the log keeps each
+/// partition's order, and a topic has no position to share.
+#[derive(Debug, Clone)]
 pub struct TopicSink {
     log: Arc<dyn EventLog>,
     topic: String,
@@ -121,5 +124,9 @@ impl Sink for TopicSink {
 
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, BoxError>> {
         Box::pin(async { Ok(SinkReport::default()) })
+    }
+
+    fn concurrent_writer(&self) -> Option<Box<dyn Sink>> {
+        Some(Box::new(self.clone()))
     }
 }

@@ -81,6 +81,7 @@ replay_suite!(
     key_and_producer_filters,
     schema_version_and_predicate_filters,
     interrupted_job_resumes_exactly_once,
+    partitions_are_replayed_side_by_side,
     rate_limit_is_honoured,
     max_events_stops_the_job,
     dry_run_counts_what_a_run_emits,

@@ -247,12 +247,7 @@ async fn mixed_dead_letters(log: &dyn EventLog) -> i64 {
 }
 
 fn job(id: &str) -> JobRun {
-    JobRun {
-        id: id.to_owned(),
-        selection: selection(),
-        rate_per_sec: None,
-        max_events: None,
-    }
+    JobRun::new(id, selection())
 }
 
 /// Runs `job` into `sink` with `checkpoints`.

@@ -300,9 +300,9 @@ pub(super) async fn copy(
         inner: sink,
         timings: timings.clone(),
     };
-    let job = JobRun {
-        id: job_id.to_owned(),
-        selection: Selection {
+    let job = JobRun::new(
+        job_id,
+        Selection {
             topics: sources,
             // The source's whole time range, `[first, last]`.
             from_ms: setup.filled.first_ms,
@@ -314,9 +314,7 @@ pub(super) async fn copy(
             dead_letter_reasons: Vec::new(),
             dead_letter_types: Vec::new(),
         },
-        rate_per_sec: None,
-        max_events: None,
-    };
+    );
     let checkpoints = MemoryCheckpoints::new();
     let (progress, watching) = watch::channel(Progress::default());
     let _ = timings.take();

@@ -183,10 +183,9 @@ pub async fn start(
 /// What the engine needs of a stored job.
 pub fn job_run(job: &StoredJob) -> JobRun {
     JobRun {
-        id: job.id.clone(),
-        selection: job.selection.clone(),
         rate_per_sec: job.rate_per_sec,
         max_events: job.max_events,
+        ..JobRun::new(job.id.clone(), job.selection.clone())
     }
 }
 

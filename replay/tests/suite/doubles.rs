@@ -197,7 +197,8 @@ pub(crate) enum Script {
     Cancel(Control),
 }
 
-/// A topic sink that does something else on its `at`-th write.
+/// A topic sink that does something else on its `at`-th write. It has no concurrent
+/// writers, so the engine replays partitions one after another through it, as through a file.
 #[derive(Debug)]
 pub(crate) struct ScriptedSink {
     inner: TopicSink,
@@ -214,6 +215,64 @@ impl ScriptedSink {
             at,
             script,
         }
+    }
+
+    /// Only the one-partition-at-a-time part: every write goes through.
+    pub(crate) fn sequential(inner: TopicSink) -> Self {
+        ScriptedSink::new(inner, 0, Script::Fail)
+    }
+}
+
+/// A topic sink whose writers — itself and each [concurrent writer](Sink::concurrent_writer)
+/// it hands out — hold their first write until `lanes` writers are writing at once: an
+/// engine that replays partitions one after another never gets past it. The sink itself
+/// (not the writers it hands out) fails its `fail_at`-th write without writing anything.
+#[derive(Debug)]
+pub(crate) struct SideBySideSink {
+    inner: TopicSink,
+    together: Arc<tokio::sync::Barrier>,
+    writes: usize,
+    fail_at: Option<usize>,
+}
+
+impl SideBySideSink {
+    pub(crate) fn new(inner: TopicSink, lanes: usize, fail_at: usize) -> Self {
+        SideBySideSink {
+            inner,
+            together: Arc::new(tokio::sync::Barrier::new(lanes)),
+            writes: 0,
+            fail_at: Some(fail_at),
+        }
+    }
+}
+
+impl Sink for SideBySideSink {
+    fn write<'a>(&'a mut self, batch: Vec<ReplayRecord>) -> BoxFuture<'a, Result<u64, BoxError>> {
+        self.writes += 1;
+        let first = self.writes == 1;
+        let fail = self.fail_at == Some(self.writes);
+        Box::pin(async move {
+            if first {
+                self.together.wait().await;
+            }
+            if fail {
+                return Err("the disk is on fire".into());
+            }
+            self.inner.write(batch).await
+        })
+    }
+
+    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, BoxError>> {
+        Box::new(self.inner).finish()
+    }
+
+    fn concurrent_writer(&self) -> Option<Box<dyn Sink>> {
+        Some(Box::new(SideBySideSink {
+            inner: self.inner.clone(),
+            together: self.together.clone(),
+            writes: 0,
+            fail_at: None,
+        }))
     }
 }
 

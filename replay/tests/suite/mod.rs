@@ -16,7 +16,9 @@ use tributary_replay::{
     ReplayError, ReplayRecord, Selection, Sink, TopicSink, dry_run, ensure_topic, plan, run,
 };
 
-use doubles::{CollectSink, HangingCheckpoints, Lie, LyingLog, Script, ScriptedSink};
+use doubles::{
+    CollectSink, HangingCheckpoints, Lie, LyingLog, Script, ScriptedSink, SideBySideSink,
+};
 
 /// An hour ago, whole seconds: recent enough for any broker's default retention.
 fn base_ms() -> i64 {
@@ -55,12 +57,11 @@ fn selection(topic: &str, from_ms: i64, to_ms: i64) -> Selection {
     }
 }
 
+/// Batches of 500 keep the cases' topics small (Tansu on sqlite reads slowly).
 fn job(id: &str, selection: Selection) -> JobRun {
     JobRun {
-        id: id.to_owned(),
-        selection,
-        rate_per_sec: None,
-        max_events: None,
+        batch: 500,
+        ..JobRun::new(id, selection)
     }
 }
 
@@ -317,10 +318,11 @@ pub(crate) async fn schema_version_and_predicate_filters(log: Arc<dyn EventLog>)
 }
 
 /// Source: 2 partitions × 1 300 records (3 batches each); a producer filter keeps 4 in 7.
-/// The job is killed right after its second checkpoint, then its sink fails on its second
+/// Through sinks without concurrent writers (partitions one after another, as into a file),
+/// the job is killed right after its second checkpoint, then its sink fails on its second
 /// write, then it is cancelled during a write; each time a fresh run resumes from the
-/// checkpoints. The target holds every selected record exactly
-/// once, in the source's order per partition.
+/// checkpoints. The target holds every selected record exactly once, in the source's order
+/// per partition.
 pub(crate) async fn interrupted_job_resumes_exactly_once(log: Arc<dyn EventLog>) {
     let topic = new_topic(log.as_ref(), "resume", 2).await;
     let t = base_ms();
@@ -350,7 +352,7 @@ pub(crate) async fn interrupted_job_resumes_exactly_once(log: Arc<dyn EventLog>)
 
     // 1. Killed: the second checkpoint is saved, then the run never gets further and is dropped.
     let hanging = HangingCheckpoints::new(&checkpoints, 2);
-    let mut sink = open_sink().await.unwrap();
+    let mut sink = ScriptedSink::sequential(open_sink().await.unwrap());
     tokio::select! {
         result = run_into(&log, &job, &planned, &mut sink, &hanging) => {
             panic!("the run should hang after its second checkpoint, got {result:?}")
@@ -418,6 +420,63 @@ pub(crate) async fn interrupted_job_resumes_exactly_once(log: Arc<dyn EventLog>)
     }
     assert_eq!(outcome.totals().emitted as usize, total);
     assert_eq!(outcome.totals().emitted + outcome.totals().filtered, 2_600);
+}
+
+/// Source: 3 partitions × 1 300 records (3 batches each). Into a topic the partitions are
+/// replayed side by side: the sink's three writers each hold their first write until all
+/// three are writing. One writer fails its third write; the others stop at their next batch
+/// boundary, having confirmed what they wrote. A fresh run resumes from the checkpoints, and
+/// the target holds every record exactly once, in the source's order per partition.
+pub(crate) async fn partitions_are_replayed_side_by_side(log: Arc<dyn EventLog>) {
+    let topic = new_topic(log.as_ref(), "lanes", 3).await;
+    let t = base_ms();
+    for partition in 0..3u32 {
+        let records = (0..1_300)
+            .map(|i| {
+                Record::new(format!("p{partition}-{i}"), t + i)
+                    .with_key(format!("key{}", i % 13))
+                    .with_partition(partition)
+            })
+            .collect();
+        append(log.as_ref(), &topic, records).await;
+    }
+    let source = read_target(log.as_ref(), &topic, 3).await;
+    let sel = selection(&topic, t, t + 10_000);
+    let planned = plan(log.as_ref(), &sel).await.expect("plan");
+    let id = format!("lanes-{}", uuid::Uuid::new_v4().simple());
+    let job = job(&id, sel.clone());
+    let target = tributary_replay::default_target_topic(&id);
+    ensure_topic(log.as_ref(), &target, 3).await.unwrap();
+    let checkpoints = MemoryCheckpoints::new();
+    let open_sink = || TopicSink::open(log.clone(), &target, &sel.topics);
+
+    let mut sink = SideBySideSink::new(open_sink().await.unwrap(), 3, 3);
+    let failed = tokio::time::timeout(
+        Duration::from_secs(120),
+        run_into(&log, &job, &planned, &mut sink, &checkpoints),
+    )
+    .await
+    .expect("three writers writing at once: the partitions are replayed side by side")
+    .unwrap_err();
+    assert!(matches!(failed, ReplayError::Sink(_)), "{failed}");
+    let saved = checkpoints.snapshot(&id);
+    assert_eq!(saved.len(), 3, "every partition confirmed its first batch");
+    assert!(saved.values().all(|c| c.next_offset >= 500), "{saved:?}");
+    assert!(
+        saved.values().any(|c| c.next_offset < 1_300),
+        "the failure stopped a partition: {saved:?}"
+    );
+
+    let mut sink = open_sink().await.unwrap();
+    let outcome = run_into(&log, &job, &planned, &mut sink, &checkpoints)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Completed(_)), "{outcome:?}");
+    assert_eq!(outcome.totals().emitted, 3_900);
+    let replayed = read_target(log.as_ref(), &target, 3).await;
+    for p in 0..3 {
+        assert_eq!(values(&replayed[&p]), values(&source[&p]), "partition {p}");
+    }
 }
 
 /// 500 records at 250/s: the rate measured between the first and the last write is within
