@@ -620,8 +620,17 @@ fn standalone_run_against_kafka() {
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     };
-    let (status, stdout, stderr) =
-        run(&["--topic", &orders, "--from", "-1h", "--dry-run", "--json"]);
+    // Extra librdkafka properties reach the clients (TLS and SASL ride on these).
+    let (status, stdout, stderr) = run(&[
+        "--kafka-property",
+        "client.id=tributary-replay-e2e",
+        "--topic",
+        &orders,
+        "--from",
+        "-1h",
+        "--dry-run",
+        "--json",
+    ]);
     assert!(status.success(), "{stdout}{stderr}");
     let dry: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(dry["would_emit"], 20, "{dry}");
@@ -661,6 +670,47 @@ fn standalone_run_against_kafka() {
     let (status, _, stderr) = run(&["--topic", &orders, "--from", "-1h", "--to", "-2h"]);
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("before"), "{stderr}");
+}
+
+/// `tributary replay run --kafka-property`: malformed, reserved and unknown properties stop
+/// the command before it connects (exit status 2, the property named), whether or not a
+/// broker is there.
+#[test]
+fn standalone_refuses_bad_kafka_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |property: &str| {
+        let output = common::command(dir.path())
+            .args([
+                "replay",
+                "run",
+                "--bootstrap",
+                "127.0.0.1:1",
+                "--topic",
+                "orders",
+            ])
+            .args(["--from", "-1h", "--kafka-property", property])
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    for (property, said) in [
+        ("security.protocol", "is not KEY=VALUE"),
+        ("=SSL", "is not KEY=VALUE"),
+        ("acks=1", "\"acks\" cannot be overridden"),
+        (
+            "enable.idempotence=false",
+            "\"enable.idempotence\" cannot be overridden",
+        ),
+        ("no.such.property=1", "no.such.property"),
+    ] {
+        let (code, stderr) = run(property);
+        assert_eq!(code, Some(2), "{property}: {stderr}");
+        assert!(stderr.contains(said), "{property}: {stderr}");
+        assert!(!stderr.contains("cannot reach"), "{property}: {stderr}");
+    }
 }
 
 /// Dead letters selected by reason and type, fixed with a JSON Patch, previewed (before, after,

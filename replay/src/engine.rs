@@ -1,7 +1,7 @@
 //! Running a planned job: read, filter, write to the sink, then checkpoint — in that order.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -231,7 +231,7 @@ pub async fn run(
         state: Mutex::new((state, meter)),
         pace: tokio::sync::Mutex::new(Pace::new(job.rate_per_sec, job.batch)),
         next_partition: AtomicUsize::new(0),
-        failed: AtomicBool::new(false),
+        failed: watch::Sender::new(false),
     };
     let lanes = if job.max_events.is_some() {
         1
@@ -279,8 +279,8 @@ struct Lanes<'a> {
     state: Mutex<(JobState, Meter)>,
     pace: tokio::sync::Mutex<Pace>,
     next_partition: AtomicUsize,
-    /// Set when a lane failed: the others stop before their next batch.
-    failed: AtomicBool,
+    /// Set when a lane failed: the others stop before their next batch, paused or not.
+    failed: watch::Sender<bool>,
 }
 
 impl Lanes<'_> {
@@ -303,7 +303,7 @@ impl Lanes<'_> {
                 Ok(None) => {}
                 Ok(Some(stop)) => return Ok(Some(stop)),
                 Err(err) => {
-                    self.failed.store(true, Ordering::Release);
+                    self.failed.send_replace(true);
                     return Err(err);
                 }
             }
@@ -342,11 +342,16 @@ impl Lanes<'_> {
         // The next batch, read while the one before it was being written.
         let mut ahead: Option<Batch> = None;
         loop {
-            if self.control.proceed().await == RunState::Cancelled {
-                return Ok(Some(Stop::Cancelled));
-            }
-            if self.failed.load(Ordering::Acquire) {
-                return Ok(Some(Stop::Failed));
+            let mut failed = self.failed.subscribe();
+            tokio::select! {
+                biased;
+                // (The sender lives in `self`: the channel cannot close while we wait.)
+                _ = failed.wait_for(|failed| *failed) => return Ok(Some(Stop::Failed)),
+                state = self.control.proceed() => {
+                    if state == RunState::Cancelled {
+                        return Ok(Some(Stop::Cancelled));
+                    }
+                }
             }
             let batch = match ahead.take() {
                 Some(batch) => batch,

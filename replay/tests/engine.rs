@@ -82,6 +82,7 @@ replay_suite!(
     schema_version_and_predicate_filters,
     interrupted_job_resumes_exactly_once,
     partitions_are_replayed_side_by_side,
+    a_failure_ends_a_paused_run,
     rate_limit_is_honoured,
     max_events_stops_the_job,
     dry_run_counts_what_a_run_emits,

@@ -138,6 +138,11 @@ struct StandaloneArgs {
         value_name = "HOST:PORT"
     )]
     bootstrap: String,
+    /// A librdkafka property for the Kafka clients, e.g. `security.protocol=SSL` or
+    /// `sasl.mechanism=PLAIN` (repeatable). `acks`, `enable.idempotence` and
+    /// `bootstrap.servers` are Tributary's to set.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    kafka_properties: Vec<(String, String)>,
     /// Source topics (repeatable).
     #[arg(long = "topic", required_unless_present = "resume")]
     topics: Vec<String>,
@@ -168,6 +173,16 @@ struct StandaloneArgs {
     /// those it was started with.
     #[arg(long, value_name = "JOB_ID")]
     resume: Option<String>,
+}
+
+/// `KEY=VALUE`, both sides non-empty.
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() && !value.is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 pub(crate) async fn run(args: ReplayArgs) -> Result<(), Failure> {

@@ -59,9 +59,10 @@ pub(super) fn new_reader(options: &KafkaOptions) -> Result<Reader, LogError> {
         // holds every Fetch for the whole wait): short, so a streaming read is not paced by it.
         .set("fetch.wait.max.ms", "10")
         .set("fetch.error.backoff.ms", "50")
-        // Fetch ahead while the queue holds less than this (whichever limit comes first).
+        // Fetch ahead while the queue holds less than this (whichever limit comes first; at
+        // most 4 MB per reader, and a pool keeps up to 8).
         .set("queued.min.messages", "10000")
-        .set("queued.max.messages.kbytes", "8192")
+        .set("queued.max.messages.kbytes", "4096")
         // How soon a partition whose queue is full is looked at again. librdkafka's default
         // (1000 ms) makes a read that drained the queue wait a second for its next records —
         // as long as a read waits before it concludes the broker has nothing; 0 makes the

@@ -32,8 +32,9 @@ use super::{KafkaOptions, blocking, errors};
 use crate::metrics::BROKER_ANSWER_CORRECTED;
 use crate::{ErrorKind, LogError, StoredRecord, Watermarks};
 
-/// Idle readers kept for reuse.
-const MAX_IDLE_READERS: usize = 4;
+/// Idle readers kept for reuse: enough for two replay jobs reading four partitions each
+/// (`tributary-replay`'s runner and lanes), so that each keeps streaming from its reader.
+const MAX_IDLE_READERS: usize = 8;
 /// How long an idle reader is kept. Short, because an idle client still follows metadata of
 /// topics it read (see [`Readers::close_idle`]).
 const IDLE_READER_LIFETIME: Duration = Duration::from_secs(30);

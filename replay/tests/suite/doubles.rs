@@ -226,13 +226,15 @@ impl ScriptedSink {
 /// A topic sink whose writers — itself and each [concurrent writer](Sink::concurrent_writer)
 /// it hands out — hold their first write until `lanes` writers are writing at once: an
 /// engine that replays partitions one after another never gets past it. The sink itself
-/// (not the writers it hands out) fails its `fail_at`-th write without writing anything.
+/// (not the writers it hands out) fails its `fail_at`-th write without writing anything,
+/// pausing the job first if told to.
 #[derive(Debug)]
 pub(crate) struct SideBySideSink {
     inner: TopicSink,
     together: Arc<tokio::sync::Barrier>,
     writes: usize,
     fail_at: Option<usize>,
+    pause_first: Option<Control>,
 }
 
 impl SideBySideSink {
@@ -242,7 +244,14 @@ impl SideBySideSink {
             together: Arc::new(tokio::sync::Barrier::new(lanes)),
             writes: 0,
             fail_at: Some(fail_at),
+            pause_first: None,
         }
+    }
+
+    /// Pauses `control` just before the failing write fails.
+    pub(crate) fn pausing(mut self, control: Control) -> Self {
+        self.pause_first = Some(control);
+        self
     }
 }
 
@@ -256,6 +265,9 @@ impl Sink for SideBySideSink {
                 self.together.wait().await;
             }
             if fail {
+                if let Some(control) = &self.pause_first {
+                    control.pause();
+                }
                 return Err("the disk is on fire".into());
             }
             self.inner.write(batch).await
@@ -272,6 +284,7 @@ impl Sink for SideBySideSink {
             together: self.together.clone(),
             writes: 0,
             fail_at: None,
+            pause_first: None,
         }))
     }
 }

@@ -479,6 +479,48 @@ pub(crate) async fn partitions_are_replayed_side_by_side(log: Arc<dyn EventLog>)
     }
 }
 
+/// Two partitions side by side; the job is paused just as one lane's write fails. The other
+/// lane, waiting for the job to resume, stops too: the run ends with the failure instead of
+/// waiting for a resume nobody will send.
+pub(crate) async fn a_failure_ends_a_paused_run(log: Arc<dyn EventLog>) {
+    let topic = new_topic(log.as_ref(), "paused-failure", 2).await;
+    let t = base_ms();
+    for partition in 0..2u32 {
+        let records = (0..600)
+            .map(|i| Record::new(format!("p{partition}-{i}"), t + i).with_partition(partition))
+            .collect();
+        append(log.as_ref(), &topic, records).await;
+    }
+    let sel = selection(&topic, t, t + 10_000);
+    let planned = plan(log.as_ref(), &sel).await.expect("plan");
+    let id = format!("paused-failure-{}", uuid::Uuid::new_v4().simple());
+    let job = job(&id, sel.clone());
+    let target = tributary_replay::default_target_topic(&id);
+    ensure_topic(log.as_ref(), &target, 2).await.unwrap();
+    let control = Control::new();
+    let sink = TopicSink::open(log.clone(), &target, &sel.topics)
+        .await
+        .unwrap();
+    let mut sink = SideBySideSink::new(sink, 2, 2).pausing(control.clone());
+    let (progress, _) = watch::channel(Progress::default());
+    let checkpoints = MemoryCheckpoints::new();
+    let ran = tokio::time::timeout(
+        Duration::from_secs(120),
+        run(
+            log.clone(),
+            &job,
+            &planned,
+            &mut sink,
+            &checkpoints,
+            control,
+            progress,
+        ),
+    )
+    .await
+    .expect("the run ends although the job is paused");
+    assert!(matches!(ran, Err(ReplayError::Sink(_))), "{ran:?}");
+}
+
 /// 500 records at 250/s: the rate measured between the first and the last write is within
 /// 10 % of the limit.
 pub(crate) async fn rate_limit_is_honoured(log: Arc<dyn EventLog>) {

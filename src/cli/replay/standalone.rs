@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 use tributary_core::{Database, now_ms};
-use tributary_eventlog::{EventLog, KafkaLog, KafkaOptions};
+use tributary_eventlog::{EventLog, KafkaLog, KafkaOptions, LogError};
 use tributary_replay::{
     Control, FileFormat, JobStore, NewJob, Outcome, Predicate, Progress, ReplayError, Selection,
     StoredJob, Target, default_target_topic, dry_run, new_job_id, open_sink, parse_time, plan,
@@ -20,13 +20,16 @@ use super::{StandaloneArgs, parse_predicate, progress_line, render_dry_run};
 use crate::cli::Failure;
 
 pub(super) async fn run(args: StandaloneArgs, json: bool) -> Result<(), Failure> {
-    let log: Arc<dyn EventLog> = Arc::new(
-        KafkaLog::connect(KafkaOptions::new(args.bootstrap.clone()))
-            .await
-            .map_err(|e| {
-                Failure::runtime(format!("cannot reach Kafka at {}: {e}", args.bootstrap))
-            })?,
-    );
+    let mut options = KafkaOptions::new(args.bootstrap.clone());
+    options.extra = args.kafka_properties.iter().cloned().collect();
+    let log: Arc<dyn EventLog> =
+        Arc::new(KafkaLog::connect(options).await.map_err(|e| match e {
+            // Refused options or a client librdkafka cannot build: the command line's fault.
+            LogError::Fatal(why) => {
+                Failure::usage(format!("cannot use these Kafka options: {why}"))
+            }
+            e => Failure::runtime(format!("cannot reach Kafka at {}: {e}", args.bootstrap)),
+        })?);
     let store = open_state(&args.state).await?;
     let job = match &args.resume {
         Some(id) => store
