@@ -65,6 +65,28 @@ fn job(id: &str, selection: Selection) -> JobRun {
     }
 }
 
+/// A job of `sel` into a fresh target topic, planned.
+struct Topical {
+    planned: Plan,
+    id: String,
+    job: JobRun,
+    target: String,
+}
+
+/// Plans `sel` and creates the target topic (`partitions` partitions) of a new job for `case`.
+async fn topical(log: &dyn EventLog, case: &str, sel: &Selection, partitions: u32) -> Topical {
+    let planned = plan(log, sel).await.expect("plan");
+    let id = format!("{case}-{}", uuid::Uuid::new_v4().simple());
+    let target = tributary_replay::default_target_topic(&id);
+    ensure_topic(log, &target, partitions).await.unwrap();
+    Topical {
+        planned,
+        job: job(&id, sel.clone()),
+        id,
+        target,
+    }
+}
+
 /// Runs `job` to its end into `sink`; the outcome.
 async fn run_into(
     log: &Arc<dyn EventLog>,
@@ -342,11 +364,12 @@ pub(crate) async fn interrupted_job_resumes_exactly_once(log: Arc<dyn EventLog>)
     let source = read_target(log.as_ref(), &topic, 2).await;
     let mut sel = selection(&topic, t, t + 10_000);
     sel.producers = vec!["keep".into()];
-    let planned = plan(log.as_ref(), &sel).await.expect("plan");
-    let id = format!("resume-{}", uuid::Uuid::new_v4().simple());
-    let job = job(&id, sel.clone());
-    let target = tributary_replay::default_target_topic(&id);
-    ensure_topic(log.as_ref(), &target, 2).await.unwrap();
+    let Topical {
+        planned,
+        id,
+        job,
+        target,
+    } = topical(log.as_ref(), "resume", &sel, 2).await;
     let checkpoints = MemoryCheckpoints::new();
     let open_sink = || TopicSink::open(log.clone(), &target, &sel.topics);
 
@@ -442,11 +465,12 @@ pub(crate) async fn partitions_are_replayed_side_by_side(log: Arc<dyn EventLog>)
     }
     let source = read_target(log.as_ref(), &topic, 3).await;
     let sel = selection(&topic, t, t + 10_000);
-    let planned = plan(log.as_ref(), &sel).await.expect("plan");
-    let id = format!("lanes-{}", uuid::Uuid::new_v4().simple());
-    let job = job(&id, sel.clone());
-    let target = tributary_replay::default_target_topic(&id);
-    ensure_topic(log.as_ref(), &target, 3).await.unwrap();
+    let Topical {
+        planned,
+        id,
+        job,
+        target,
+    } = topical(log.as_ref(), "lanes", &sel, 3).await;
     let checkpoints = MemoryCheckpoints::new();
     let open_sink = || TopicSink::open(log.clone(), &target, &sel.topics);
 
@@ -492,11 +516,12 @@ pub(crate) async fn a_failure_ends_a_paused_run(log: Arc<dyn EventLog>) {
         append(log.as_ref(), &topic, records).await;
     }
     let sel = selection(&topic, t, t + 10_000);
-    let planned = plan(log.as_ref(), &sel).await.expect("plan");
-    let id = format!("paused-failure-{}", uuid::Uuid::new_v4().simple());
-    let job = job(&id, sel.clone());
-    let target = tributary_replay::default_target_topic(&id);
-    ensure_topic(log.as_ref(), &target, 2).await.unwrap();
+    let Topical {
+        planned,
+        job,
+        target,
+        ..
+    } = topical(log.as_ref(), "paused-failure", &sel, 2).await;
     let control = Control::new();
     let sink = TopicSink::open(log.clone(), &target, &sel.topics)
         .await
