@@ -1,12 +1,14 @@
 //! Tributary's copy: a replay job over the whole source, planned and run by the replay engine
 //! into a topic sink, over Tributary's Kafka backend.
 //!
-//! The engine works one partition at a time, one batch at a time: read up to 500 records
-//! (`EventLog::read`), write them to the sink and wait until they are durable, save the
-//! checkpoint, read the next batch. To show where its time goes, the log and the sink handed
-//! to it are thin wrappers that time every call: reads, watermarks and other log calls, and
-//! sink writes. Time outside those calls is the engine's own work (filtering, building the
-//! records, checkpoints, progress).
+//! The engine replays up to four partitions side by side (one lane each, each with its own
+//! writer), one batch at a time per lane: read up to 2,000 records (`EventLog::read`), write
+//! them and wait until they are durable while reading the next, save the checkpoint. To show
+//! where its time goes, the log and the sink handed to it (and the writers the sink hands out)
+//! are thin wrappers that time every call: reads, watermarks and other log calls, and sink
+//! writes. Calls of different lanes overlap, so their summed seconds can exceed the wall time;
+//! `outside_calls_seconds` (wall time minus the summed calls, at least zero) only means the
+//! engine's own work when one lane runs.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -241,10 +243,10 @@ impl EventLog for TimedLog {
     }
 }
 
-/// A topic sink that times its writes (each one returns when the batch is durable).
-#[derive(Debug)]
+/// A topic sink that times its writes (each one returns when the batch is durable), and so do
+/// the writers it hands out for partitions replayed side by side.
 struct TimedSink {
-    inner: TopicSink,
+    inner: Box<dyn Sink>,
     timings: Arc<Timings>,
 }
 
@@ -265,7 +267,15 @@ impl Sink for TimedSink {
     }
 
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<SinkReport, BoxError>> {
-        Box::new(self.inner).finish()
+        self.inner.finish()
+    }
+
+    fn concurrent_writer(&self) -> Option<Box<dyn Sink>> {
+        let inner = self.inner.concurrent_writer()?;
+        Some(Box::new(TimedSink {
+            inner,
+            timings: Arc::clone(&self.timings),
+        }))
     }
 }
 
@@ -297,7 +307,7 @@ pub(super) async fn copy(
     let sources = vec![setup.source.clone()];
     let sink = TopicSink::open(log.clone(), target, &sources).await?;
     let mut sink = TimedSink {
-        inner: sink,
+        inner: Box::new(sink),
         timings: timings.clone(),
     };
     let job = JobRun::new(
