@@ -4,7 +4,9 @@
 # 127.0.0.1), through three systems one after the other, each on its own topic:
 #   tributary  `tributary serve` with the Kafka event log
 #   baseline   FastAPI + uvicorn + fastjsonschema + confluent-kafka (bench/baseline/app.py)
-#   floor      a bare one-thread rdkafka producer loop (`tributary-bench floor`)
+#   floor      a bare one-thread rdkafka producer loop (`tributary-bench floor`); after a
+#              Tributary run, also paced at Tributary's half-load rate: the delivery latency of
+#              the broker and librdkafka alone, the reference for the p99 target
 # For each HTTP system: batches of 100 events, closed loop at several connection counts
 # (accepted events per server CPU-second); single-event POSTs, closed loop, to find the maximum
 # rate; then single-event POSTs open loop at half that rate (p50/p99/p99.9 from the intended
@@ -55,6 +57,7 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=bench/out/gateway-$stamp.jsonl
 work=$(mktemp -d /tmp/tributary-gateway-bench.XXXXXX)
 server_pid=
+half_rate=
 stop_server() {
   if [ -n "$server_pid" ]; then
     kill -TERM "$server_pid" 2>/dev/null || true
@@ -97,6 +100,7 @@ http_runs() {
     log "$system answered no single-event request; skipping the open-loop run"
     return 0
   fi
+  [ "$system" = tributary ] && half_rate=$rate
   "$bin" http-load "${common[@]}" --phase single-rate --batch 1 --connections "$open_connections" \
     --rate "$rate" --duration "$open_seconds" | tee -a "$out"
 }
@@ -164,6 +168,12 @@ PY
       log "floor: bare rdkafka producer loop"
       "$bin" floor --bootstrap "$TRIBUTARY_TEST_KAFKA" --topic bench.gateway_floor \
         --duration "$seconds" --broker-pid "$broker_pid" | tee -a "$out"
+      if [ -n "$half_rate" ]; then
+        log "floor paced at Tributary's half-load rate ($half_rate records/s), linger.ms=1 as Tributary"
+        "$bin" floor --bootstrap "$TRIBUTARY_TEST_KAFKA" --topic bench.gateway_floor_paced \
+          --duration "$open_seconds" --broker-pid "$broker_pid" --rate "$half_rate" --round-robin \
+          --linger-ms 1 | tee -a "$out"
+      fi
       ;;
     *) log "unknown system $system"; exit 2 ;;
   esac

@@ -96,11 +96,16 @@ pub(crate) fn run(args: &SummaryArgs) -> anyhow::Result<()> {
 
     let tributary = system_summary(&runs, "tributary");
     let baseline = system_summary(&runs, "baseline");
-    let floor = runs
-        .iter()
-        .find(|r| r["system"] == "floor")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let floor_run = |mode: &str| {
+        runs.iter()
+            .find(|r| r["system"] == "floor" && r["mode"] == mode)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let floor = floor_run("producer-loop");
+    // The broker and librdkafka alone at the rate of Tributary's half-load run: the latency
+    // no gateway in front of them can undercut.
+    let floor_paced = floor_run("paced");
 
     let trib_eff = tributary["batch"]["events_per_server_cpu_second"]
         .as_f64()
@@ -134,6 +139,13 @@ pub(crate) fn run(args: &SummaryArgs) -> anyhow::Result<()> {
     });
 
     print_table(&tributary, &baseline, &floor, &targets);
+    if !floor_paced.is_null() {
+        let d = &floor_paced["delivery_ms"];
+        println!(
+            "reference: a bare rdkafka producer alone at {} records/s (round-robin partitions) waits p50 / p99 / p99.9 = {} / {} / {} ms for its delivery reports",
+            floor_paced["rate"], d["p50"], d["p99"], d["p999"],
+        );
+    }
     let summary = json!({
         "bench": "gateway-summary",
         "results": args.results,
@@ -141,6 +153,7 @@ pub(crate) fn run(args: &SummaryArgs) -> anyhow::Result<()> {
         "tributary": tributary,
         "baseline": baseline,
         "floor": floor,
+        "floor_paced": floor_paced,
         "targets": targets,
     });
     if let Some(out) = &args.out {

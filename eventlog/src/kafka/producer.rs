@@ -304,16 +304,25 @@ impl Producer {
             if self.closed.load(Ordering::Acquire) {
                 return Err(LogError::Closed);
             }
-            let permits = tokio::time::timeout_at(deadline, async {
-                let bytes = self
-                    .bytes
-                    .clone()
-                    .acquire_many_owned(byte_permits(size, self.options.max_in_flight_bytes))
-                    .await;
-                let record = self.records.clone().acquire_owned().await;
-                (bytes, record)
-            })
-            .await;
+            let wanted = byte_permits(size, self.options.max_in_flight_bytes);
+            // Under the limits (the usual case) the permits are taken without a timer.
+            let free = self
+                .bytes
+                .clone()
+                .try_acquire_many_owned(wanted)
+                .ok()
+                .and_then(|bytes| Some((bytes, self.records.clone().try_acquire_owned().ok()?)));
+            let permits = match free {
+                Some((bytes, one)) => Ok((Ok(bytes), Ok(one))),
+                None => {
+                    tokio::time::timeout_at(deadline, async {
+                        let bytes = self.bytes.clone().acquire_many_owned(wanted).await;
+                        let record = self.records.clone().acquire_owned().await;
+                        (bytes, record)
+                    })
+                    .await
+                }
+            };
             let (bytes, one) = match permits {
                 Ok((Ok(bytes), Ok(one))) => (bytes, one),
                 Ok(_) => return Err(LogError::Closed),
