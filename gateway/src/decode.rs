@@ -257,7 +257,7 @@ fn split_json(
         }
         return match parse_event(text) {
             Ok(value) => Ok(vec![json_event(bytes, value)]),
-            Err(Parse::Duplicate(e)) => Ok(vec![malformed(bytes, &e)]),
+            Err(Parse::Refused(why)) => Ok(vec![malformed(bytes, why)]),
             Err(Parse::Syntax(e)) => Err(GatewayError::BadRequest(format!(
                 "the body is not valid json: {e}"
             ))),
@@ -305,7 +305,7 @@ fn split_array_in_two_passes(
             Ok(value) => events.push(json_event(bytes, value)),
             // Syntax was checked when the array was split: a duplicate name is this event's
             // own problem; anything else (nesting too deep) is the request's.
-            Err(Parse::Duplicate(e)) => events.push(malformed(bytes, &e)),
+            Err(Parse::Refused(why)) => events.push(malformed(bytes, why)),
             Err(Parse::Syntax(e)) => {
                 return Err(GatewayError::BadRequest(format!(
                     "event {index} is not acceptable json: {e}"
@@ -355,8 +355,8 @@ fn split_array_in_one_pass(
         let raw = body.slice_ref(&bytes[at..end]);
         events.push(if raw.len() > max_event_bytes {
             too_large(raw, max_event_bytes)
-        } else if checked.duplicate {
-            malformed(raw, DUPLICATE_MEMBER)
+        } else if let Some(why) = checked.refused {
+            malformed(raw, why)
         } else {
             json_event(raw, checked.value)
         });
@@ -371,22 +371,19 @@ fn split_array_in_one_pass(
     }
 }
 
-/// One value read by [`Strict`], with whether an object in it repeats a member name.
+/// One value read by [`Strict`], with why it is refused though it is JSON.
 struct Checked {
     value: Value,
-    duplicate: bool,
+    refused: Option<Refused>,
 }
 
 impl<'de> de::Deserialize<'de> for Checked {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let duplicate = Cell::new(false);
-        let value = Strict {
-            duplicate: &duplicate,
-        }
-        .deserialize(deserializer)?;
+        let found = Found::default();
+        let value = Strict { found: &found }.deserialize(deserializer)?;
         Ok(Checked {
             value,
-            duplicate: duplicate.get(),
+            refused: found.refused(),
         })
     }
 }
@@ -413,7 +410,7 @@ fn split_ndjson(
         }
         match parse_event(line) {
             Ok(value) => events.push(json_event(bytes, value)),
-            Err(Parse::Duplicate(e)) => events.push(malformed(bytes, &e)),
+            Err(Parse::Refused(why)) => events.push(malformed(bytes, why)),
             Err(Parse::Syntax(e)) if e.to_string().contains("recursion limit") => {
                 return Err(GatewayError::BadRequest(format!(
                     "line {} nests too deeply: {e}",
@@ -430,70 +427,107 @@ fn split_ndjson(
     Ok(events)
 }
 
+/// An event decoded from Avro or taken from an envelope: checked for the reserved key here.
 fn event(bytes: Bytes, value: Value) -> RawEvent {
-    let parsed = if holds_raw_value_token(&value) {
-        Err((Reason::Malformed, raw_value_token_message()))
-    } else if value.is_object() {
+    if holds_raw_value_token(&value) {
+        return malformed(bytes, Refused::ReservedKey);
+    }
+    RawEvent {
+        verbatim: false,
+        ..json_event(bytes, value)
+    }
+}
+
+/// An event whose bytes are its JSON, read by [`Strict`] (which refuses the reserved key).
+fn json_event(bytes: Bytes, value: Value) -> RawEvent {
+    let parsed = if value.is_object() {
         Ok(value)
     } else {
         Err((Reason::NotAnObject, "an event must be a json object".into()))
     };
     RawEvent {
         bytes,
-        verbatim: false,
+        verbatim: true,
         parsed,
     }
 }
 
-/// An event whose bytes are its JSON.
-fn json_event(bytes: Bytes, value: Value) -> RawEvent {
-    RawEvent {
-        verbatim: true,
-        ..event(bytes, value)
-    }
-}
-
-fn malformed(bytes: Bytes, why: &str) -> RawEvent {
+fn malformed(bytes: Bytes, why: Refused) -> RawEvent {
     RawEvent {
         bytes,
         verbatim: false,
-        parsed: Err((Reason::Malformed, format!("not acceptable json: {why}"))),
+        parsed: Err((Reason::Malformed, why.message())),
     }
 }
 
 /// Why an event's JSON was refused.
 enum Parse {
-    /// Valid JSON, but an object names a member twice. RFC 8259 leaves the meaning open
-    /// (I-JSON forbids it): the gateway would validate one reading and consumers could take
-    /// another, so such an event is refused.
-    Duplicate(String),
+    Refused(Refused),
     Syntax(serde_json::Error),
 }
 
-const DUPLICATE_MEMBER: &str = "an object names the same member twice";
-
-/// Parses one event, refusing objects with duplicate member names. A text that is not JSON at
-/// all is a syntax error even when it also repeats a name.
-fn parse_event(text: &str) -> Result<Value, Parse> {
-    let duplicate = Cell::new(false);
-    let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = Strict {
-        duplicate: &duplicate,
-    }
-    .deserialize(&mut de)
-    .and_then(|value| de.end().map(|()| value))
-    .map_err(Parse::Syntax)?;
-    if duplicate.get() {
-        return Err(Parse::Duplicate(String::from(DUPLICATE_MEMBER)));
-    }
-    Ok(parsed)
+/// Why text that is JSON is still not an acceptable event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// An object names a member twice. RFC 8259 leaves the meaning open (I-JSON forbids it):
+    /// the gateway would validate one reading and consumers could take another.
+    DuplicateMember,
+    /// An object holds serde_json's raw-value marker as a key (see [`RAW_VALUE_TOKEN`]).
+    ReservedKey,
 }
 
-/// A JSON value, as `serde_json::Value` reads it, except that a repeated member name is
-/// flagged in `duplicate` (the rest is still read, so syntax errors are still found).
+impl Refused {
+    fn message(self) -> String {
+        match self {
+            Refused::DuplicateMember => {
+                "not acceptable json: an object names the same member twice".to_owned()
+            }
+            Refused::ReservedKey => raw_value_token_message(),
+        }
+    }
+}
+
+/// What [`Strict`] noticed while reading.
+#[derive(Default)]
+struct Found {
+    duplicate: Cell<bool>,
+    reserved_key: Cell<bool>,
+}
+
+impl Found {
+    /// A repeated member name first, as the reading it would make ambiguous matters most.
+    fn refused(&self) -> Option<Refused> {
+        if self.duplicate.get() {
+            Some(Refused::DuplicateMember)
+        } else if self.reserved_key.get() {
+            Some(Refused::ReservedKey)
+        } else {
+            None
+        }
+    }
+}
+
+/// Parses one event, refusing objects with duplicate member names or the reserved key. A
+/// text that is not JSON at all is a syntax error even when it also repeats a name.
+fn parse_event(text: &str) -> Result<Value, Parse> {
+    let found = Found::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = Strict { found: &found }
+        .deserialize(&mut de)
+        .and_then(|value| de.end().map(|()| value))
+        .map_err(Parse::Syntax)?;
+    match found.refused() {
+        Some(why) => Err(Parse::Refused(why)),
+        None => Ok(parsed),
+    }
+}
+
+/// A JSON value, as `serde_json::Value` reads it, except that a repeated member name and the
+/// reserved key are noted in `found` (the rest is still read, so syntax errors are still
+/// found), which spares a second walk over the value.
 #[derive(Clone, Copy)]
 struct Strict<'c> {
-    duplicate: &'c Cell<bool>,
+    found: &'c Found,
 }
 
 impl<'de> DeserializeSeed<'de> for Strict<'_> {
@@ -557,9 +591,12 @@ impl<'de> Visitor<'de> for Strict<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = serde_json::Map::new();
         while let Some(name) = map.next_key::<String>()? {
+            if name == RAW_VALUE_TOKEN {
+                self.found.reserved_key.set(true);
+            }
             match out.entry(name) {
                 serde_json::map::Entry::Occupied(_) => {
-                    self.duplicate.set(true);
+                    self.found.duplicate.set(true);
                     // Read (and drop) the value: the text must still be JSON.
                     map.next_value_seed(self)?;
                 }
