@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use tributary_core::EventTypeName;
 
 use crate::GatewayError;
-use crate::decode::{self, Format, RawEvent};
+use crate::decode::{self, Format, Parsed, RawEvent};
 use crate::verdict::Reason;
 
 /// Binary mode: the `ce-*` attributes, as header text.
@@ -106,7 +106,7 @@ pub(crate) enum Mode {
 pub(crate) struct CloudEvent {
     pub(crate) index: usize,
     /// The bytes as sent (the envelope; in binary mode the body). `parsed` is the `data`.
-    pub(crate) raw: RawEvent,
+    pub(crate) raw: RawEvent<'static>,
     /// `None` when the envelope is wrong (then `raw.parsed` says why).
     pub(crate) event_type: Option<EventTypeName>,
     pub(crate) id: Option<String>,
@@ -138,7 +138,7 @@ pub(crate) fn parse(
             vec![RawEvent {
                 bytes: body.clone(),
                 verbatim: false,
-                parsed: Ok(Value::Object(envelope)),
+                parsed: Ok(Parsed::Value(Value::Object(envelope))),
             }]
         }
         Mode::Structured | Mode::Batch => {
@@ -162,9 +162,10 @@ pub(crate) fn parse(
     let single = !matches!(mode, Mode::Batch);
     let mut out = Vec::with_capacity(raws.len());
     for (index, raw) in raws.into_iter().enumerate() {
-        let event = match raw.parsed {
-            Err(why) => CloudEvent::invalid(index, raw.bytes, None, why),
-            Ok(envelope) => check(index, raw.bytes, envelope, path_type),
+        let (bytes, parsed) = raw.into_parts();
+        let event = match parsed {
+            Err(why) => CloudEvent::invalid(index, bytes, None, why),
+            Ok(envelope) => check(index, bytes, envelope, path_type),
         };
         if single
             && event.event_type.is_none()
@@ -227,7 +228,7 @@ fn check(
                 bytes,
                 verbatim: false,
                 parsed: if data.is_object() {
-                    Ok(data)
+                    Ok(Parsed::Value(data))
                 } else {
                     Err((
                         Reason::NotAnObject,

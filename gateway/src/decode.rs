@@ -23,7 +23,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use tributary_registry::{CompiledSchema, split_confluent_frame};
+use tributary_registry::{CompiledSchema, JsonTape, TapeError, split_confluent_frame};
 
 use crate::GatewayError;
 use crate::verdict::Reason;
@@ -143,13 +143,68 @@ pub(crate) fn decompress(
 
 /// One event as sent: its exact bytes and what became of parsing it.
 #[derive(Debug)]
-pub(crate) struct RawEvent {
+pub(crate) struct RawEvent<'b> {
     /// The event's bytes as sent (a slice of the body).
     pub(crate) bytes: Bytes,
     /// `bytes` is exactly the event's JSON (not an envelope or Avro), so a JSON Schema
     /// subject's record can carry it as sent instead of re-encoding the parsed value.
     pub(crate) verbatim: bool,
-    pub(crate) parsed: Result<Value, (Reason, String)>,
+    pub(crate) parsed: Result<Parsed<'b>, (Reason, String)>,
+}
+
+/// An acceptable event's content.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Parsed<'b> {
+    Value(Value),
+    /// JSON read into a tape over the body, without building a `Value` (see
+    /// `tributary_registry::JsonTape`): one object, no repeated names, no reserved key.
+    Tape(JsonTape<'b>),
+}
+
+impl RawEvent<'_> {
+    /// The bytes, and what parsing gave as a `Value`.
+    pub(crate) fn into_parts(self) -> (Bytes, Result<Value, (Reason, String)>) {
+        let parsed = match self.parsed {
+            Ok(Parsed::Value(value)) => Ok(value),
+            Ok(Parsed::Tape(tape)) => Ok(tape.to_value()),
+            Err(why) => Err(why),
+        };
+        (self.bytes, parsed)
+    }
+}
+
+/// Whether a tape that read fine holds an acceptable event: an object, without the reserved key.
+fn acceptable(tape: &JsonTape<'_>) -> Result<(), (Reason, String)> {
+    if tape.has_member_named(RAW_VALUE_TOKEN) {
+        Err(refusal(Refused::ReservedKey))
+    } else if !tape.is_object() {
+        Err(not_an_object())
+    } else {
+        Ok(())
+    }
+}
+
+fn not_an_object() -> (Reason, String) {
+    (Reason::NotAnObject, "an event must be a json object".into())
+}
+
+fn refusal(why: Refused) -> (Reason, String) {
+    (Reason::Malformed, why.message())
+}
+
+/// An event whose JSON was read into a tape and found acceptable (or why not).
+fn text_event<'b>(bytes: Bytes, read: Result<JsonTape<'b>, TapeError>) -> RawEvent<'b> {
+    let parsed = match read {
+        Ok(tape) => acceptable(&tape).map(|()| Parsed::Tape(tape)),
+        Err(TapeError::DuplicateMember) => Err(refusal(Refused::DuplicateMember)),
+        Err(TapeError::Syntax(e)) => Err((Reason::Malformed, format!("not valid json: {e}"))),
+    };
+    RawEvent {
+        bytes,
+        // As `json_event` and `malformed` say it for values.
+        verbatim: !matches!(parsed, Err((Reason::Malformed, _))),
+        parsed,
+    }
 }
 
 /// Splits a body of Avro datums (see the module docs) into events, decoded to plain JSON.
@@ -160,7 +215,7 @@ pub(crate) fn split_avro(
     framed_id: Option<u32>,
     max_events: usize,
     max_event_bytes: usize,
-) -> Result<Vec<RawEvent>, GatewayError> {
+) -> Result<Vec<RawEvent<'static>>, GatewayError> {
     let unreadable = |index: usize, at: usize, why: String| {
         GatewayError::BadRequest(format!(
             "event {index} (at byte {at}) is not avro of the schema: {why}"
@@ -218,7 +273,7 @@ pub(crate) fn split(
     format: Format,
     max_events: usize,
     max_event_bytes: usize,
-) -> Result<Vec<RawEvent>, GatewayError> {
+) -> Result<Vec<RawEvent<'_>>, GatewayError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         GatewayError::BadRequest(format!(
             "the body is not valid utf-8 (first bad byte at offset {})",
@@ -243,24 +298,23 @@ pub(crate) fn split(
     Ok(events)
 }
 
-fn split_json(
+fn split_json<'b>(
     body: &Bytes,
-    text: &str,
+    text: &'b str,
     max_events: usize,
     max_event_bytes: usize,
-) -> Result<Vec<RawEvent>, GatewayError> {
+) -> Result<Vec<RawEvent<'b>>, GatewayError> {
     let trimmed = text.trim_start();
     if !trimmed.starts_with('[') {
         let bytes = body.slice_ref(text.trim().as_bytes());
         if bytes.len() > max_event_bytes {
             return Ok(vec![too_large(bytes, max_event_bytes)]);
         }
-        return match parse_event(text) {
-            Ok(value) => Ok(vec![json_event(bytes, value)]),
-            Err(Parse::Refused(why)) => Ok(vec![malformed(bytes, why)]),
-            Err(Parse::Syntax(e)) => Err(GatewayError::BadRequest(format!(
+        return match JsonTape::parse(text) {
+            Err(TapeError::Syntax(e)) => Err(GatewayError::BadRequest(format!(
                 "the body is not valid json: {e}"
             ))),
+            read => Ok(vec![text_event(bytes, read)]),
         };
     }
     match split_array_in_one_pass(body, text, max_events, max_event_bytes) {
@@ -276,7 +330,7 @@ fn split_array_in_two_passes(
     text: &str,
     max_events: usize,
     max_event_bytes: usize,
-) -> Result<Vec<RawEvent>, GatewayError> {
+) -> Result<Vec<RawEvent<'static>>, GatewayError> {
     let too_many = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(text);
     let elements = BoundedSeq {
@@ -324,17 +378,16 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// A well-formed JSON array of at most `max_events` elements, split and parsed in one pass:
-/// each element is parsed where it stands and its bytes end at the parser's offset. This
-/// reads the body once instead of twice (once for the element boundaries, once per element).
-/// `None` for anything else — bad syntax, nesting too deep, too many elements — and the
-/// two-pass split then finds and words the problem exactly as it always has.
-fn split_array_in_one_pass(
+/// A well-formed JSON array of at most `max_events` elements, split and checked in one pass:
+/// each element is read into a tape where it stands (see [`Parsed::Text`]) and its bytes end
+/// at the reader's offset. `None` for anything else — bad syntax, nesting too deep, too many
+/// elements — and the two-pass split then finds and words the problem as it always has.
+fn split_array_in_one_pass<'b>(
     body: &Bytes,
-    text: &str,
+    text: &'b str,
     max_events: usize,
     max_event_bytes: usize,
-) -> Option<Vec<RawEvent>> {
+) -> Option<Vec<RawEvent<'b>>> {
     let bytes = text.as_bytes();
     let mut at = skip_whitespace(bytes, 0);
     if bytes.get(at) != Some(&b'[') {
@@ -349,16 +402,19 @@ fn split_array_in_one_pass(
         if events.len() == max_events {
             return None;
         }
-        let mut stream = serde_json::Deserializer::from_str(&text[at..]).into_iter::<Checked>();
-        let checked = stream.next()?.ok()?;
-        let end = at + stream.byte_offset();
+        let read = JsonTape::parse_leading(&text[at..])?;
+        let (read, end) = match read {
+            Ok((tape, len)) => (Ok(tape), at + len),
+            Err(TapeError::Syntax(_)) => return None,
+            // The reader stopped at the object's end, but the stream reader does not say
+            // where: find it the slow way.
+            Err(TapeError::DuplicateMember) => return None,
+        };
         let raw = body.slice_ref(&bytes[at..end]);
         events.push(if raw.len() > max_event_bytes {
             too_large(raw, max_event_bytes)
-        } else if let Some(why) = checked.refused {
-            malformed(raw, why)
         } else {
-            json_event(raw, checked.value)
+            text_event(raw, read)
         });
         at = skip_whitespace(bytes, end);
         match bytes.get(at) {
@@ -371,29 +427,12 @@ fn split_array_in_one_pass(
     }
 }
 
-/// One value read by [`Strict`], with why it is refused though it is JSON.
-struct Checked {
-    value: Value,
-    refused: Option<Refused>,
-}
-
-impl<'de> de::Deserialize<'de> for Checked {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let found = Found::default();
-        let value = Strict { found: &found }.deserialize(deserializer)?;
-        Ok(Checked {
-            value,
-            refused: found.refused(),
-        })
-    }
-}
-
 fn split_ndjson(
     body: &Bytes,
     text: &str,
     max_events: usize,
     max_event_bytes: usize,
-) -> Result<Vec<RawEvent>, GatewayError> {
+) -> Result<Vec<RawEvent<'static>>, GatewayError> {
     let mut events = Vec::new();
     for (line_no, line) in text.split('\n').enumerate() {
         let line = line.trim();
@@ -428,7 +467,7 @@ fn split_ndjson(
 }
 
 /// An event decoded from Avro or taken from an envelope: checked for the reserved key here.
-fn event(bytes: Bytes, value: Value) -> RawEvent {
+fn event(bytes: Bytes, value: Value) -> RawEvent<'static> {
     if holds_raw_value_token(&value) {
         return malformed(bytes, Refused::ReservedKey);
     }
@@ -439,11 +478,11 @@ fn event(bytes: Bytes, value: Value) -> RawEvent {
 }
 
 /// An event whose bytes are its JSON, read by [`Strict`] (which refuses the reserved key).
-fn json_event(bytes: Bytes, value: Value) -> RawEvent {
+fn json_event(bytes: Bytes, value: Value) -> RawEvent<'static> {
     let parsed = if value.is_object() {
-        Ok(value)
+        Ok(Parsed::Value(value))
     } else {
-        Err((Reason::NotAnObject, "an event must be a json object".into()))
+        Err(not_an_object())
     };
     RawEvent {
         bytes,
@@ -452,11 +491,11 @@ fn json_event(bytes: Bytes, value: Value) -> RawEvent {
     }
 }
 
-fn malformed(bytes: Bytes, why: Refused) -> RawEvent {
+fn malformed(bytes: Bytes, why: Refused) -> RawEvent<'static> {
     RawEvent {
         bytes,
         verbatim: false,
-        parsed: Err((Reason::Malformed, why.message())),
+        parsed: Err(refusal(why)),
     }
 }
 
@@ -629,7 +668,7 @@ pub(crate) fn raw_value_token_message() -> String {
     format!("the key {RAW_VALUE_TOKEN:?} is reserved")
 }
 
-fn too_large(bytes: Bytes, max: usize) -> RawEvent {
+fn too_large(bytes: Bytes, max: usize) -> RawEvent<'static> {
     let message = format!(
         "the event is {} bytes; at most {max} are allowed",
         bytes.len()
@@ -686,8 +725,30 @@ impl<'de> Visitor<'de> for BoundedSeq<'_> {
 mod tests {
     use super::*;
 
-    fn split_text(text: &str, format: Format) -> Result<Vec<RawEvent>, GatewayError> {
-        split(&Bytes::from(text.to_owned()), format, 3, 100)
+    /// What `split` makes of `text`, as values (a tape cannot outlive the body it reads).
+    fn split_text(text: &str, format: Format) -> Result<Vec<Split>, GatewayError> {
+        let body = Bytes::from(text.to_owned());
+        let events = split(&body, format, 3, 100)?;
+        Ok(events.into_iter().map(Split::from).collect())
+    }
+
+    #[derive(Debug)]
+    struct Split {
+        bytes: Bytes,
+        verbatim: bool,
+        parsed: Result<Value, (Reason, String)>,
+    }
+
+    impl From<RawEvent<'_>> for Split {
+        fn from(raw: RawEvent<'_>) -> Split {
+            let verbatim = raw.verbatim;
+            let (bytes, parsed) = raw.into_parts();
+            Split {
+                bytes,
+                verbatim,
+                parsed,
+            }
+        }
     }
 
     #[test]
@@ -717,16 +778,22 @@ mod tests {
         );
     }
 
-    /// What an event came to, comparable across the two ways of splitting.
-    fn outcome(event: &RawEvent) -> (Vec<u8>, bool, Result<Value, (Reason, String)>) {
-        (event.bytes.to_vec(), event.verbatim, event.parsed.clone())
+    /// What an event came to, comparable across the two ways of splitting (one reads JSON
+    /// into tapes, the other into values).
+    fn outcome(event: RawEvent<'_>) -> (Vec<u8>, bool, Result<Value, (Reason, String)>) {
+        let Split {
+            bytes,
+            verbatim,
+            parsed,
+        } = Split::from(event);
+        (bytes.to_vec(), verbatim, parsed)
     }
 
     #[test]
     fn one_pass_splits_arrays_as_two_passes_do() {
         let bodies = [
             r#"[ {"a":1} , {"b": [2, {"c": null}]} ]"#,
-            "\n\t[{\"a\":1,\"a\":2},{\"b\":\"\\u00e9\"}]\r\n",
+            "\n\t[{\"a\":1,\"b\":2},{\"b\":\"\\u00e9\"}]\r\n",
             r#"[{"x": -1.5e3}, 7, "s", [1], {"$serde_json::private::RawValue": 1}]"#,
             r#"[{"big": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}, {}]"#,
             "[]",
@@ -739,8 +806,8 @@ mod tests {
                 .unwrap_or_else(|| panic!("{text} takes the one-pass split"));
             let two = split_array_in_two_passes(&body, text, 10, 50).unwrap();
             assert_eq!(
-                one.iter().map(outcome).collect::<Vec<_>>(),
-                two.iter().map(outcome).collect::<Vec<_>>(),
+                one.into_iter().map(outcome).collect::<Vec<_>>(),
+                two.into_iter().map(outcome).collect::<Vec<_>>(),
                 "{text}"
             );
         }
@@ -754,6 +821,8 @@ mod tests {
             "[1x]",
             "[{},{},{},{},{},{},{},{},{},{},{}]",
             "\u{a0}[{}]",
+            // Left to the two passes, which say which event repeats a name.
+            r#"[{"a":1},{"a":1,"a":2}]"#,
             deep.as_str(),
         ];
         for sent in refused {

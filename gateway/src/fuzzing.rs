@@ -59,12 +59,10 @@ pub struct RawEvent {
     pub parsed: Result<Value, (Reason, String)>,
 }
 
-impl From<decode::RawEvent> for RawEvent {
-    fn from(raw: decode::RawEvent) -> Self {
-        RawEvent {
-            bytes: raw.bytes,
-            parsed: raw.parsed,
-        }
+impl From<decode::RawEvent<'_>> for RawEvent {
+    fn from(raw: decode::RawEvent<'_>) -> Self {
+        let (bytes, parsed) = raw.into_parts();
+        RawEvent { bytes, parsed }
     }
 }
 
@@ -134,15 +132,18 @@ pub fn parse_cloudevents(
     max_event_bytes: usize,
 ) -> Result<Vec<CloudEvent>, GatewayError> {
     let events = cloudevents::parse(body, &mode.0, path_type, max_events, max_event_bytes)?;
-    let events = events.into_iter().map(|event| CloudEvent {
-        index: event.index,
-        bytes: event.raw.bytes,
-        parsed: event.raw.parsed,
-        event_type: event.event_type,
-        id: event.id,
-        time_ms: event.time_ms,
-        source: event.source,
-        pinned_version: event.pinned_version,
+    let events = events.into_iter().map(|event| {
+        let (bytes, parsed) = event.raw.into_parts();
+        CloudEvent {
+            index: event.index,
+            bytes,
+            parsed,
+            event_type: event.event_type,
+            id: event.id,
+            time_ms: event.time_ms,
+            source: event.source,
+            pinned_version: event.pinned_version,
+        }
     });
     Ok(events.collect())
 }

@@ -10,17 +10,19 @@
 //! is the request's `Tributary-Event-Time`, else the receive time.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::Value;
 use tributary_core::headers;
 use tributary_eventlog::Record;
-use tributary_registry::{SchemaType, confluent_frame};
+use tributary_quality::FieldKind;
+use tributary_registry::{CompiledSchema, JsonTape, JsonType, SchemaType, confluent_frame};
 use uuid::Uuid;
 
 use crate::GatewayError;
-use crate::decode::{self, Format, RawEvent};
+use crate::decode::{self, Format, Parsed, RawEvent};
 use crate::event_types::{Enforcement, EventTypeInfo};
 use crate::quality::Scored;
 use crate::samples::{Keeper, Sampled};
@@ -55,10 +57,10 @@ pub(crate) struct Meta {
 
 /// One event to check, with what it says about itself (its CloudEvents attributes).
 #[derive(Debug)]
-pub(crate) struct Item {
+pub(crate) struct Item<'b> {
     /// Position in the request.
     pub(crate) index: usize,
-    pub(crate) raw: RawEvent,
+    pub(crate) raw: RawEvent<'b>,
     /// The producer's id for the event; deduplicated on.
     pub(crate) event_id: Option<String>,
     pub(crate) event_time_ms: Option<i64>,
@@ -204,7 +206,7 @@ impl Shared {
     /// The headers of every record: event id, producer, whether it was authenticated, when
     /// it was received, the schema version; the item's source, the trace context and the
     /// replay job.
-    fn enrich(&self, mut record: Record, item: &Item, event_id: &str) -> Record {
+    fn enrich(&self, mut record: Record, item: &Item<'_>, event_id: &str) -> Record {
         // Room for these, the score and a few more at once, instead of growing 4 → 8.
         record.headers.reserve(8);
         let mut record = record
@@ -230,7 +232,7 @@ impl Shared {
 }
 
 /// Checks events already split from the body (and builds their records).
-pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
+pub(crate) fn prepare_items(input: &Input, items: Vec<Item<'_>>) -> Vec<Pending> {
     let shared = Shared::new(input);
     let mut keeper = Keeper::new(input.sampling);
     let sampled = |value: Value| Sampled {
@@ -251,7 +253,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
             .clone()
             .unwrap_or_else(|| Uuid::now_v7().to_string());
         let size = item.raw.bytes.len();
-        let parsed = match std::mem::replace(&mut item.raw.parsed, Ok(Value::Null)) {
+        let parsed = match std::mem::replace(&mut item.raw.parsed, Ok(Parsed::Value(Value::Null))) {
             Ok(_) if size > input.max_event_bytes => Err((
                 Reason::TooLarge,
                 format!(
@@ -261,8 +263,13 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
             )),
             other => other,
         };
-        let value = match parsed {
-            Ok(value) => value,
+        let read = match parsed {
+            Ok(Parsed::Value(value)) => Ok(Content::Value(value)),
+            Ok(Parsed::Tape(tape)) => Ok(Content::from_tape(tape)),
+            Err(why) => Err(why),
+        };
+        let content = match read {
+            Ok(content) => content,
             Err((reason, message)) => {
                 let violations = vec![ViolationBody {
                     pointer: String::new(),
@@ -276,7 +283,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
             }
         };
         let verbatim = item.raw.verbatim.then_some(&item.raw.bytes[..]);
-        let (payload, violations) = check(&input.schema, &value, verbatim);
+        let (payload, violations) = check(&input.schema, &content, verbatim);
         let quality = input.scorer.as_ref().map(|scorer| {
             let facts = tributary_quality::EventFacts {
                 event_id: &event_id,
@@ -284,7 +291,10 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                 event_time_ms: item.event_time_ms.or(input.meta.event_time_ms),
                 received_at_ms: input.received_at_ms,
             };
-            let assessment = scorer.assess(&value, &facts);
+            let assessment = content
+                .tape()
+                .and_then(|tape| scorer.assess_by_presence(&|keys| kind_at(tape, keys), &facts))
+                .unwrap_or_else(|| scorer.assess(content.value(), &facts));
             Scored {
                 score: assessment.score,
                 assessment: Some(assessment),
@@ -310,7 +320,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                 if keeper.rejected(Reason::SchemaViolation)
                     && let Pending::Reject { sample, .. } = &mut rejected
                 {
-                    *sample = Some(sampled(value));
+                    *sample = Some(sampled(content.into_value()));
                 }
                 out.push(rejected);
                 continue;
@@ -318,12 +328,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
         };
         let shadow_violations = match &input.candidate {
             // Only the verdict matters: validate without encoding a payload.
-            Some(candidate) => candidate
-                .compiled
-                .validate_json(&value)
-                .into_iter()
-                .map(Into::into)
-                .collect(),
+            Some(candidate) => violations_of(&candidate.compiled, &content),
             None => Vec::new(),
         };
         let record = if input.dry_run {
@@ -333,7 +338,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
                 input,
                 &shared,
                 &item,
-                &value,
+                &content,
                 &event_id,
                 &payload,
                 &violations,
@@ -348,7 +353,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item>) -> Vec<Pending> {
             warnings: violations,
             shadow_violations,
             quality,
-            sample: keeper.accepted().then(|| sampled(value)),
+            sample: keeper.accepted().then(|| sampled(content.into_value())),
         });
     }
     out
@@ -383,30 +388,98 @@ pub(crate) fn dry_run_verdicts(pending: Vec<Pending>) -> Vec<Verdict> {
         .collect()
 }
 
+/// An event's content: a `Value`, or a tape over its JSON text with a `Value` built only
+/// if something asks for one (violations to report, rules that read values, a sample).
+enum Content<'b> {
+    Value(Value),
+    Tape {
+        tape: JsonTape<'b>,
+        value: OnceCell<Value>,
+    },
+}
+
+impl<'b> Content<'b> {
+    fn from_tape(tape: JsonTape<'b>) -> Content<'b> {
+        Content::Tape {
+            tape,
+            value: OnceCell::new(),
+        }
+    }
+
+    fn value(&self) -> &Value {
+        match self {
+            Content::Value(value) => value,
+            Content::Tape { tape, value } => value.get_or_init(|| tape.to_value()),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Content::Value(value) => value,
+            Content::Tape { tape, value } => value.into_inner().unwrap_or_else(|| tape.to_value()),
+        }
+    }
+
+    fn tape(&self) -> Option<&JsonTape<'b>> {
+        match self {
+            Content::Value(_) => None,
+            Content::Tape { tape, .. } => Some(tape),
+        }
+    }
+}
+
+/// What is at `keys` in the event, for completeness scoring.
+fn kind_at(tape: &JsonTape<'_>, keys: &mut dyn Iterator<Item = &str>) -> FieldKind {
+    let mut node = tape.root();
+    for key in keys {
+        match node.kind() {
+            JsonType::Object => match node.member(key) {
+                Some(member) => node = member,
+                None => return FieldKind::Missing,
+            },
+            _ => return FieldKind::Missing,
+        }
+    }
+    match node.kind() {
+        JsonType::Null => FieldKind::Null,
+        JsonType::Object => FieldKind::Object,
+        _ => FieldKind::Other,
+    }
+}
+
+/// The violations of the event against a schema. A tape the schema accepts needs no
+/// `Value`; otherwise the `Value` validator names each violation.
+fn violations_of(schema: &CompiledSchema, content: &Content<'_>) -> Vec<ViolationBody> {
+    let valid = content.tape().and_then(|tape| schema.tape_is_valid(tape));
+    if valid == Some(true) {
+        return Vec::new();
+    }
+    schema
+        .validate_json(content.value())
+        .into_iter()
+        .map(Into::into)
+        .collect()
+}
+
 /// The encoded payload (when the event can be encoded) and the violations. A JSON Schema
 /// subject's payload is the event's bytes as sent when they are exactly its JSON (`verbatim`;
 /// duplicate member names were refused while parsing, so every reader sees what was
 /// validated), else the parsed value re-encoded.
 fn check<'b>(
     schema: &ResolvedSchema,
-    value: &Value,
+    content: &Content<'_>,
     verbatim: Option<&'b [u8]>,
 ) -> (Option<Cow<'b, [u8]>>, Vec<ViolationBody>) {
     match schema.compiled.schema_type() {
-        SchemaType::Avro => match schema.compiled.encode_avro_from_json(value) {
+        SchemaType::Avro => match schema.compiled.encode_avro_from_json(content.value()) {
             Ok(payload) => (Some(Cow::Owned(payload)), Vec::new()),
             Err(violations) => (None, violations.into_iter().map(Into::into).collect()),
         },
         _ => {
-            let violations: Vec<ViolationBody> = schema
-                .compiled
-                .validate_json(value)
-                .into_iter()
-                .map(Into::into)
-                .collect();
+            let violations = violations_of(&schema.compiled, content);
             let payload = match verbatim {
                 Some(bytes) => Some(Cow::Borrowed(bytes)),
-                None => serde_json::to_vec(value).ok().map(Cow::Owned),
+                None => serde_json::to_vec(content.value()).ok().map(Cow::Owned),
             };
             (payload, violations)
         }
@@ -444,7 +517,7 @@ fn with_score(record: Record, quality: Option<&Scored>) -> Record {
 fn reject(
     input: &Input,
     shared: &Shared,
-    item: &Item,
+    item: &Item<'_>,
     event_id: String,
     dedup_id: Option<String>,
     reason: Reason,
@@ -474,8 +547,8 @@ fn reject(
 fn accepted_record(
     input: &Input,
     shared: &Shared,
-    item: &Item,
-    value: &Value,
+    item: &Item<'_>,
+    content: &Content<'_>,
     event_id: &str,
     payload: &[u8],
     warnings: &[ViolationBody],
@@ -492,7 +565,7 @@ fn accepted_record(
     if !warnings.is_empty() {
         record = record.with_header(WARNINGS, violations_json(warnings));
     }
-    if let Some(key) = partition_key(input.info.partition_key.as_deref(), value) {
+    if let Some(key) = partition_key(input.info.partition_key.as_deref(), content) {
         record = record.with_key(key);
     }
     record
@@ -500,11 +573,16 @@ fn accepted_record(
 
 /// The record key: the value at `pointer`, strings as they are, numbers and booleans as JSON
 /// text; nothing for a missing, null or structured value.
-fn partition_key(pointer: Option<&str>, value: &Value) -> Option<Bytes> {
-    match value.pointer(pointer?)? {
+fn partition_key(pointer: Option<&str>, content: &Content<'_>) -> Option<Bytes> {
+    let pointer = pointer?;
+    let key_of = |value: &Value| match value {
         Value::String(s) => Some(Bytes::from(s.clone())),
         v @ (Value::Number(_) | Value::Bool(_)) => Some(Bytes::from(v.to_string())),
         _ => None,
+    };
+    match content {
+        Content::Tape { tape, .. } => key_of(&tape.root().pointer(pointer)?.scalar()?),
+        Content::Value(value) => key_of(value.pointer(pointer)?),
     }
 }
 

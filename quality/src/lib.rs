@@ -46,4 +46,4 @@ pub use samples::{
     DeadLetterReason, MARKS_TTL, MAX_EXAMPLE_VIOLATIONS, MAX_PENDING_SAMPLE_KEYS, MAX_SAMPLE_BYTES,
     SAMPLES_PER_VERSION, Sample, SampleSink, Samples, SamplesTask, ViolationExample, spawn_samples,
 };
-pub use score::{Assessment, Components, EventFacts, RuleFailure};
+pub use score::{Assessment, Components, EventFacts, FieldKind, RuleFailure};

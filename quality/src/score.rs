@@ -34,6 +34,36 @@ pub struct EventFacts<'a> {
     pub received_at_ms: i64,
 }
 
+/// What is at a place in an event, as far as completeness is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Missing,
+    Null,
+    Object,
+    /// Anything else: a string, number, boolean or array.
+    Other,
+}
+
+impl FieldKind {
+    fn of(value: Option<&Value>) -> FieldKind {
+        match value {
+            None => FieldKind::Missing,
+            Some(Value::Null) => FieldKind::Null,
+            Some(Value::Object(_)) => FieldKind::Object,
+            Some(_) => FieldKind::Other,
+        }
+    }
+}
+
+/// What the rules made of an event, before completeness is added.
+struct RulesOutcome {
+    failed: Vec<RuleFailure>,
+    rules_component: f64,
+    freshness_component: f64,
+    duplicate: bool,
+    lag_ms: Option<i64>,
+}
+
 /// The quality of one event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Assessment {
@@ -219,7 +249,68 @@ impl Scorer {
         } else {
             1.0 - f64::from(failed_weight) / f64::from(self.rules_weight)
         };
-        let (present, completeness) = self.completeness(event);
+        let completeness = self.completeness(|path| FieldKind::of(path.get(event)));
+        self.combine(
+            RulesOutcome {
+                failed,
+                rules_component,
+                freshness_component,
+                duplicate,
+                lag_ms,
+            },
+            completeness,
+            facts,
+        )
+    }
+
+    /// Whether scoring reads the event's values. Only rules do; without rules the score
+    /// needs to know which fields are there, which [`Scorer::assess_by_presence`] asks of any
+    /// representation of the event.
+    pub fn reads_values(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// Scores an event known only by what sits at each place in it: `kind_at` is given the
+    /// object keys leading there. `None` when the scorer has rules ([`Scorer::reads_values`]):
+    /// use [`Scorer::assess`]. Otherwise the same assessment [`Scorer::assess`] makes.
+    pub fn assess_by_presence(
+        &self,
+        kind_at: &dyn Fn(&mut dyn Iterator<Item = &str>) -> FieldKind,
+        facts: &EventFacts<'_>,
+    ) -> Option<Assessment> {
+        if self.reads_values() {
+            return None;
+        }
+        let completeness = self.completeness(|path| match path.keys() {
+            Some(mut keys) => kind_at(&mut keys),
+            None => FieldKind::Missing,
+        });
+        let outcome = RulesOutcome {
+            failed: Vec::new(),
+            rules_component: 1.0,
+            freshness_component: 1.0,
+            duplicate: false,
+            lag_ms: facts
+                .event_time_ms
+                .map(|t| facts.received_at_ms.saturating_sub(t)),
+        };
+        Some(self.combine(outcome, completeness, facts))
+    }
+
+    /// The weighted score of the components.
+    fn combine(
+        &self,
+        outcome: RulesOutcome,
+        (present, completeness): (Vec<bool>, f64),
+        facts: &EventFacts<'_>,
+    ) -> Assessment {
+        let RulesOutcome {
+            failed,
+            rules_component,
+            freshness_component,
+            duplicate,
+            lag_ms,
+        } = outcome;
         let components = Components {
             validity: if facts.schema_valid { 1.0 } else { 0.0 },
             rules: rules_component as f32,
@@ -260,14 +351,16 @@ impl Scorer {
         });
     }
 
-    /// `present` per tracked field, and the completeness component.
-    fn completeness(&self, event: &Value) -> (Vec<bool>, f64) {
+    /// `present` per tracked field, and the completeness component; `kind_at` says what is
+    /// at a path of the event.
+    fn completeness(&self, kind_at: impl Fn(&FieldPath) -> FieldKind) -> (Vec<bool>, f64) {
         let mut present = Vec::with_capacity(self.tracked_paths.len());
         let mut counted = 0u32;
         let mut filled = 0u32;
         for (parent, path) in &*self.tracked_paths {
-            let parent_present = matches!(parent.get(event), Some(Value::Object(_)));
-            let here = parent_present && !matches!(path.get(event), None | Some(Value::Null));
+            let parent_present = kind_at(parent) == FieldKind::Object;
+            let here =
+                parent_present && !matches!(kind_at(path), FieldKind::Missing | FieldKind::Null);
             if parent_present {
                 counted += 1;
                 if here {

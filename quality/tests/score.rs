@@ -8,7 +8,7 @@ mod rules_common;
 
 use rules_common::{NOW_MS, assess, facts, failed, order, order_fields, rules};
 use serde_json::{Value, json};
-use tributary_quality::{Components, EventFacts, Scorer};
+use tributary_quality::{Components, EventFacts, FieldKind, Scorer};
 
 const MINUTE: i64 = 60_000;
 
@@ -270,4 +270,51 @@ fn the_documented_example() {
     assert_eq!(failed(&found), ["total_in_range", "sku_form"]);
     // 40 + 30 × (1 − 11/14) + 10 + 10 + 10 = 76.43 → 76.
     assert_eq!(found.score, 76);
+}
+
+/// What is at `keys` in `event`, as a representation other than `Value` would answer it.
+fn kind_in(event: &Value, keys: &mut dyn Iterator<Item = &str>) -> FieldKind {
+    let mut current = event;
+    for key in keys {
+        match current.get(key) {
+            Some(next) if current.is_object() => current = next,
+            _ => return FieldKind::Missing,
+        }
+    }
+    match current {
+        Value::Null => FieldKind::Null,
+        Value::Object(_) => FieldKind::Object,
+        _ => FieldKind::Other,
+    }
+}
+
+#[test]
+fn without_rules_presence_alone_gives_the_same_assessment() {
+    let scorer = Scorer::default_for(&order_fields());
+    assert!(!scorer.reads_values());
+    let mut sparse = order();
+    let object = sparse.as_object_mut().unwrap();
+    object.remove("email");
+    object.insert("note".into(), Value::Null);
+    object.insert("customer".into(), json!({"name": null}));
+    let bare = json!({"id": "o", "customer": "not an object", "tags": null});
+    let mut late = facts("e1");
+    late.event_time_ms = Some(NOW_MS - 5 * MINUTE);
+    late.schema_valid = false;
+    for event in [order(), sparse, bare] {
+        for facts in [facts("e1"), late] {
+            let by_presence = scorer
+                .assess_by_presence(&|keys| kind_in(&event, keys), &facts)
+                .expect("no rules: presence is enough");
+            assert_eq!(by_presence, scorer.assess(&event, &facts), "{event}");
+        }
+    }
+    // With rules the values matter, and presence is not enough.
+    let with_rules = compile(json!({ "rules": typical() }));
+    assert!(with_rules.reads_values());
+    assert!(
+        with_rules
+            .assess_by_presence(&|keys| kind_in(&order(), keys), &facts("e1"))
+            .is_none()
+    );
 }

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::JsonTape;
 use crate::error::{DecodeError, Violation};
-use crate::schema::{AvroSchema, SchemaType};
+use crate::schema::{AvroSchema, JsonValidators, SchemaType};
 use crate::{avro_json, avro_scan};
 
 /// A schema ready for validation and decoding; built once per schema id and shared through
@@ -17,7 +18,7 @@ pub struct CompiledSchema {
 
 enum Compiled {
     Avro(Arc<AvroSchema>),
-    Json(jsonschema::Validator),
+    Json(Box<JsonValidators>),
 }
 
 impl std::fmt::Debug for Compiled {
@@ -36,9 +37,9 @@ impl CompiledSchema {
         }
     }
 
-    pub(crate) fn from_json(validator: jsonschema::Validator) -> CompiledSchema {
+    pub(crate) fn from_json(validators: JsonValidators) -> CompiledSchema {
         CompiledSchema {
-            inner: Compiled::Json(validator),
+            inner: Compiled::Json(Box::new(validators)),
         }
     }
 
@@ -66,10 +67,10 @@ impl CompiledSchema {
     pub fn validate_json(&self, value: &Value) -> Vec<Violation> {
         match &self.inner {
             // Most events are valid: the short-circuiting check is cheaper than collecting.
-            Compiled::Json(validator) if validator.is_valid(value) => Vec::new(),
-            Compiled::Json(validator) => {
+            Compiled::Json(validators) if validators.value.is_valid(value) => Vec::new(),
+            Compiled::Json(validators) => {
                 let mut out = Vec::new();
-                for error in validator.iter_errors(value) {
+                for error in validators.value.iter_errors(value) {
                     out.push(Violation::new(
                         error.instance_path().as_str(),
                         error.to_string(),
@@ -81,6 +82,16 @@ impl CompiledSchema {
                 Ok(_) => Vec::new(),
                 Err(violations) => violations,
             },
+        }
+    }
+
+    /// Whether a JSON event read into a tape is valid; `None` for an Avro schema, which checks
+    /// events by converting a `Value`. Gives no violations: for those, validate the event's
+    /// `Value` with [`CompiledSchema::validate_json`] (both give the same verdict).
+    pub fn tape_is_valid(&self, tape: &JsonTape<'_>) -> Option<bool> {
+        match &self.inner {
+            Compiled::Json(validators) => Some(validators.tape.is_valid(tape.root())),
+            Compiled::Avro(_) => None,
         }
     }
 

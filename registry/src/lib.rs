@@ -33,6 +33,7 @@ mod redact;
 mod schema;
 mod search;
 mod store;
+mod tape;
 
 pub use api::{MAX_BODY_BYTES, SCHEMA_REGISTRY_JSON, not_found_response, router, routes};
 pub use cache::{SchemaId, ValidatorCache};
@@ -50,6 +51,7 @@ pub use event_types::{
 pub use fields::{
     Field, MAX_FIELD_DEPTH, MAX_FIELDS, check_field_pointer, escape_segment, schema_fields,
 };
+pub use jsonschema::types::JsonType;
 pub use limits::SchemaLimits;
 pub use redact::{REDACTED, redact_pii};
 pub use schema::{
@@ -65,3 +67,4 @@ pub use store::{
     CompatibilityReport, DeletedFilter, Mode, NewSchema, RegisterOptions, Registry, RegistryError,
     StoredSchema, SubjectVersion, VersionSpec,
 };
+pub use tape::{JsonTape, TapeError, TapeJson, TapeNode};

@@ -202,3 +202,89 @@ fn avro_datum_len_refuses_hostile_bytes_without_allocating() {
         Err(tributary_registry::DecodeError::NotAvro)
     ));
 }
+
+/// The tape validator (the gateway's fast path) gives the `Value` validator's verdict on every
+/// instance, across the keywords events meet: types, enums and consts (numbers compared
+/// mathematically), formats, patterns, lengths in code points, `$ref`s, `uniqueItems`,
+/// `propertyNames`, `additionalProperties`, combinators and conditionals.
+#[test]
+fn tape_verdicts_match_value_verdicts() {
+    use tributary_registry::JsonTape;
+    let schema = r##"{
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["id", "at"],
+        "propertyNames": {"pattern": "^[a-z_]+$"},
+        "$defs": {"money": {"type": "number", "minimum": 0, "exclusiveMaximum": 1000}},
+        "properties": {
+            "id": {"type": "string", "pattern": "^o-[0-9]{3}$"},
+            "at": {"type": "string", "format": "date-time"},
+            "kind": {"enum": ["a", "b", 1, {"x": [1, 2]}]},
+            "one": {"const": 1},
+            "name": {"type": "string", "minLength": 2, "maxLength": 3},
+            "price": {"$ref": "#/$defs/money"},
+            "count": {"type": "integer", "multipleOf": 2},
+            "tags": {"type": "array", "uniqueItems": true, "items": {"type": "string"}, "maxItems": 3},
+            "either": {"oneOf": [{"type": "string"}, {"type": "integer", "minimum": 10}]},
+            "maybe": {"type": ["null", "boolean"]},
+            "shape": {
+                "type": "object",
+                "if": {"properties": {"t": {"const": "circle"}}},
+                "then": {"required": ["r"]},
+                "else": {"required": ["w", "h"]}
+            }
+        }
+    }"##;
+    let c = compile(SchemaType::Json, schema);
+    let instances = [
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z"}"#,
+        r#"{"id":"o-12","at":"2026-11-27T10:00:00Z"}"#,
+        r#"{"id":"o-123","at":"yesterday"}"#,
+        r#"{"id":"o-123"}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","extra":1}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","Bad":1}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","kind":"a"}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","kind":1.0}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","kind":{"x":[1,2.0]}}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","kind":{"x":[2,1]}}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","kind":"c"}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","one":1.0}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","one":true}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","name":"éé"}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","name":"é"}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","name":"\u00e9\u00e9\u00e9\u00e9"}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","price":999.99}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","price":1000}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","price":-1}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","count":4}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","count":4.0}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","count":3}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","tags":["a","b"]}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","tags":["a","a"]}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","tags":["a","b","c","d"]}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","either":"s"}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","either":12}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","either":5}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","maybe":null}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","maybe":0}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","shape":{"t":"circle","r":1}}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","shape":{"t":"circle","w":1,"h":1}}"#,
+        r#"{"id":"o-123","at":"2026-11-27T10:00:00Z","shape":{"t":"box","w":1,"h":1}}"#,
+        r#"[1,2]"#,
+        r#""text""#,
+    ];
+    let mut verdicts = [0usize; 2];
+    for text in instances {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        let by_value = c.validate_json(&value).is_empty();
+        let tape = JsonTape::parse(text).unwrap();
+        assert_eq!(c.tape_is_valid(&tape), Some(by_value), "{text}");
+        verdicts[usize::from(by_value)] += 1;
+    }
+    assert!(verdicts[0] > 10 && verdicts[1] > 10, "{verdicts:?}");
+    // Avro schemas have no tape validator.
+    let avro = compile(SchemaType::Avro, ORDER);
+    let tape = JsonTape::parse(r#"{"id":"o1"}"#).unwrap();
+    assert_eq!(avro.tape_is_valid(&tape), None);
+}

@@ -110,7 +110,7 @@ impl Gateway {
             };
             let candidate = self.candidate(&info).await;
             let scorer = self.scorer(&info.name, schema.id).await;
-            let items: Vec<Item> = events
+            let items: Vec<Item<'static>> = events
                 .into_iter()
                 .map(|e| Item {
                     index: e.index,

@@ -94,6 +94,16 @@ impl FieldPath {
         }
     }
 
+    /// The object keys leading to this path's place; `None` for a path with `*`.
+    pub(crate) fn keys(&self) -> Option<impl Iterator<Item = &str>> {
+        (!self.has_wildcard()).then(|| {
+            self.segments.iter().filter_map(|segment| match segment {
+                Segment::Key(key) => Some(&**key),
+                Segment::Any => None,
+            })
+        })
+    }
+
     /// The value at this path (`None` when missing; a path with `*` finds nothing here).
     pub(crate) fn get<'v>(&self, event: &'v Value) -> Option<&'v Value> {
         let mut current = event;

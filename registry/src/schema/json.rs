@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use jsonschema::{Draft, Retrieve, Uri, Validator};
+use jsonschema::json::Json;
+use jsonschema::{Draft, Retrieve, Uri, ValidationOptions, Validator};
 use serde_json::Value;
 
 use super::ResolvedReference;
+use crate::TapeJson;
 use crate::error::SchemaError;
 
 /// The base URI of a schema without `$id`; relative `$ref`s (and reference names) resolve
@@ -80,7 +82,7 @@ impl JsonSchemaDoc {
     pub(crate) fn parse(
         value: &Value,
         references: &[ResolvedReference],
-    ) -> Result<(JsonSchemaDoc, Validator), SchemaError> {
+    ) -> Result<(JsonSchemaDoc, JsonValidators), SchemaError> {
         if !value.is_object() && !value.is_boolean() {
             return Err(SchemaError::InvalidJsonSchema(
                 "a schema must be an object or a boolean".to_string(),
@@ -97,19 +99,46 @@ impl JsonSchemaDoc {
         let retriever = MemoryRetriever {
             documents: Arc::clone(&documents),
         };
-        let validator = jsonschema::options()
-            .with_draft(draft.to_draft())
-            .with_base_uri(BASE_URI)
-            .with_retriever(retriever)
-            .build(value)
-            .map_err(|e| SchemaError::InvalidJsonSchema(lowercase_first(&e.to_string())))?;
+        let validators = JsonValidators {
+            value: build(jsonschema::options(), draft, retriever, value)?,
+            tape: build(
+                jsonschema::options_for::<TapeJson>(),
+                draft,
+                MemoryRetriever {
+                    documents: Arc::clone(&documents),
+                },
+                value,
+            )?,
+        };
         let doc = JsonSchemaDoc {
             root: value.clone(),
             draft,
             documents,
         };
-        Ok((doc, validator))
+        Ok((doc, validators))
     }
+}
+
+/// One schema compiled for both representations events arrive in: `serde_json::Value`s, and
+/// tapes read straight from the request (see [`crate::JsonTape`]).
+pub(crate) struct JsonValidators {
+    pub(crate) value: Validator,
+    pub(crate) tape: Validator<TapeJson>,
+}
+
+/// Compiles `schema` with the draft and the in-memory references, for representation `F`.
+fn build<F: Json>(
+    options: ValidationOptions<'_, Arc<dyn Retrieve>, F>,
+    draft: JsonDraft,
+    retriever: MemoryRetriever,
+    schema: &Value,
+) -> Result<Validator<F>, SchemaError> {
+    options
+        .with_draft(draft.to_draft())
+        .with_base_uri(BASE_URI)
+        .with_retriever(retriever)
+        .build(schema)
+        .map_err(|e| SchemaError::InvalidJsonSchema(lowercase_first(&e.to_string())))
 }
 
 /// The URIs under which a referenced document is served.

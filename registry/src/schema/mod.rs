@@ -15,7 +15,7 @@ use crate::limits::SchemaLimits;
 
 pub(crate) use avro::AvroSchema;
 pub use json::JsonDraft;
-pub(crate) use json::{BASE_URI, JsonSchemaDoc};
+pub(crate) use json::{BASE_URI, JsonSchemaDoc, JsonValidators};
 
 /// The schema formats the registry accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,9 +186,9 @@ impl ParsedSchema {
                 (SchemaKind::Avro(schema), compiled)
             }
             SchemaType::Json => {
-                let (doc, validator) = JsonSchemaDoc::parse(&value, &resolved)?;
+                let (doc, validators) = JsonSchemaDoc::parse(&value, &resolved)?;
                 let doc = Arc::new(doc);
-                let compiled = CompiledSchema::from_json(validator);
+                let compiled = CompiledSchema::from_json(validators);
                 (SchemaKind::Json(doc), compiled)
             }
         };

@@ -1,0 +1,767 @@
+//! A JSON event read into one flat vector ("tape") that borrows its strings from the text,
+//! and the JSON Schema validator's view of it.
+//!
+//! Building a `serde_json::Value` costs an allocation per string, per object member and per
+//! B-tree node, and as much again to free them; on the ingest hot path that was a quarter of
+//! the gateway's CPU. A tape is one allocation per event. Objects, arrays and member names
+//! are slots in document order; a container knows where its last descendant ends, so any
+//! subtree can be skipped in one step. Strings without escapes stay slices of the text.
+//!
+//! Reading goes through serde_json's own parser, so syntax, numbers, escapes and the nesting
+//! limit (128 levels) are exactly as for `Value`. An object that repeats a member name is
+//! refused, as the gateway refuses it everywhere else: consumers could read either value.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use jsonschema::json::{Array, Json, Node, NodeIdentity, Object, cmp};
+use jsonschema::types::JsonType;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// One slot of a tape.
+#[derive(Debug, Clone, PartialEq)]
+enum Slot<'t> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'t, str>),
+    /// Followed by its members, each a [`Slot::Key`] and then the member's value; `end` is
+    /// the index one past the last slot of the last member.
+    Object {
+        len: u32,
+        end: u32,
+    },
+    /// Followed by its elements; `end` as for objects.
+    Array {
+        len: u32,
+        end: u32,
+    },
+    /// A member name; the member's value is the next slot.
+    Key(Cow<'t, str>),
+}
+
+/// A JSON document read into a tape (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonTape<'t> {
+    slots: Vec<Slot<'t>>,
+}
+
+/// Why a text could not be read into a tape.
+#[derive(Debug)]
+pub enum TapeError {
+    /// Not JSON (or nested deeper than 128 levels).
+    Syntax(serde_json::Error),
+    /// JSON, but an object names the same member twice.
+    DuplicateMember,
+}
+
+impl fmt::Display for TapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TapeError::Syntax(e) => write!(f, "{e}"),
+            TapeError::DuplicateMember => f.write_str("an object names the same member twice"),
+        }
+    }
+}
+
+impl<'t> JsonTape<'t> {
+    /// Reads `text`, which must hold exactly one JSON value.
+    pub fn parse(text: &'t str) -> Result<JsonTape<'t>, TapeError> {
+        // A slot per ~12 bytes of text is about what compact events need.
+        let mut slots = Vec::with_capacity(text.len() / 12 + 4);
+        let mut duplicate = false;
+        let mut de = serde_json::Deserializer::from_str(text);
+        Writer {
+            slots: &mut slots,
+            duplicate: &mut duplicate,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(TapeError::Syntax)?;
+        if duplicate {
+            return Err(TapeError::DuplicateMember);
+        }
+        Ok(JsonTape { slots })
+    }
+
+    /// Reads the first JSON value in `text` (after any whitespace): the tape, and the offset
+    /// just past the value, where whatever follows it starts. `None` when `text` holds only
+    /// whitespace. A number must be followed by whitespace, a bracket, a brace, a comma, a
+    /// colon, a quote or the end.
+    pub fn parse_leading(text: &'t str) -> Option<Result<(JsonTape<'t>, usize), TapeError>> {
+        let mut values = serde_json::Deserializer::from_str(text).into_iter::<Leading<'t>>();
+        let read = values.next()?;
+        Some(match read {
+            Err(e) => Err(TapeError::Syntax(e)),
+            Ok(Leading {
+                duplicate: true, ..
+            }) => Err(TapeError::DuplicateMember),
+            Ok(Leading { slots, .. }) => Ok((JsonTape { slots }, values.byte_offset())),
+        })
+    }
+
+    /// The document's root, for validation.
+    pub fn root(&self) -> TapeNode<'_> {
+        TapeNode {
+            slots: &self.slots,
+            at: 0,
+        }
+    }
+
+    pub fn is_object(&self) -> bool {
+        matches!(self.slots.first(), Some(Slot::Object { .. }))
+    }
+
+    /// Whether any object in the document has a member called `name`.
+    pub fn has_member_named(&self, name: &str) -> bool {
+        self.slots
+            .iter()
+            .any(|slot| matches!(slot, Slot::Key(key) if key == name))
+    }
+
+    /// The document as a `serde_json::Value`.
+    pub fn to_value(&self) -> Value {
+        self.root().value()
+    }
+}
+
+/// A tape read as a `Deserialize` type, for serde_json's stream reader (which knows where
+/// a value ends).
+struct Leading<'t> {
+    slots: Vec<Slot<'t>>,
+    duplicate: bool,
+}
+
+impl<'t> de::Deserialize<'t> for Leading<'t> {
+    fn deserialize<D: de::Deserializer<'t>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut read = Leading {
+            slots: Vec::with_capacity(64),
+            duplicate: false,
+        };
+        Writer {
+            slots: &mut read.slots,
+            duplicate: &mut read.duplicate,
+        }
+        .deserialize(deserializer)?;
+        Ok(read)
+    }
+}
+
+/// Writes one value (and everything in it) to the end of the tape.
+struct Writer<'a, 't> {
+    slots: &'a mut Vec<Slot<'t>>,
+    duplicate: &'a mut bool,
+}
+
+impl<'t> Writer<'_, 't> {
+    /// Continues with the same tape for a value inside the one being written.
+    fn inner(&mut self) -> Writer<'_, 't> {
+        Writer {
+            slots: self.slots,
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+/// The index as stored in a container slot. Bodies are capped far below 4 GiB, so a tape
+/// never has that many slots; saturate rather than wrap if one ever did.
+fn index(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl<'t> DeserializeSeed<'t> for Writer<'_, 't> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'t>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'t> Visitor<'t> for Writer<'_, 't> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a json value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.slots.push(Slot::Bool(v));
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.slots.push(Slot::Number(v.into()));
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.slots.push(Slot::Number(v.into()));
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        // As `serde_json::Value` reads it.
+        self.slots
+            .push(Number::from_f64(v).map_or(Slot::Null, Slot::Number));
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'t str) -> Result<(), E> {
+        self.slots.push(Slot::String(Cow::Borrowed(v)));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.slots.push(Slot::String(Cow::Owned(v.to_owned())));
+        Ok(())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<(), E> {
+        self.slots.push(Slot::String(Cow::Owned(v)));
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.slots.push(Slot::Null);
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.slots.push(Slot::Null);
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'t>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        let at = self.slots.len();
+        self.slots.push(Slot::Array { len: 0, end: 0 });
+        let mut len = 0usize;
+        while seq.next_element_seed(self.inner())?.is_some() {
+            len += 1;
+        }
+        let end = index(self.slots.len());
+        self.slots[at] = Slot::Array {
+            len: index(len),
+            end,
+        };
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'t>>(mut self, mut map: A) -> Result<(), A::Error> {
+        let at = self.slots.len();
+        self.slots.push(Slot::Object { len: 0, end: 0 });
+        let mut len = 0usize;
+        while let Some(name) = map.next_key_seed(KeyReader)? {
+            self.slots.push(Slot::Key(name));
+            map.next_value_seed(self.inner())?;
+            len += 1;
+        }
+        let end = index(self.slots.len());
+        self.slots[at] = Slot::Object {
+            len: index(len),
+            end,
+        };
+        if !*self.duplicate && repeats_a_name(self.slots, at) {
+            *self.duplicate = true;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a member name, borrowed from the text unless it has escapes.
+struct KeyReader;
+
+impl<'de> DeserializeSeed<'de> for KeyReader {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyReader {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Whether the object at `at` names a member twice. Small objects compare names pairwise
+/// (no allocation); larger ones sort their names.
+fn repeats_a_name(slots: &[Slot<'_>], at: usize) -> bool {
+    let names = Members {
+        slots,
+        next: at + 1,
+        end: end_of(slots, at),
+    }
+    .map(|(name, _)| name);
+    let Slot::Object { len, .. } = slots[at] else {
+        return false;
+    };
+    if len <= 16 {
+        let mut seen: [&str; 16] = [""; 16];
+        for (i, name) in names.enumerate() {
+            if seen[..i].contains(&name) {
+                return true;
+            }
+            seen[i] = name;
+        }
+        return false;
+    }
+    let mut sorted: Vec<&str> = names.collect();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|pair| pair[0] == pair[1])
+}
+
+/// One past the last slot of the value at `at`.
+fn end_of(slots: &[Slot<'_>], at: usize) -> usize {
+    match slots[at] {
+        Slot::Object { end, .. } | Slot::Array { end, .. } => end as usize,
+        _ => at + 1,
+    }
+}
+
+/// A value in a tape: what the JSON Schema validator walks.
+#[derive(Debug, Clone, Copy)]
+pub struct TapeNode<'a> {
+    slots: &'a [Slot<'a>],
+    at: usize,
+}
+
+impl<'a> TapeNode<'a> {
+    fn slot(&self) -> &'a Slot<'a> {
+        &self.slots[self.at]
+    }
+
+    /// The value as a `serde_json::Value` (cold paths: errors, `uniqueItems`).
+    fn value(&self) -> Value {
+        match self.slot() {
+            Slot::Null | Slot::Key(_) => Value::Null,
+            Slot::Bool(b) => Value::Bool(*b),
+            Slot::Number(n) => Value::Number(n.clone()),
+            Slot::String(s) => Value::String(s.clone().into_owned()),
+            Slot::Array { .. } => Value::Array(self.elements().map(|e| e.value()).collect()),
+            Slot::Object { .. } => Value::Object(
+                self.members()
+                    .map(|(name, node)| (name.to_owned(), node.value()))
+                    .collect::<Map<_, _>>(),
+            ),
+        }
+    }
+
+    fn members(&self) -> Members<'a> {
+        Members {
+            slots: self.slots,
+            next: self.at + 1,
+            end: end_of(self.slots, self.at),
+        }
+    }
+
+    fn elements(&self) -> Elements<'a> {
+        Elements {
+            slots: self.slots,
+            next: self.at + 1,
+            end: end_of(self.slots, self.at),
+        }
+    }
+
+    /// The value at an RFC 6901 pointer (`""` is the whole document).
+    pub fn pointer(&self, pointer: &str) -> Option<TapeNode<'a>> {
+        if pointer.is_empty() {
+            return Some(*self);
+        }
+        let mut current = *self;
+        for token in pointer.strip_prefix('/')?.split('/') {
+            let token: Cow<'_, str> = if token.contains('~') {
+                Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+            } else {
+                Cow::Borrowed(token)
+            };
+            current = match current.slot() {
+                Slot::Object { .. } => current.member(&token)?,
+                Slot::Array { .. } => {
+                    // As serde_json reads array indexes: digits only, no leading zero.
+                    if token.starts_with('+') || (token.len() > 1 && token.starts_with('0')) {
+                        return None;
+                    }
+                    current.elements().nth(token.parse().ok()?)?
+                }
+                _ => return None,
+            };
+        }
+        Some(current)
+    }
+
+    /// The value of member `name` of an object.
+    pub fn member(&self, name: &str) -> Option<TapeNode<'a>> {
+        self.members()
+            .find_map(|(key, value)| (key == name).then_some(value))
+    }
+
+    /// What kind of JSON value this is.
+    pub fn kind(&self) -> JsonType {
+        match self.slot() {
+            Slot::Null | Slot::Key(_) => JsonType::Null,
+            Slot::Bool(_) => JsonType::Boolean,
+            Slot::Number(_) => JsonType::Number,
+            Slot::String(_) => JsonType::String,
+            Slot::Array { .. } => JsonType::Array,
+            Slot::Object { .. } => JsonType::Object,
+        }
+    }
+
+    /// A scalar's value (`None` for arrays and objects).
+    pub fn scalar(&self) -> Option<Value> {
+        match self.slot() {
+            Slot::Array { .. } | Slot::Object { .. } => None,
+            _ => Some(self.value()),
+        }
+    }
+}
+
+/// An object's members in document order.
+#[derive(Debug, Clone)]
+pub struct Members<'a> {
+    slots: &'a [Slot<'a>],
+    next: usize,
+    end: usize,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a str, TapeNode<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let Slot::Key(name) = &self.slots[self.next] else {
+            return None;
+        };
+        let value = self.next + 1;
+        self.next = end_of(self.slots, value);
+        Some((
+            name.as_ref(),
+            TapeNode {
+                slots: self.slots,
+                at: value,
+            },
+        ))
+    }
+}
+
+/// An array's elements in order.
+#[derive(Debug, Clone)]
+pub struct Elements<'a> {
+    slots: &'a [Slot<'a>],
+    next: usize,
+    end: usize,
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = TapeNode<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let at = self.next;
+        self.next = end_of(self.slots, at);
+        Some(TapeNode {
+            slots: self.slots,
+            at,
+        })
+    }
+}
+
+/// The JSON Schema validator's name for tapes.
+#[derive(Debug)]
+pub struct TapeJson;
+
+impl Json for TapeJson {
+    type Node<'a> = TapeNode<'a>;
+    type PreparedKey = Box<str>;
+    type StringBuffer = ();
+
+    const ACYCLIC: bool = true;
+
+    fn prepare_key(key: &str) -> Box<str> {
+        Box::from(key)
+    }
+
+    fn with_string_node<T>((): &mut (), string: &str, f: impl FnOnce(TapeNode<'_>) -> T) -> T {
+        let slots = [Slot::String(Cow::Borrowed(string))];
+        f(TapeNode {
+            slots: &slots,
+            at: 0,
+        })
+    }
+}
+
+impl<'a> Node<'a, TapeJson> for TapeNode<'a> {
+    type Object = TapeObject<'a>;
+    type Array = TapeArray<'a>;
+    type Number = &'a Number;
+
+    fn as_object(&self) -> Option<TapeObject<'a>> {
+        match self.slot() {
+            Slot::Object { len, .. } => Some(TapeObject {
+                node: *self,
+                len: *len as usize,
+            }),
+            _ => None,
+        }
+    }
+
+    fn as_array(&self) -> Option<TapeArray<'a>> {
+        match self.slot() {
+            Slot::Array { len, .. } => Some(TapeArray {
+                node: *self,
+                len: *len as usize,
+            }),
+            _ => None,
+        }
+    }
+
+    fn as_string(&self) -> Option<Cow<'a, str>> {
+        match self.slot() {
+            Slot::String(s) => Some(Cow::Borrowed(s.as_ref())),
+            _ => None,
+        }
+    }
+
+    fn as_number(&self) -> Option<&'a Number> {
+        match self.slot() {
+            Slot::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn as_boolean(&self) -> Option<bool> {
+        match self.slot() {
+            Slot::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(self.slot(), Slot::Null)
+    }
+
+    fn json_type(&self) -> JsonType {
+        self.kind()
+    }
+
+    fn equals_value(&self, expected: &Value) -> bool {
+        match (self.slot(), expected) {
+            (Slot::Null, Value::Null) => true,
+            (Slot::Bool(a), Value::Bool(b)) => a == b,
+            (Slot::Number(a), Value::Number(b)) => cmp::equal_numbers(&a, b),
+            (Slot::String(a), Value::String(b)) => a == b,
+            (Slot::Array { len, .. }, Value::Array(items)) => {
+                *len as usize == items.len()
+                    && self.elements().zip(items).all(|(e, v)| e.equals_value(v))
+            }
+            // Names are unique in a tape (repeats are refused) and in a map.
+            (Slot::Object { len, .. }, Value::Object(map)) => {
+                *len as usize == map.len()
+                    && self
+                        .members()
+                        .all(|(name, node)| map.get(name).is_some_and(|v| node.equals_value(v)))
+            }
+            _ => false,
+        }
+    }
+
+    fn to_value(&self) -> Cow<'a, Value> {
+        Cow::Owned(self.value())
+    }
+
+    fn identity(&self) -> Option<NodeIdentity> {
+        Some(NodeIdentity::tagged(
+            self.slots.as_ptr() as usize,
+            index(self.at),
+        ))
+    }
+}
+
+/// An object in a tape; members are found by a scan (events' objects are small).
+#[derive(Debug, Clone, Copy)]
+pub struct TapeObject<'a> {
+    node: TapeNode<'a>,
+    len: usize,
+}
+
+impl<'a> Object<'a, TapeJson> for TapeObject<'a> {
+    type Node = TapeNode<'a>;
+    type MemberName = &'a str;
+    type MembersIter = Members<'a>;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, key: &Box<str>) -> Option<TapeNode<'a>> {
+        self.node.member(key)
+    }
+
+    fn members(&self) -> Members<'a> {
+        self.node.members()
+    }
+}
+
+/// An array in a tape.
+#[derive(Debug, Clone, Copy)]
+pub struct TapeArray<'a> {
+    node: TapeNode<'a>,
+    len: usize,
+}
+
+impl<'a> Array<'a, TapeJson> for TapeArray<'a> {
+    type Node = TapeNode<'a>;
+    type ElementsIter = Elements<'a>;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn elements(&self) -> Elements<'a> {
+        self.node.elements()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_serde_json_reads() {
+        let texts = [
+            r#"{"i":-3,"u":18446744073709551615,"f":1.5e3,"s":"\u00e9\n","n":null,"t":true,"l":[[],{}, [1, [2, {"x": "y"}]]]}"#,
+            r#"{"k\"ey": "v", "nested": {"a": {"b": {"c": [1.0, -0.0, 1e-7]}}}}"#,
+            "[1, \"two\", {\"three\": 3}]",
+            "\"just a string\"",
+            "17",
+            "null",
+            "{}",
+            "[]",
+        ];
+        for text in texts {
+            let tape = JsonTape::parse(text).unwrap();
+            assert_eq!(
+                tape.to_value(),
+                serde_json::from_str::<Value>(text).unwrap(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_json_value_or_repeats_a_name() {
+        for text in ["", "{", "[1,]", "{\"a\":1} x", "{\"a\" 1}", "nul"] {
+            assert!(
+                matches!(JsonTape::parse(text), Err(TapeError::Syntax(_))),
+                "{text}"
+            );
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(matches!(JsonTape::parse(&deep), Err(TapeError::Syntax(_))));
+        for text in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"x":[{"b":1,"c":2,"b":3}]}"#,
+            r#"{"\u0061":1,"a":2}"#,
+        ] {
+            assert!(
+                matches!(JsonTape::parse(text), Err(TapeError::DuplicateMember)),
+                "{text}"
+            );
+        }
+        // Many members: the sorted check.
+        let many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        let unique = format!("{{{}}}", many.join(","));
+        assert!(JsonTape::parse(&unique).is_ok());
+        let repeated = format!("{{{},\"k7\":0}}", many.join(","));
+        assert!(matches!(
+            JsonTape::parse(&repeated),
+            Err(TapeError::DuplicateMember)
+        ));
+        // The same name in different objects is fine.
+        assert!(JsonTape::parse(r#"{"a":{"a":{"a":1}},"b":{"a":2}}"#).is_ok());
+    }
+
+    #[test]
+    fn leading_values_end_where_the_next_text_starts() {
+        let text = r#"  {"a":[1,{"b":2}]} , 17]"#;
+        let (tape, end) = JsonTape::parse_leading(text).unwrap().unwrap();
+        assert_eq!(&text[end..], " , 17]");
+        assert_eq!(tape.to_value(), serde_json::json!({"a": [1, {"b": 2}]}));
+        let (tape, end) = JsonTape::parse_leading(&text[end + 3..]).unwrap().unwrap();
+        assert_eq!((tape.to_value(), end), (serde_json::json!(17), 2));
+        assert!(JsonTape::parse_leading("   ").is_none());
+        assert!(matches!(
+            JsonTape::parse_leading(r#"{"a":1,"a":1}, 2"#),
+            Some(Err(TapeError::DuplicateMember))
+        ));
+        assert!(matches!(
+            JsonTape::parse_leading("{oops}"),
+            Some(Err(TapeError::Syntax(_)))
+        ));
+        assert!(matches!(
+            JsonTape::parse_leading("17x"),
+            Some(Err(TapeError::Syntax(_)))
+        ));
+    }
+
+    #[test]
+    fn pointers_find_what_serde_json_finds() {
+        let text = r#"{"a":{"b/c":[10,{"d~e":"x"}]},"n":null,"0":1,"l":[1,2]}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        let tape = JsonTape::parse(text).unwrap();
+        for pointer in [
+            "",
+            "/a",
+            "/a/b~1c",
+            "/a/b~1c/1/d~0e",
+            "/a/b~1c/0",
+            "/n",
+            "/0",
+            "/l/1",
+            "/l/01",
+            "/l/+1",
+            "/l/2",
+            "/missing",
+            "/a/b~1c/x",
+            "a",
+        ] {
+            assert_eq!(
+                tape.root().pointer(pointer).map(|n| n.value()),
+                value.pointer(pointer).cloned(),
+                "{pointer:?}"
+            );
+        }
+        assert!(tape.has_member_named("d~e"));
+        assert!(!tape.has_member_named("x"));
+    }
+
+    #[test]
+    fn meets_the_validators_contract() {
+        let text = jsonschema::json::conformance::document().to_string();
+        let tape = JsonTape::parse(&text).unwrap();
+        jsonschema::json::conformance::assert_conformance::<TapeJson>(&tape.root());
+    }
+}
