@@ -427,12 +427,12 @@ fn split_array_in_one_pass<'b>(
     }
 }
 
-fn split_ndjson(
+fn split_ndjson<'b>(
     body: &Bytes,
-    text: &str,
+    text: &'b str,
     max_events: usize,
     max_event_bytes: usize,
-) -> Result<Vec<RawEvent<'static>>, GatewayError> {
+) -> Result<Vec<RawEvent<'b>>, GatewayError> {
     let mut events = Vec::new();
     for (line_no, line) in text.split('\n').enumerate() {
         let line = line.trim();
@@ -447,20 +447,14 @@ fn split_ndjson(
             events.push(too_large(bytes, max_event_bytes));
             continue;
         }
-        match parse_event(line) {
-            Ok(value) => events.push(json_event(bytes, value)),
-            Err(Parse::Refused(why)) => events.push(malformed(bytes, why)),
-            Err(Parse::Syntax(e)) if e.to_string().contains("recursion limit") => {
+        match JsonTape::parse(line) {
+            Err(TapeError::Syntax(e)) if e.to_string().contains("recursion limit") => {
                 return Err(GatewayError::BadRequest(format!(
                     "line {} nests too deeply: {e}",
                     line_no + 1
                 )));
             }
-            Err(Parse::Syntax(e)) => events.push(RawEvent {
-                bytes,
-                verbatim: false,
-                parsed: Err((Reason::Malformed, format!("not valid json: {e}"))),
-            }),
+            read => events.push(text_event(bytes, read)),
         }
     }
     Ok(events)

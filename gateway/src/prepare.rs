@@ -398,8 +398,15 @@ enum Content<'b> {
     },
 }
 
+/// Objects wider than this are validated and scored as `Value`s (see
+/// `JsonTape::widest_object`): events are rarely that wide, hostile ones can be far wider.
+const WIDEST_TAPE_OBJECT: usize = 64;
+
 impl<'b> Content<'b> {
     fn from_tape(tape: JsonTape<'b>) -> Content<'b> {
+        if tape.widest_object() > WIDEST_TAPE_OBJECT {
+            return Content::Value(tape.to_value());
+        }
         Content::Tape {
             tape,
             value: OnceCell::new(),
@@ -588,4 +595,27 @@ fn partition_key(pointer: Option<&str>, content: &Content<'_>) -> Option<Bytes> 
 
 fn violations_json(violations: &[ViolationBody]) -> Vec<u8> {
     serde_json::to_vec(violations).unwrap_or_else(|_| b"[]".to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_objects_are_read_as_values() {
+        let members = |n: usize| {
+            let inner: Vec<String> = (0..n).map(|i| format!("\"m{i}\":{i}")).collect();
+            format!("{{\"nested\":{{{}}}}}", inner.join(","))
+        };
+        let narrow = members(WIDEST_TAPE_OBJECT);
+        let content = Content::from_tape(JsonTape::parse(&narrow).unwrap());
+        assert!(content.tape().is_some());
+        let wide = members(WIDEST_TAPE_OBJECT + 1);
+        let content = Content::from_tape(JsonTape::parse(&wide).unwrap());
+        assert!(content.tape().is_none());
+        assert_eq!(
+            content.into_value(),
+            serde_json::from_str::<Value>(&wide).unwrap()
+        );
+    }
 }

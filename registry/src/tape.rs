@@ -120,6 +120,20 @@ impl<'t> JsonTape<'t> {
             .any(|slot| matches!(slot, Slot::Key(key) if key == name))
     }
 
+    /// The most members any object in the document has. Looking a member up in a tape is a
+    /// scan, so a schema with P properties costs P × members per object: callers hand very
+    /// wide objects to the `Value` validator (whose lookups are logarithmic) instead.
+    pub fn widest_object(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Object { len, .. } => *len as usize,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The document as a `serde_json::Value`.
     pub fn to_value(&self) -> Value {
         self.root().value()
@@ -756,6 +770,8 @@ mod tests {
         }
         assert!(tape.has_member_named("d~e"));
         assert!(!tape.has_member_named("x"));
+        assert_eq!(tape.widest_object(), 4);
+        assert_eq!(JsonTape::parse("[1]").unwrap().widest_object(), 0);
     }
 
     #[test]
