@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tributary_eventlog::EventLog;
 
@@ -125,7 +125,9 @@ impl ReplayService {
             progress_tx,
         )
         .await;
-        reporter.abort();
+        // Waited for, not aborted: a progress write already sent to the database would
+        // otherwise land after the final counts below and overwrite them with older ones.
+        reporter.stop().await;
         let outcome = outcome?;
         // A stopped export stays unfinished (no manifest) until it resumes; a recovery's
         // counts are kept from every run.
@@ -143,18 +145,43 @@ impl ReplayService {
     }
 
     /// Copies a running job's counts to its row every second.
-    fn spawn_reporter(&self, id: String, progress: watch::Receiver<Progress>) -> JoinHandle<()> {
+    fn spawn_reporter(&self, id: String, progress: watch::Receiver<Progress>) -> Reporter {
         let store = self.inner.store.clone();
-        tokio::spawn(async move {
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
             let mut tick = tokio::time::interval(PROGRESS_EVERY);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    biased;
+                    _ = &mut stopped => return,
+                    _ = tick.tick() => {}
+                }
                 let totals = progress.borrow().totals;
                 if let Err(error) = store.progress(&id, JobState::Running, counts(totals)).await {
                     tracing::warn!(job = %id, %error, "cannot record replay progress");
                 }
             }
-        })
+        });
+        Reporter { stop, handle }
+    }
+}
+
+/// Writes a running job's counts to the store every [`PROGRESS_EVERY`].
+struct Reporter {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl Reporter {
+    /// Stops reporting once the write in progress, if any, is done.
+    async fn stop(self) {
+        // Either way the task ends: on the signal, or because the sender is gone.
+        let _ = self.stop.send(());
+        if let Err(error) = self.handle.await
+            && error.is_panic()
+        {
+            tracing::error!(%error, "the replay progress reporter panicked");
+        }
     }
 }
 
