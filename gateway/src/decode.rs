@@ -19,7 +19,7 @@ use std::fmt;
 use std::io::Read;
 
 use bytes::Bytes;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -201,7 +201,7 @@ fn text_event<'b>(bytes: Bytes, read: Result<JsonTape<'b>, TapeError>) -> RawEve
     };
     RawEvent {
         bytes,
-        // As `json_event` and `malformed` say it for values.
+        // Only a refused event is not stored as sent (a non-object never gets that far).
         verbatim: !matches!(parsed, Err((Reason::Malformed, _))),
         parsed,
     }
@@ -325,12 +325,12 @@ fn split_json<'b>(
 
 /// Any JSON array body: its element boundaries first (the whole body's syntax, nesting and
 /// element count checked on the way), then each element parsed.
-fn split_array_in_two_passes(
+fn split_array_in_two_passes<'b>(
     body: &Bytes,
-    text: &str,
+    text: &'b str,
     max_events: usize,
     max_event_bytes: usize,
-) -> Result<Vec<RawEvent<'static>>, GatewayError> {
+) -> Result<Vec<RawEvent<'b>>, GatewayError> {
     let too_many = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(text);
     let elements = BoundedSeq {
@@ -355,16 +355,15 @@ fn split_array_in_two_passes(
             events.push(too_large(bytes, max_event_bytes));
             continue;
         }
-        match parse_event(raw.get()) {
-            Ok(value) => events.push(json_event(bytes, value)),
+        match JsonTape::parse(raw.get()) {
             // Syntax was checked when the array was split: a duplicate name is this event's
             // own problem; anything else (nesting too deep) is the request's.
-            Err(Parse::Refused(why)) => events.push(malformed(bytes, why)),
-            Err(Parse::Syntax(e)) => {
+            Err(TapeError::Syntax(e)) => {
                 return Err(GatewayError::BadRequest(format!(
                     "event {index} is not acceptable json: {e}"
                 )));
             }
+            read => events.push(text_event(bytes, read)),
         }
     }
     Ok(events)
@@ -460,43 +459,20 @@ fn split_ndjson<'b>(
     Ok(events)
 }
 
-/// An event decoded from Avro or taken from an envelope: checked for the reserved key here.
+/// An event decoded from Avro: checked for the reserved key and for being an object.
 fn event(bytes: Bytes, value: Value) -> RawEvent<'static> {
-    if holds_raw_value_token(&value) {
-        return malformed(bytes, Refused::ReservedKey);
-    }
-    RawEvent {
-        verbatim: false,
-        ..json_event(bytes, value)
-    }
-}
-
-/// An event whose bytes are its JSON, read by [`Strict`] (which refuses the reserved key).
-fn json_event(bytes: Bytes, value: Value) -> RawEvent<'static> {
-    let parsed = if value.is_object() {
+    let parsed = if holds_raw_value_token(&value) {
+        Err(refusal(Refused::ReservedKey))
+    } else if value.is_object() {
         Ok(Parsed::Value(value))
     } else {
         Err(not_an_object())
     };
     RawEvent {
         bytes,
-        verbatim: true,
+        verbatim: false,
         parsed,
     }
-}
-
-fn malformed(bytes: Bytes, why: Refused) -> RawEvent<'static> {
-    RawEvent {
-        bytes,
-        verbatim: false,
-        parsed: Err(refusal(why)),
-    }
-}
-
-/// Why an event's JSON was refused.
-enum Parse {
-    Refused(Refused),
-    Syntax(serde_json::Error),
 }
 
 /// Why text that is JSON is still not an acceptable event.
@@ -517,128 +493,6 @@ impl Refused {
             }
             Refused::ReservedKey => raw_value_token_message(),
         }
-    }
-}
-
-/// What [`Strict`] noticed while reading.
-#[derive(Default)]
-struct Found {
-    duplicate: Cell<bool>,
-    reserved_key: Cell<bool>,
-}
-
-impl Found {
-    /// A repeated member name first, as the reading it would make ambiguous matters most.
-    fn refused(&self) -> Option<Refused> {
-        if self.duplicate.get() {
-            Some(Refused::DuplicateMember)
-        } else if self.reserved_key.get() {
-            Some(Refused::ReservedKey)
-        } else {
-            None
-        }
-    }
-}
-
-/// Parses one event, refusing objects with duplicate member names or the reserved key. A
-/// text that is not JSON at all is a syntax error even when it also repeats a name.
-fn parse_event(text: &str) -> Result<Value, Parse> {
-    let found = Found::default();
-    let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = Strict { found: &found }
-        .deserialize(&mut de)
-        .and_then(|value| de.end().map(|()| value))
-        .map_err(Parse::Syntax)?;
-    match found.refused() {
-        Some(why) => Err(Parse::Refused(why)),
-        None => Ok(parsed),
-    }
-}
-
-/// A JSON value, as `serde_json::Value` reads it, except that a repeated member name and the
-/// reserved key are noted in `found` (the rest is still read, so syntax errors are still
-/// found), which spares a second walk over the value.
-#[derive(Clone, Copy)]
-struct Strict<'c> {
-    found: &'c Found,
-}
-
-impl<'de> DeserializeSeed<'de> for Strict<'_> {
-    type Value = Value;
-
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Strict<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a json value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(element) = seq.next_element_seed(self)? {
-            out.push(element);
-        }
-        Ok(Value::Array(out))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = serde_json::Map::new();
-        while let Some(name) = map.next_key::<String>()? {
-            if name == RAW_VALUE_TOKEN {
-                self.found.reserved_key.set(true);
-            }
-            match out.entry(name) {
-                serde_json::map::Entry::Occupied(_) => {
-                    self.found.duplicate.set(true);
-                    // Read (and drop) the value: the text must still be JSON.
-                    map.next_value_seed(self)?;
-                }
-                serde_json::map::Entry::Vacant(slot) => {
-                    slot.insert(map.next_value_seed(self)?);
-                }
-            }
-        }
-        Ok(Value::Object(out))
     }
 }
 
@@ -766,8 +620,13 @@ mod tests {
         assert!(split_text("{\"a\":1,\"a\":\r}", Format::Json).is_err());
         // Numbers, strings, nesting and escapes read as serde_json reads them.
         let text = r#"{"i":-3,"u":18446744073709551615,"f":1.5e3,"s":"\u00e9\n","n":null,"t":true,"l":[[],{}]}"#;
+        let body = Bytes::from(text);
+        let (_, parsed) = split(&body, Format::Json, 1, 1 << 10)
+            .unwrap()
+            .remove(0)
+            .into_parts();
         assert_eq!(
-            parse_event(text).ok().unwrap(),
+            parsed.unwrap(),
             serde_json::from_str::<Value>(text).unwrap()
         );
     }

@@ -263,13 +263,9 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item<'_>>) -> Vec<Pending>
             )),
             other => other,
         };
-        let read = match parsed {
-            Ok(Parsed::Value(value)) => Ok(Content::Value(value)),
-            Ok(Parsed::Tape(tape)) => Ok(Content::from_tape(tape)),
-            Err(why) => Err(why),
-        };
-        let content = match read {
-            Ok(content) => content,
+        let content = match parsed {
+            Ok(Parsed::Value(value)) => Content::Value(value),
+            Ok(Parsed::Tape(tape)) => Content::from_tape(tape),
             Err((reason, message)) => {
                 let violations = vec![ViolationBody {
                     pointer: String::new(),
