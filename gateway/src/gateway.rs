@@ -25,6 +25,7 @@ use crate::metrics::{self, Outcomes};
 use crate::prepare::{self, Item, Meta, Pending};
 use crate::quality::{QualityHook, Scored};
 use crate::rate_limit::RateLimiter;
+use crate::samples::Sampling;
 use crate::samples::{self, Sampled};
 use crate::schemas::{Pin, ResolvedSchema, Schemas};
 use crate::verdict::{Answer, Reason, Verdict, Written};
@@ -253,6 +254,13 @@ impl Gateway {
         let scorer = self.scorer(&info.name, schema.id).await;
         resolving.done();
 
+        let received_at_ms = now_ms();
+        let sampling = self.sampling(
+            submission.dry_run,
+            &info.name,
+            schema.version,
+            received_at_ms,
+        );
         let input = prepare::Input {
             body: decompressed,
             format: submission.format,
@@ -262,10 +270,10 @@ impl Gateway {
             schema,
             candidate,
             meta: submission.meta,
-            received_at_ms: now_ms(),
+            received_at_ms,
             dry_run: submission.dry_run,
             scorer,
-            sampling: self.sampling(submission.dry_run),
+            sampling,
         };
         let producer = input.meta.producer.clone();
         let checking = metrics::Stage::start("check");
@@ -303,9 +311,23 @@ impl Gateway {
         }
     }
 
-    /// Whether a request's events keep a value for the catalog feed.
-    fn sampling(&self, dry_run: bool) -> bool {
-        self.samples.is_some() && !dry_run
+    /// Which of a request's events keep a value for the catalog feed: none in a dry run;
+    /// an accepted one only while the sink still wants a sample of this type and version
+    /// in the second the request was received.
+    fn sampling(
+        &self,
+        dry_run: bool,
+        event_type: &EventTypeName,
+        schema_version: i32,
+        received_at_ms: i64,
+    ) -> Sampling {
+        match &self.samples {
+            Some(sink) if !dry_run => Sampling {
+                accepted: sink.wants_accepted(event_type.as_str(), schema_version, received_at_ms),
+                rejected: true,
+            },
+            _ => Sampling::OFF,
+        }
     }
 
     /// Charges `events` to `producer`'s rate limit, before anything of the request is written.

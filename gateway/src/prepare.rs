@@ -25,7 +25,7 @@ use crate::GatewayError;
 use crate::decode::{self, Format, Parsed, RawEvent};
 use crate::event_types::{Enforcement, EventTypeInfo};
 use crate::quality::Scored;
-use crate::samples::{Keeper, Sampled};
+use crate::samples::{Keeper, Sampled, Sampling};
 use crate::schemas::ResolvedSchema;
 use crate::verdict::{Reason, Verdict, ViolationBody};
 
@@ -81,8 +81,8 @@ pub(crate) struct Input {
     pub(crate) dry_run: bool,
     /// Scores each event (the quality hook); `None` when scoring is off.
     pub(crate) scorer: Option<Arc<tributary_quality::Scorer>>,
-    /// Keep values for the catalog feed (see [`crate::samples`]).
-    pub(crate) sampling: bool,
+    /// Which values to keep for the catalog feed (see [`crate::samples`]).
+    pub(crate) sampling: Sampling,
 }
 
 /// An event checked and ready to be written.

@@ -120,6 +120,7 @@ impl Gateway {
                     source: e.source,
                 })
                 .collect();
+            let sampling = self.sampling(dry_run, &info.name, schema.version, received_at_ms);
             let input = prepare::Input {
                 body: Bytes::new(),
                 format: Format::Json,
@@ -132,7 +133,7 @@ impl Gateway {
                 received_at_ms,
                 dry_run,
                 scorer,
-                sampling: self.sampling(dry_run),
+                sampling,
             };
             let pending = blocking(move || Ok(prepare::prepare_items(&input, items))).await?;
             prepared.push((info, pending));

@@ -163,6 +163,23 @@ impl SampleSink {
         metrics::sample_dropped();
     }
 
+    /// Whether an accepted event of `event_type` at `schema_version`, received at
+    /// `received_at_ms`, would be kept: no sample of that version was kept in its second yet.
+    /// Callers ask first so that they build the event's value only when it is wanted.
+    pub fn wants_accepted(
+        &self,
+        event_type: &str,
+        schema_version: i32,
+        received_at_ms: i64,
+    ) -> bool {
+        let second = second_of(received_at_ms);
+        self.state()
+            .types
+            .get(event_type)
+            .and_then(|t| t.versions.get(&schema_version))
+            .is_none_or(|v| v.kept_second != Some(second))
+    }
+
     /// Offers an accepted (or warned) event. It is kept only when it is the first of its
     /// (event type, schema version) in its second; others are dropped before any copy.
     pub fn offer_accepted(
@@ -173,16 +190,11 @@ impl SampleSink {
         received_at_ms: i64,
         event: &Value,
     ) {
-        let second = second_of(received_at_ms);
-        let mut state = self.state();
-        if state
-            .types
-            .get(event_type)
-            .and_then(|t| t.versions.get(&schema_version))
-            .is_some_and(|v| v.kept_second == Some(second))
-        {
+        if !self.wants_accepted(event_type, schema_version, received_at_ms) {
             return;
         }
+        let second = second_of(received_at_ms);
+        let mut state = self.state();
         let Some(version) = state.version(event_type, schema_version) else {
             return self.drop_one();
         };
@@ -342,9 +354,15 @@ mod tests {
     fn one_accepted_sample_per_type_and_version_per_second() {
         let sink = SampleSink::new();
         let event = json!({"a": 1});
+        assert!(sink.wants_accepted("t.a", 1, 1_000));
         for ms in [1_000, 1_100, 1_999] {
             sink.offer_accepted("t.a", 1, "web", ms, &event);
         }
+        // Asked before building a value: not again in the same second, yes for another
+        // version or the next second.
+        assert!(!sink.wants_accepted("t.a", 1, 1_500));
+        assert!(sink.wants_accepted("t.a", 2, 1_500));
+        assert!(sink.wants_accepted("t.a", 1, 2_000));
         sink.offer_accepted("t.a", 2, "web", 1_500, &event);
         sink.offer_accepted("t.a", 1, "web", 2_000, &json!({"a": 2}));
         let batches = sink.take(2_500);
