@@ -481,7 +481,7 @@ mod browser {
             title.starts_with(&format!("Replay {}", &id[..12])),
             "{title}"
         );
-        let state = || browser.text(&browser.find("dl.facts dd .badge"));
+        let state = || browser.text_of("dl.facts dd .badge");
         let first = state();
         assert!(first == "pending" || first == "running", "{first}");
         let started = Instant::now();

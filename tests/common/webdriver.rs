@@ -114,6 +114,17 @@ impl Browser {
     }
 
     fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method, path, body)
+            .unwrap_or_else(|(error, message)| panic!("{path}: {error}: {message}"))
+    }
+
+    /// A WebDriver command; `Err((error, message))` when the driver refused it.
+    fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (String, Value)> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut request = self.http.request(method, &url);
         if let Some(body) = body {
@@ -124,10 +135,10 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{url}: {e}"))
             .json()
             .unwrap_or_else(|e| panic!("{url}: {e}"));
-        if let Some(error) = reply["value"]["error"].as_str() {
-            panic!("{path}: {error}: {}", reply["value"]["message"]);
+        match reply["value"]["error"].as_str() {
+            Some(error) => Err((error.to_owned(), reply["value"]["message"].clone())),
+            None => Ok(reply["value"].clone()),
         }
-        reply["value"].clone()
     }
 
     pub(crate) fn goto(&self, url: &str) {
@@ -171,6 +182,24 @@ impl Browser {
                 self.title()
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The text of the first element matching `css` on a page that redraws itself (a live
+    /// view polling the server): the element found can be replaced before its text is read,
+    /// so a stale one is looked up again, for up to 10 s.
+    pub(crate) fn text_of(&self, css: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let element = self.find(css);
+            let path = format!("/element/{}/text", element.0);
+            match self.try_command(reqwest::Method::GET, &path, None) {
+                Ok(text) => return text.as_str().unwrap_or_default().to_owned(),
+                Err((error, _))
+                    if error == "stale element reference"
+                        && started.elapsed() < Duration::from_secs(10) => {}
+                Err((error, message)) => panic!("{path}: {error}: {message}"),
+            }
         }
     }
 
