@@ -25,8 +25,7 @@ use crate::metrics::{self, Outcomes};
 use crate::prepare::{self, Item, Meta, Pending};
 use crate::quality::{QualityHook, Scored};
 use crate::rate_limit::RateLimiter;
-use crate::samples::Sampling;
-use crate::samples::{self, Sampled};
+use crate::samples::{self, Sampled, Sampling};
 use crate::schemas::{Pin, ResolvedSchema, Schemas};
 use crate::verdict::{Answer, Reason, Verdict, Written};
 
@@ -311,9 +310,7 @@ impl Gateway {
         }
     }
 
-    /// Which of a request's events keep a value for the catalog feed: none in a dry run;
-    /// an accepted one only while the sink still wants a sample of this type and version
-    /// in the second the request was received.
+    /// Which of a request's events keep a value for the catalog feed.
     fn sampling(
         &self,
         dry_run: bool,
@@ -321,13 +318,13 @@ impl Gateway {
         schema_version: i32,
         received_at_ms: i64,
     ) -> Sampling {
-        match &self.samples {
-            Some(sink) if !dry_run => Sampling {
-                accepted: sink.wants_accepted(event_type.as_str(), schema_version, received_at_ms),
-                rejected: true,
-            },
-            _ => Sampling::OFF,
-        }
+        Sampling::for_request(
+            self.samples.as_ref(),
+            dry_run,
+            event_type.as_str(),
+            schema_version,
+            received_at_ms,
+        )
     }
 
     /// Charges `events` to `producer`'s rate limit, before anything of the request is written.

@@ -40,6 +40,25 @@ impl Sampling {
         accepted: false,
         rejected: false,
     };
+
+    /// What a request of `event_type` checked against `schema_version` and received at
+    /// `received_at_ms` keeps for `sink`: nothing without a sink or in a dry run; an accepted
+    /// event only while the sink still wants a sample of that version in that second.
+    pub(crate) fn for_request(
+        sink: Option<&SampleSink>,
+        dry_run: bool,
+        event_type: &str,
+        schema_version: i32,
+        received_at_ms: i64,
+    ) -> Sampling {
+        match sink {
+            Some(sink) if !dry_run => Sampling {
+                accepted: sink.wants_accepted(event_type, schema_version, received_at_ms),
+                rejected: true,
+            },
+            _ => Sampling::OFF,
+        }
+    }
 }
 
 /// Which events of one request keep their value for the feed: the first accepted one and
@@ -172,6 +191,21 @@ mod tests {
         assert!(on.rejected(Reason::SchemaViolation));
         assert!(!on.rejected(Reason::SchemaViolation));
         assert!(on.rejected(Reason::TooLarge));
+    }
+
+    #[test]
+    fn a_request_keeps_an_accepted_value_only_while_the_sink_wants_one() {
+        let for_request = |sink: Option<&SampleSink>, dry_run: bool, ms: i64| {
+            let s = Sampling::for_request(sink, dry_run, "t.a", 1, ms);
+            (s.accepted, s.rejected)
+        };
+        assert_eq!(for_request(None, false, 1_000), (false, false));
+        let sink = SampleSink::new();
+        assert_eq!(for_request(Some(&sink), true, 1_000), (false, false));
+        assert_eq!(for_request(Some(&sink), false, 1_000), (true, true));
+        sink.offer_accepted("t.a", 1, "web", 1_000, &json!({"a": 1}));
+        assert_eq!(for_request(Some(&sink), false, 1_500), (false, true));
+        assert_eq!(for_request(Some(&sink), false, 2_000), (true, true));
     }
 
     fn rejected(index: usize, reason: Reason) -> Verdict {

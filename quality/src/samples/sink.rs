@@ -136,6 +136,15 @@ impl State {
         self.types.get_mut(event_type)?.reasons.get_mut(reason)
     }
 
+    /// Whether no accepted sample of this version was kept in the second of `received_at_ms`.
+    fn wants_accepted(&self, event_type: &str, schema_version: i32, received_at_ms: i64) -> bool {
+        let second = second_of(received_at_ms);
+        self.types
+            .get(event_type)
+            .and_then(|t| t.versions.get(&schema_version))
+            .is_none_or(|v| v.kept_second != Some(second))
+    }
+
     /// Only called for a new key, so the name's copy is no extra allocation per offer.
     fn of_type(&mut self, event_type: &str) -> &mut TypePending {
         self.types.entry(event_type.to_owned()).or_default()
@@ -172,12 +181,8 @@ impl SampleSink {
         schema_version: i32,
         received_at_ms: i64,
     ) -> bool {
-        let second = second_of(received_at_ms);
         self.state()
-            .types
-            .get(event_type)
-            .and_then(|t| t.versions.get(&schema_version))
-            .is_none_or(|v| v.kept_second != Some(second))
+            .wants_accepted(event_type, schema_version, received_at_ms)
     }
 
     /// Offers an accepted (or warned) event. It is kept only when it is the first of its
@@ -190,11 +195,11 @@ impl SampleSink {
         received_at_ms: i64,
         event: &Value,
     ) {
-        if !self.wants_accepted(event_type, schema_version, received_at_ms) {
+        let mut state = self.state();
+        if !state.wants_accepted(event_type, schema_version, received_at_ms) {
             return;
         }
         let second = second_of(received_at_ms);
-        let mut state = self.state();
         let Some(version) = state.version(event_type, schema_version) else {
             return self.drop_one();
         };
