@@ -767,8 +767,12 @@ pub async fn append_while_broker_down_is_retryable(subject: &dyn FaultSubject) {
             }
         }
     }
+    // A liveness bound, not a speed target: the error must come about when the message
+    // timeout runs out (it came 10 s late when librdkafka slept out its reconnect backoff).
+    let limit = subject.append_timeout() * 2 + Duration::from_secs(2);
     assert!(
-        waited < subject.append_timeout() * 4,
-        "append gave up within its timeout ({waited:?})"
+        waited < limit,
+        "append took {waited:?} to give up; its timeout is {:?}",
+        subject.append_timeout()
     );
 }

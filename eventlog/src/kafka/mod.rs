@@ -96,6 +96,12 @@ impl KafkaOptions {
     /// The properties every client shares.
     fn base_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
+        // librdkafka times out queued messages only when a broker thread wakes, and while a
+        // broker is unreachable its thread sleeps out the reconnect backoff, which grows to
+        // 10 s by default: appends then failed 3-4x past `message_timeout`. 1 s (the Java
+        // client's default) keeps that error within a second of the timeout. `extra` may
+        // override it.
+        config.set("reconnect.backoff.max.ms", "1000");
         for (key, value) in &self.extra {
             config.set(key, value);
         }
@@ -340,6 +346,19 @@ mod tests {
             .extra
             .insert("compression.type".into(), "lz4".into());
         assert!(options.check().is_ok());
+    }
+
+    #[test]
+    fn reconnect_backoff_is_capped_at_a_second_unless_overridden() {
+        let options = KafkaOptions::new("127.0.0.1:9092");
+        let config = options.base_config();
+        assert_eq!(config.get("reconnect.backoff.max.ms"), Some("1000"));
+        let mut options = KafkaOptions::new("127.0.0.1:9092");
+        options
+            .extra
+            .insert("reconnect.backoff.max.ms".into(), "5000".into());
+        let config = options.base_config();
+        assert_eq!(config.get("reconnect.backoff.max.ms"), Some("5000"));
     }
 
     #[tokio::test]
