@@ -175,7 +175,7 @@ PY
       if [ -n "$half_rate" ]; then
         log "floor paced at Tributary's half-load rate ($half_rate records/s), linger.ms=1 as Tributary"
         "$bin" floor --bootstrap "$TRIBUTARY_TEST_KAFKA" --topic bench.gateway_floor_paced \
-          --duration "$open_seconds" --broker-pid "$broker_pid" --rate "$half_rate" --round-robin \
+          --duration "$open_seconds" --broker-pid "$broker_pid" --rate "$half_rate" \
           --linger-ms 1 | tee -a "$out"
       fi
       ;;

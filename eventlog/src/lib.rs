@@ -69,7 +69,10 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     /// A record's partition is its explicit `partition` if set, else [`partition_for_key`] of
     /// its key. Keyless records are spread round-robin by call: all the keyless records of one
     /// call go to one partition and successive calls rotate over the partitions (like Kafka's
-    /// sticky partitioner), so a batch stays one write instead of one per partition.
+    /// sticky partitioner), so a batch stays one write instead of one per partition. The Kafka
+    /// backend also lets calls that overlap in time share a partition for a short window, so
+    /// that concurrent single-record calls become one produce request instead of one per
+    /// partition.
     async fn append(
         &self,
         topic: &str,

@@ -51,8 +51,9 @@ pub(crate) struct FloorArgs {
     /// Records per second, paced; reports delivery latency instead of the maximum rate.
     #[arg(long)]
     rate: Option<u64>,
-    /// Partition the records round-robin one by one, as the gateway does for keyless
-    /// single-event requests, instead of librdkafka's sticky partitioner.
+    /// Partition the records round-robin one by one, instead of librdkafka's sticky
+    /// partitioner (which sticks for twice `linger.ms`, as the gateway's Kafka log does for
+    /// keyless records of overlapping requests).
     #[arg(long)]
     round_robin: bool,
 }
@@ -131,6 +132,11 @@ pub(crate) fn run(args: &FloorArgs) -> anyhow::Result<()> {
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", args.linger_ms.to_string())
+        // librdkafka's own default relation, and the window of Tributary's Kafka log.
+        .set(
+            "sticky.partitioning.linger.ms",
+            (2 * args.linger_ms).to_string(),
+        )
         .create_with_context(Counting(deliveries.clone()))
         .context("create producer")?;
 

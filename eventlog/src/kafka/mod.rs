@@ -17,6 +17,7 @@ mod fetch;
 mod group;
 mod producer;
 mod reader;
+mod sticky;
 mod verify;
 
 use std::collections::BTreeMap;

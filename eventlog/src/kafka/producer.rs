@@ -12,7 +12,7 @@
 //! means every in-sync replica has the record. After a fatal producer error (idempotence
 //! broken, fenced, authorization) the producer is rebuilt for the next call.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use rdkafka::producer::{
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::admin::Admin;
+use super::sticky::Sticky;
 use super::{KafkaOptions, OffRuntime, blocking, errors, millis};
 use crate::metrics::{IN_FLIGHT_BYTES, record_append};
 use crate::{AppendResult, LogError, Position, Record, partition_for_key};
@@ -148,7 +149,8 @@ pub(super) struct Producer {
     bytes: Arc<Semaphore>,
     records: Arc<Semaphore>,
     closed: AtomicBool,
-    next_partition: AtomicU32,
+    /// Where keyless records go.
+    keyless: Sticky,
 }
 
 impl std::fmt::Debug for Producer {
@@ -172,14 +174,15 @@ impl Producer {
         let inner = build(&options)?;
         let bytes = Arc::new(Semaphore::new(options.max_in_flight_bytes));
         let records = Arc::new(Semaphore::new(options.max_in_flight_records));
+        let keyless = Sticky::new(options.linger * 2);
         Ok(Producer {
             options,
             admin,
             inner: RwLock::new(OffRuntime::new(Arc::new(inner))),
             bytes,
             records,
+            keyless,
             closed: AtomicBool::new(false),
-            next_partition: AtomicU32::new(0),
         })
     }
 
@@ -232,14 +235,16 @@ impl Producer {
 
         let batch = Arc::new(Batch::new(records.len()));
         let mut refused: Vec<Option<LogError>> = Vec::with_capacity(records.len());
+        // Held until the records are answered: appends overlapping this one join its
+        // partition (see `sticky`).
         let mut keyless = None;
         for (index, record) in records.iter().enumerate() {
             let partition = match (record.partition, &record.key) {
                 (Some(p), _) => p,
                 (None, Some(key)) => partition_for_key(key, partitions),
-                (None, None) => *keyless.get_or_insert_with(|| {
-                    self.next_partition.fetch_add(1, Ordering::Relaxed) % partitions
-                }),
+                (None, None) => keyless
+                    .get_or_insert_with(|| self.keyless.hold(Instant::now()))
+                    .partition(partitions),
             };
             let outcome = if partition >= partitions {
                 Err(LogError::UnknownPartition {
@@ -264,6 +269,7 @@ impl Producer {
             .await
             .is_err();
         let answers = batch.take();
+        drop(keyless); // answered: this append no longer holds its keyless partition
         let results: Vec<AppendResult> = refused
             .into_iter()
             .zip(answers)
