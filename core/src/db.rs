@@ -193,6 +193,20 @@ impl Database {
         &self.pool
     }
 
+    /// Begins a transaction that is going to write. Every write transaction starts here.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`). A deferred transaction
+    /// that reads first and writes later cannot upgrade its read snapshot once another
+    /// connection has committed in between (WAL): SQLite then fails the write with "database
+    /// is locked" at once, without waiting out `busy_timeout`. An immediate transaction
+    /// waits its turn instead. On PostgreSQL this is a plain `BEGIN`.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            DatabaseBackend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DatabaseBackend::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
     }

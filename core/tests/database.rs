@@ -24,6 +24,14 @@ macro_rules! database_suite {
 
             $(#[$meta])*
             #[tokio::test]
+            async fn a_write_transaction_that_reads_first_is_not_refused() {
+                let scratch = $fresh().await;
+                cases::a_write_transaction_that_reads_first_is_not_refused(scratch.db.clone())
+                    .await;
+            }
+
+            $(#[$meta])*
+            #[tokio::test]
             async fn concurrent_migrations_are_safe() {
                 let scratch = $fresh().await;
                 cases::concurrent_migrations_are_safe(scratch.db.clone()).await;
@@ -109,6 +117,46 @@ mod cases {
         .await
         .unwrap();
         assert_eq!(id, 4, "ids count up from 1 on both backends");
+    }
+
+    /// Another connection writes between a transaction's read and its write (the catalog's
+    /// sample flush did this beside the quality history's). On SQLite a deferred transaction
+    /// failed its write with "database is locked"; `begin_write` makes the other writer wait.
+    pub(super) async fn a_write_transaction_that_reads_first_is_not_refused(db: Database) {
+        sqlx::query("CREATE TABLE write_turns (n BIGINT NOT NULL)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        let (before,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM write_turns")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let other = tokio::spawn({
+            let db = db.clone();
+            async move {
+                sqlx::query("INSERT INTO write_turns (n) VALUES (2)")
+                    .execute(db.pool())
+                    .await
+            }
+        });
+        // Time for the other write to commit first, where nothing makes it wait.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        sqlx::query("INSERT INTO write_turns (n) VALUES ($1)")
+            .bind(before + 1)
+            .execute(&mut *tx)
+            .await
+            .expect("the transaction's own write goes through");
+        tx.commit().await.unwrap();
+        other
+            .await
+            .unwrap()
+            .expect("the other write went through too");
+        let rows: Vec<(i64,)> = sqlx::query_as("SELECT n FROM write_turns ORDER BY n")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, [(1,), (2,)]);
     }
 
     pub(super) async fn concurrent_migrations_are_safe(db: Database) {

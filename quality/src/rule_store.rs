@@ -111,7 +111,7 @@ impl RuleStore {
         event_type: &str,
         body: &str,
     ) -> Result<i64, sqlx::Error> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         // Writing first takes SQLite's write lock at once; on PostgreSQL a concurrent writer
         // of the same version fails on the primary key and is retried.
         let (version,): (i64,) = sqlx::query_as(

@@ -224,7 +224,7 @@ impl JobStore {
     /// Stores a new pending job and its audit entry in one transaction.
     pub async fn insert(&self, job: &NewJob) -> Result<StoredJob, StoreError> {
         let now = now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO replay_jobs (id, request_json, selection_json, target_json, rate_per_sec, \
              max_events, state, desired, plan_json, emitted, filtered, unreadable, error, \
@@ -331,7 +331,7 @@ impl JobStore {
         actor: &str,
     ) -> Result<Option<StoredJob>, StoreError> {
         let now = now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let changed =
             sqlx::query("UPDATE replay_jobs SET desired = $1, updated_at_ms = $2 WHERE id = $3")
                 .bind(desired.as_str())

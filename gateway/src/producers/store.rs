@@ -256,7 +256,7 @@ impl Producers {
             )));
         }
         let now = now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO producers (name, owner, description, created_at_ms, created_by) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
@@ -369,7 +369,7 @@ impl Producers {
     ) -> Result<Vec<String>, ProducerError> {
         let grants = checked_grants(patterns)?;
         let before = self.managed(who, name).await?.grants;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("DELETE FROM producer_grants WHERE producer = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -419,7 +419,7 @@ impl Producers {
     /// Issues a new key; the answer is the only place its secret ever appears.
     pub async fn issue_key(&self, who: &Principal, name: &str) -> Result<IssuedKey, ProducerError> {
         self.managed(who, name).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let issued = insert_key(&mut tx, name).await?;
         let entry = AuditEntry::now(who.name.as_str(), "producer.key.issue", AUDIT_KIND, name)
             .with_change(
@@ -441,7 +441,7 @@ impl Producers {
     ) -> Result<(IssuedKey, i64), ProducerError> {
         self.managed(who, name).await?;
         let grace_ms = i64::try_from(grace.min(MAX_GRACE).as_millis()).unwrap_or(0);
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let old: Option<(String, Option<i64>)> = sqlx::query_as(
             "SELECT prefix, revoked_at_ms FROM producer_keys WHERE id = $1 AND producer = $2",
         )
@@ -490,7 +490,7 @@ impl Producers {
     ) -> Result<(), ProducerError> {
         self.managed(who, name).await?;
         let now = now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let old: Option<(String, Option<i64>)> = sqlx::query_as(
             "SELECT prefix, revoked_at_ms FROM producer_keys WHERE id = $1 AND producer = $2",
         )

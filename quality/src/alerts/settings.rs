@@ -203,7 +203,7 @@ pub(crate) async fn store(
     let thresholds = settings.check()?;
     let text = serde_json::to_string(settings)
         .map_err(|e| QualityError::Store(format!("cannot encode alert settings: {e}")))?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO quality_alert_settings (event_type, settings_json, updated_at_ms, updated_by) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (event_type) DO UPDATE SET \

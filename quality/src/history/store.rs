@@ -56,7 +56,7 @@ pub(crate) async fn add_rows(
     table: Table,
     rows: &BTreeMap<RowKey, i64>,
 ) -> Result<(), QualityError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     add_rows_in(&mut tx, table, rows).await?;
     tx.commit().await?;
     Ok(())
@@ -141,7 +141,7 @@ pub(crate) async fn rollup(
         };
         let hour = oldest.div_euclid(HOUR_MS) * HOUR_MS;
         let end = (hour + HOUR_MS).min(cutoff_ms);
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin_write().await?;
         let taken: Vec<Row> = sqlx::query_as(&format!(
             "DELETE FROM quality_minutes WHERE bucket_ms >= $1 AND bucket_ms < $2 \
              RETURNING {COLUMNS}"

@@ -10,7 +10,7 @@ use crate::QualityError;
 
 /// Writes one flush in one transaction; the number of rows written.
 pub(crate) async fn write(db: &Database, rows: &[TypeRows]) -> Result<usize, QualityError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let mut written = 0;
     for rows in rows {
         for sample in &rows.samples {

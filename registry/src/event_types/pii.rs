@@ -59,7 +59,7 @@ impl EventTypes {
             return Err(forbidden(who, "mark the PII fields of", &event_type));
         }
         let wanted = checked_pointers(pointers)?;
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin_write().await?;
         // Locks the event type's row, so concurrent replacements of its set take turns.
         sqlx::query("UPDATE event_types SET revision = revision WHERE name = $1")
             .bind(name)

@@ -212,7 +212,7 @@ impl EventTypes {
                 .set_compatibility(Some(&subject), level(text)?)
                 .await?;
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         if !rows::insert(&mut tx, &event_type).await? {
             return Err(EventTypeError::Exists(event_type.name.to_string()));
         }
@@ -400,7 +400,7 @@ impl EventTypes {
         current: &EventType,
         next: EventType,
     ) -> Result<Option<EventType>, EventTypeError> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         if !rows::update(&mut tx, &next, current.revision).await? {
             return Ok(None);
         }
@@ -450,7 +450,7 @@ impl EventTypes {
             let mut next = current.clone();
             next.compatibility = level.clone();
             next.revision = current.revision + 1;
-            let mut tx = self.db.pool().begin().await?;
+            let mut tx = self.db.begin_write().await?;
             if rows::update(&mut tx, &next, current.revision).await? {
                 tx.commit().await?;
                 return Ok(());

@@ -100,7 +100,7 @@ impl Registry {
         options: RegisterOptions,
         snapshot: &[(i64, i64)],
     ) -> Result<Option<SchemaId>, RegistryError> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         rows::lock(&mut tx).await?;
         if rows::live_versions(&mut tx, subject).await? != snapshot {
             return Ok(None);
@@ -166,7 +166,7 @@ impl Registry {
         permanent: bool,
     ) -> Result<i32, RegistryError> {
         self.writable_mode(subject).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         rows::lock(&mut tx).await?;
         let all = all_versions(&mut tx, subject).await?;
         if all.is_empty() || (!permanent && all.iter().all(|(_, deleted)| *deleted)) {
@@ -221,7 +221,7 @@ impl Registry {
         permanent: bool,
     ) -> Result<Vec<i32>, RegistryError> {
         self.writable_mode(subject).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         rows::lock(&mut tx).await?;
         let all = all_versions(&mut tx, subject).await?;
         if all.is_empty() {
