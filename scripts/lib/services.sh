@@ -7,7 +7,8 @@
 #   ensure_node_clients npm packages of tests/clients (pinned by its package-lock.json)
 #   ensure_schemathesis the API fuzzer scripts/api-fuzz runs (pinned, in a venv of its own)
 #   start_postgres DIR exports TRIBUTARY_TEST_DATABASE_URL
-#   start_tansu DIR    exports TRIBUTARY_TEST_KAFKA (sqlite:// storage: correct offsets)
+#   start_tansu DIR    exports TRIBUTARY_TEST_KAFKA (sqlite:// storage: correct offsets;
+#                      adds the header index Tansu lacks, see tansu_index_headers)
 #   stop_services      stops everything started here
 
 TANSU_VERSION=0.6.0
@@ -140,8 +141,23 @@ start_tansu() {
     --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine "$storage" >tansu.log 2>&1) &
   _started_pids+=($!)
   wait_for_port "$port" 60
+  if [ "$engine" = sqlite ]; then tansu_index_headers "$dir/tansu.db"; fi
   export TRIBUTARY_TEST_KAFKA="127.0.0.1:$port"
   _log "Tansu ($engine) on $TRIBUTARY_TEST_KAFKA"
+}
+
+# Tansu 0.6.0's sqlite schema has no index on header (topition, offset_id), yet a Fetch looks
+# up every returned record's headers by exactly those columns: each fetched record scans
+# every header in the broker. Fetches slow down as the suite writes records with headers
+# (the gateway's enrichment headers), until later reads time out. Tansu creates its schema
+# before it listens; the index only adds a lookup path and changes no answer.
+tansu_index_headers() {
+  python3 - "$1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+db.execute("create index if not exists header_topition_offset on header (topition, offset_id)")
+db.commit()
+PY
 }
 
 # Tansu on sqlite ignores SIGTERM (TESTBED.md): SIGKILL what is left after a grace period.
