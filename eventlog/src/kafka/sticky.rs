@@ -22,10 +22,9 @@ pub(super) struct Sticky {
 
 #[derive(Debug)]
 struct State {
-    /// Bumped whenever a new partition is chosen.
+    /// The current choice, bumped whenever a new partition is chosen; the partition is the
+    /// choices made before it modulo the topic's partition count.
     generation: u64,
-    /// The current choice; the partition is this modulo the topic's partition count.
-    seed: u32,
     /// Appends holding the current choice.
     holders: usize,
     /// The current choice takes no new holders from then on.
@@ -37,7 +36,6 @@ struct State {
 pub(super) struct Hold<'a> {
     sticky: &'a Sticky,
     generation: u64,
-    seed: u32,
 }
 
 impl Sticky {
@@ -46,7 +44,6 @@ impl Sticky {
             window,
             state: Mutex::new(State {
                 generation: 0,
-                seed: u32::MAX, // the first choice wraps to 0
                 holders: 0,
                 until: Instant::now(),
             }),
@@ -62,7 +59,6 @@ impl Sticky {
         let mut state = self.lock();
         if state.holders == 0 || now >= state.until {
             state.generation += 1;
-            state.seed = state.seed.wrapping_add(1);
             state.holders = 0;
             state.until = now + self.window;
         }
@@ -70,14 +66,14 @@ impl Sticky {
         Hold {
             sticky: self,
             generation: state.generation,
-            seed: state.seed,
         }
     }
 }
 
 impl Hold<'_> {
     pub(super) fn partition(&self, partitions: u32) -> u32 {
-        self.seed % partitions.max(1)
+        // The first choice (generation 1) is partition 0.
+        ((self.generation - 1) % u64::from(partitions.max(1))) as u32
     }
 }
 
