@@ -141,8 +141,13 @@ pub(crate) fn run(args: &SummaryArgs) -> anyhow::Result<()> {
     print_table(&tributary, &baseline, &floor, &targets);
     if !floor_paced.is_null() {
         let d = &floor_paced["delivery_ms"];
+        let partitioner = if floor_paced["round_robin"] == true {
+            "round-robin partitions"
+        } else {
+            "sticky partitions"
+        };
         println!(
-            "reference: a bare rdkafka producer alone at {} records/s (round-robin partitions) waits p50 / p99 / p99.9 = {} / {} / {} ms for its delivery reports",
+            "reference: a bare rdkafka producer alone at {} records/s ({partitioner}) waits p50 / p99 / p99.9 = {} / {} / {} ms for its delivery reports",
             floor_paced["rate"], d["p50"], d["p99"], d["p999"],
         );
     }
