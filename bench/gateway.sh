@@ -68,15 +68,28 @@ stop_server() {
 trap 'stop_server; stop_services; rm -rf "$work"' EXIT
 trap 'log "failed: line $LINENO exited with status $?"' ERR
 
+# This machine's speed at the moment: a fixed one-thread CPU loop, in ns per iteration. Shared
+# hosts have been measured to slow down twofold within minutes; runs compare only at similar
+# values. Taken before the runs and after them.
+cpu_loop_ns() {
+  "$python" -c 'import time
+t = time.perf_counter()
+s = 0
+for i in range(5_000_000):
+    s += i
+print(round((time.perf_counter() - t) / 5e6 * 1e9, 1))'
+}
+
 # The machine and the versions, as the first line of the results.
-jq -cn --arg nproc "$(nproc)" \
+jq -cn --arg nproc "$(nproc)" --arg loop "$(cpu_loop_ns)" \
   --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
   --arg mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)" \
   --arg kernel "$(uname -r)" --arg rustc "$(rustc --version)" \
   --arg tansu "$(tansu --version 2>/dev/null | sed -n 1p)" --arg python "$("$venv/bin/python" --version)" \
   --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg baseline "$("$venv/bin/pip" freeze | tr '\n' ' ')" \
   '{bench: "gateway-machine", nproc: ($nproc | tonumber), cpu: $cpu, memory: $mem, kernel: $kernel,
-    rustc: $rustc, tansu: $tansu, python: $python, load_average_at_start: $load, baseline_packages: $baseline}' |
+    rustc: $rustc, tansu: $tansu, python: $python, load_average_at_start: $load,
+    cpu_loop_ns_at_start: ($loop | tonumber), baseline_packages: $baseline}' |
   tee "$out"
 
 start_tansu "$work/tansu" memory
@@ -182,6 +195,10 @@ PY
     *) log "unknown system $system"; exit 2 ;;
   esac
 done
+
+jq -cn --arg loop "$(cpu_loop_ns)" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  '{bench: "gateway-machine-end", cpu_loop_ns_at_end: ($loop | tonumber), load_average_at_end: $load}' |
+  tee -a "$out"
 
 echo >&2
 "$bin" gateway-summary "$out" --out "bench/out/gateway-summary-$stamp.json" | tee "bench/out/gateway-summary-$stamp.md"

@@ -138,7 +138,11 @@ pub(crate) fn run(args: &SummaryArgs) -> anyhow::Result<()> {
         "peak_rss_mib": { "value": rss, "target": MAX_RSS_MIB, "met": rss > 0.0 && rss <= MAX_RSS_MIB },
     });
 
+    let machine = machine_record(&runs);
     print_table(&tributary, &baseline, &floor, &targets);
+    if let Some(line) = speed_line(&machine) {
+        println!("{line}");
+    }
     if !floor_paced.is_null() {
         let d = &floor_paced["delivery_ms"];
         let partitioner = if floor_paced["round_robin"] == true {
@@ -154,7 +158,7 @@ pub(crate) fn run(args: &SummaryArgs) -> anyhow::Result<()> {
     let summary = json!({
         "bench": "gateway-summary",
         "results": args.results,
-        "machine": runs.iter().find(|r| r["bench"] == "gateway-machine").cloned().unwrap_or(Value::Null),
+        "machine": machine,
         "tributary": tributary,
         "baseline": baseline,
         "floor": floor,
@@ -166,6 +170,35 @@ pub(crate) fn run(args: &SummaryArgs) -> anyhow::Result<()> {
             .with_context(|| format!("write {}", out.display()))?;
     }
     Ok(())
+}
+
+/// The machine line written before the runs, with what was measured after them merged in.
+fn machine_record(runs: &[Value]) -> Value {
+    let mut machine = runs
+        .iter()
+        .find(|r| r["bench"] == "gateway-machine")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let (Some(start), Some(end)) = (
+        machine.as_object_mut(),
+        runs.iter().find(|r| r["bench"] == "gateway-machine-end"),
+    ) {
+        for key in ["cpu_loop_ns_at_end", "load_average_at_end"] {
+            start.insert(key.to_owned(), end[key].clone());
+        }
+    }
+    machine
+}
+
+/// How fast the machine ran, from the CPU loop timed before and after the runs.
+fn speed_line(machine: &Value) -> Option<String> {
+    let start = machine["cpu_loop_ns_at_start"].as_f64()?;
+    let end = machine["cpu_loop_ns_at_end"]
+        .as_f64()
+        .map_or_else(|| "—".to_owned(), |ns| ns.to_string());
+    Some(format!(
+        "machine speed: a fixed Python loop took {start} ns per iteration before the runs and {end} after; compare runs only at similar values"
+    ))
 }
 
 fn print_table(tributary: &Value, baseline: &Value, floor: &Value, targets: &Value) {
@@ -245,5 +278,43 @@ fn print_table(tributary: &Value, baseline: &Value, floor: &Value, targets: &Val
                 plain(&s["rejected_events"]),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_machine_line_carries_the_speed_before_and_after() {
+        let runs = vec![
+            json!({"bench": "gateway-machine", "nproc": 2, "cpu_loop_ns_at_start": 114.9}),
+            json!({"system": "tributary", "phase": "batch"}),
+            json!({"bench": "gateway-machine-end", "cpu_loop_ns_at_end": 251.3, "load_average_at_end": "2.5 2.1 1.7"}),
+        ];
+        let machine = machine_record(&runs);
+        assert_eq!(machine["nproc"], 2);
+        assert_eq!(machine["cpu_loop_ns_at_end"], 251.3);
+        assert_eq!(machine["load_average_at_end"], "2.5 2.1 1.7");
+        let line = speed_line(&machine).expect("a start speed");
+        assert!(
+            line.contains("114.9 ns per iteration before the runs and 251.3 after"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn results_without_a_speed_say_nothing_about_it() {
+        // Results from before the loop was timed, and runs cut short before the end.
+        let old = machine_record(&[json!({"bench": "gateway-machine", "nproc": 2})]);
+        assert_eq!(speed_line(&old), None);
+        let cut =
+            machine_record(&[json!({"bench": "gateway-machine", "cpu_loop_ns_at_start": 120.0})]);
+        assert!(
+            speed_line(&cut)
+                .expect("a start speed")
+                .contains("and — after")
+        );
+        assert_eq!(machine_record(&[]), Value::Null);
     }
 }
