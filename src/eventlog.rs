@@ -32,6 +32,7 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<dyn EventLog>, Failure> 
             replication_factor,
             connect_timeout,
             properties,
+            producer,
         } => {
             let mut options = KafkaOptions::new(bootstrap_servers.clone());
             options.message_timeout = *append_timeout;
@@ -41,6 +42,7 @@ pub(crate) async fn open(config: &Config) -> Result<Arc<dyn EventLog>, Failure> 
             options.replication_factor = *replication_factor;
             options.connect_timeout = *connect_timeout;
             options.extra = properties.clone();
+            options.producer = *producer;
             let log = KafkaLog::connect(options).await.map_err(|e| {
                 Failure::runtime(format!("cannot reach Kafka at {bootstrap_servers}: {e}"))
             })?;

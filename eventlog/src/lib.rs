@@ -26,7 +26,7 @@ pub mod mock_kafka;
 
 pub use embedded::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
 pub use error::{ErrorKind, LogError};
-pub use kafka::{KafkaLog, KafkaOptions};
+pub use kafka::{KafkaLog, KafkaOptions, ProducerKind};
 pub use partitioner::partition_for_key;
 pub use record::{
     AppendResult, ConsumedRecord, MAX_PARTITIONS, Position, Record, Retention, StoredRecord,

@@ -151,6 +151,11 @@ pub(crate) struct KafkaSection {
     linger: Option<String>,
     /// Replication factor of topics Tributary creates [default: the broker's].
     replication_factor: Option<i32>,
+    /// Which producer appends: `native` (Tributary's own: one record batch per partition
+    /// and request, far less CPU per event; plaintext, uncompressed), `librdkafka` (every
+    /// librdkafka feature: TLS, SASL, compression) or `auto` (native unless `properties` ask
+    /// for TLS, SASL or compression) [default: auto].
+    producer: Option<String>,
     /// How long to wait for the broker at start-up, e.g. "10s" [default: 10s].
     connect_timeout: Option<String>,
     /// Extra librdkafka properties (security.protocol, sasl.*, ssl.*, …). Tributary's
@@ -235,6 +240,7 @@ pub(crate) enum EventLogConfig {
         replication_factor: Option<i32>,
         connect_timeout: Duration,
         properties: BTreeMap<String, String>,
+        producer: tributary_eventlog::ProducerKind,
     },
 }
 
@@ -467,6 +473,16 @@ impl Config {
                         "10s",
                     )?,
                     properties: kafka.properties.clone(),
+                    producer: match kafka.producer.as_deref() {
+                        None => tributary_eventlog::ProducerKind::default(),
+                        Some(name) => name.parse().map_err(|_| {
+                            invalid(
+                                "kafka_client.producer",
+                                name,
+                                "expected \"auto\", \"librdkafka\" or \"native\"",
+                            )
+                        })?,
+                    },
                 }
             }
             None => {

@@ -317,6 +317,30 @@ fn kafka_linger_is_a_short_duration() {
 }
 
 #[test]
+fn kafka_producer_is_auto_unless_one_is_named() {
+    use tributary_eventlog::ProducerKind;
+    let producer = |toml: &str| match parse_toml(toml).unwrap().event_log {
+        EventLogConfig::Kafka { producer, .. } => producer,
+        other => panic!("not kafka: {other:?}"),
+    };
+    let kafka = "kafka = \"127.0.0.1:9092\"\n";
+    assert_eq!(producer(kafka), ProducerKind::Auto);
+    assert_eq!(
+        producer(&format!("{kafka}[kafka_client]\nproducer = \"librdkafka\"")),
+        ProducerKind::Librdkafka
+    );
+    assert_eq!(
+        producer(&format!("{kafka}[kafka_client]\nproducer = \"native\"")),
+        ProducerKind::Native
+    );
+    let err = parse_toml(&format!("{kafka}[kafka_client]\nproducer = \"java\""))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("kafka_client.producer"), "{err}");
+    assert!(err.contains("native"), "{err}");
+}
+
+#[test]
 fn quality_settings_default_parse_and_are_checked() {
     let defaults = parse_toml("").unwrap().quality;
     assert!(defaults.scoring);

@@ -1,8 +1,10 @@
 //! The Kafka backend: rdkafka (librdkafka) behind the [`EventLog`] trait.
 //!
-//! * Appends go through one idempotent, `acks=all` producer ([`producer`]); a record's
-//!   position is reported only from its successful delivery report, and a semaphore over
-//!   in-flight bytes and records makes a slow broker back-pressure callers.
+//! * Appends go through one idempotent, `acks=all` producer: librdkafka's ([`producer`]), or
+//!   Tributary's own, which writes each partition's waiting records as one batch per Produce
+//!   request ([`native`], `producer = native`). Either way a record's position is reported
+//!   only from the broker's successful answer, and a semaphore over in-flight bytes and
+//!   records makes a slow broker back-pressure callers.
 //! * Topics are managed with librdkafka's admin client ([`admin`]); partition counts are cached.
 //! * Reads, watermarks and reads by time use pooled, group-less consumers ([`reader`]) and never
 //!   trust a broker's ListOffsets answer without checking it against the records ([`verify`]).
@@ -12,13 +14,16 @@
 //! commit, flush, dropping a client) runs on tokio's blocking pool, with a timeout.
 
 mod admin;
+mod conn;
 mod errors;
 mod fetch;
 mod group;
+mod native;
 mod producer;
 mod reader;
 mod sticky;
 mod verify;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,6 +38,7 @@ use crate::{
 };
 
 use admin::Admin;
+use native::NativeProducer;
 use producer::Producer;
 use reader::Readers;
 
@@ -74,6 +80,37 @@ pub struct KafkaOptions {
     /// Extra librdkafka properties for every client (TLS, SASL, compression…). May not set
     /// `enable.idempotence`, `acks` or `bootstrap.servers`.
     pub extra: BTreeMap<String, String>,
+    /// Which producer appends.
+    pub producer: ProducerKind,
+}
+
+/// The producer behind [`KafkaLog::append`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProducerKind {
+    /// `Native`, unless [`KafkaOptions::extra`] asks for something only librdkafka does (TLS,
+    /// SASL, compression): then `Librdkafka`.
+    #[default]
+    Auto,
+    /// librdkafka's idempotent producer: every librdkafka feature (TLS, SASL, compression).
+    Librdkafka,
+    /// Tributary's own idempotent producer: one record batch per partition and request, far
+    /// less CPU per record than librdkafka; plaintext, uncompressed.
+    Native,
+}
+
+impl std::str::FromStr for ProducerKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(ProducerKind::Auto),
+            "librdkafka" => Ok(ProducerKind::Librdkafka),
+            "native" => Ok(ProducerKind::Native),
+            other => Err(format!(
+                "unknown kafka producer {other:?}: expected \"auto\", \"librdkafka\" or \"native\""
+            )),
+        }
+    }
 }
 
 impl KafkaOptions {
@@ -91,6 +128,7 @@ impl KafkaOptions {
             session_timeout: Duration::from_secs(45),
             metadata_max_age: Duration::from_secs(30),
             extra: BTreeMap::new(),
+            producer: ProducerKind::default(),
         }
     }
 
@@ -117,6 +155,27 @@ impl KafkaOptions {
         config
     }
 
+    /// Whether `extra` asks for TLS, SASL or compression, which only librdkafka's producer
+    /// does.
+    fn needs_librdkafka(&self) -> bool {
+        self.extra.iter().any(|(key, value)| {
+            key.starts_with("ssl.")
+                || key.starts_with("sasl.")
+                || (key == "security.protocol" && !value.eq_ignore_ascii_case("plaintext"))
+                || ((key == "compression.type" || key == "compression.codec")
+                    && !value.eq_ignore_ascii_case("none"))
+        })
+    }
+
+    /// The producer these options get: [`ProducerKind::Auto`] resolved.
+    pub fn resolved_producer(&self) -> ProducerKind {
+        match self.producer {
+            ProducerKind::Auto if self.needs_librdkafka() => ProducerKind::Librdkafka,
+            ProducerKind::Auto => ProducerKind::Native,
+            chosen => chosen,
+        }
+    }
+
     fn check(&self) -> Result<(), LogError> {
         for key in self.extra.keys() {
             if PROTECTED_PROPERTIES.contains(&key.as_str()) {
@@ -124,6 +183,13 @@ impl KafkaOptions {
                     "kafka option {key:?} cannot be overridden: the log's durability depends on it"
                 )));
             }
+        }
+        if self.producer == ProducerKind::Native && self.needs_librdkafka() {
+            return Err(LogError::Fatal(
+                "the native kafka producer speaks plaintext only and does not compress: use \
+                 producer = \"librdkafka\" (or \"auto\") with TLS, SASL or compression"
+                    .into(),
+            ));
         }
         if self.bootstrap_servers.trim().is_empty() {
             return Err(LogError::Fatal("no kafka bootstrap servers given".into()));
@@ -202,8 +268,15 @@ impl<T: Send + 'static> Drop for OffRuntime<T> {
 pub struct KafkaLog {
     options: Arc<KafkaOptions>,
     admin: Arc<Admin>,
-    producer: Producer,
+    producer: Appender,
     readers: Arc<Readers>,
+}
+
+/// The producer [`KafkaOptions::producer`] chose.
+#[derive(Debug)]
+enum Appender {
+    Librdkafka(Producer),
+    Native(NativeProducer),
 }
 
 impl KafkaLog {
@@ -222,7 +295,14 @@ impl KafkaLog {
                 "kafka brokers at {servers} did not answer within {timeout:?}: {err}"
             )));
         }
-        let producer = Producer::new(options.clone(), admin.clone())?;
+        let producer = match options.resolved_producer() {
+            ProducerKind::Librdkafka | ProducerKind::Auto => {
+                Appender::Librdkafka(Producer::new(options.clone(), admin.clone())?)
+            }
+            ProducerKind::Native => {
+                Appender::Native(NativeProducer::new(options.clone(), admin.clone()))
+            }
+        };
         let readers = Arc::new(Readers::new(options.clone(), admin.clone()));
         Ok(KafkaLog {
             options,
@@ -266,7 +346,10 @@ impl EventLog for KafkaLog {
         topic: &str,
         records: Vec<Record>,
     ) -> Result<Vec<AppendResult>, LogError> {
-        self.producer.append(topic, records).await
+        match &self.producer {
+            Appender::Librdkafka(producer) => producer.append(topic, records).await,
+            Appender::Native(producer) => producer.append(topic, records).await,
+        }
     }
 
     async fn read(
@@ -319,11 +402,17 @@ impl EventLog for KafkaLog {
 
     async fn check_health(&self) -> Result<(), LogError> {
         self.admin.ping(self.options.request_timeout).await?;
-        self.producer.check_health()
+        match &self.producer {
+            Appender::Librdkafka(producer) => producer.check_health(),
+            Appender::Native(producer) => producer.check_health(),
+        }
     }
 
     async fn close(&self) -> Result<(), LogError> {
-        let flushed = self.producer.close().await;
+        let flushed = match &self.producer {
+            Appender::Librdkafka(producer) => producer.close().await,
+            Appender::Native(producer) => producer.close().await,
+        };
         self.readers.clear();
         flushed
     }
@@ -347,6 +436,39 @@ mod tests {
             .extra
             .insert("compression.type".into(), "lz4".into());
         assert!(options.check().is_ok());
+    }
+
+    #[test]
+    fn the_native_producer_refuses_tls_sasl_and_compression_and_auto_avoids_it() {
+        for (key, value) in [
+            ("security.protocol", "SASL_SSL"),
+            ("ssl.ca.location", "/etc/ca.pem"),
+            ("sasl.username", "u"),
+            ("compression.type", "zstd"),
+        ] {
+            let mut options = KafkaOptions::new("127.0.0.1:9092");
+            options.extra.insert(key.into(), value.into());
+            assert_eq!(
+                options.resolved_producer(),
+                ProducerKind::Librdkafka,
+                "{key}"
+            );
+            options.producer = ProducerKind::Native;
+            let err = options.check().unwrap_err();
+            assert!(err.to_string().contains("plaintext only"), "{key}: {err}");
+        }
+        let options = KafkaOptions::new("127.0.0.1:9092");
+        assert_eq!(options.producer, ProducerKind::Auto);
+        assert_eq!(options.resolved_producer(), ProducerKind::Native);
+        let mut options = KafkaOptions::new("127.0.0.1:9092");
+        options.producer = ProducerKind::Native;
+        options
+            .extra
+            .insert("security.protocol".into(), "plaintext".into());
+        assert!(options.check().is_ok());
+        assert_eq!("native".parse(), Ok(ProducerKind::Native));
+        assert_eq!("auto".parse(), Ok(ProducerKind::Auto));
+        assert!("rdkafka".parse::<ProducerKind>().is_err());
     }
 
     #[test]

@@ -31,12 +31,12 @@ use crate::metrics::{IN_FLIGHT_BYTES, record_append};
 use crate::{AppendResult, LogError, Position, Record, partition_for_key};
 
 /// A delivery answer: `(partition, offset)` or why not.
-type Delivery = Result<(i32, i64), LogError>;
+pub(super) type Delivery = Result<(i32, i64), LogError>;
 
 /// One append call's records in librdkafka: the answers the delivery callback fills in, and
 /// a wake-up for the caller once every record was answered. One allocation and one wait per
 /// call, instead of a channel and a timer per record.
-struct Batch {
+pub(super) struct Batch {
     answers: Mutex<Vec<Option<Delivery>>>,
     /// Records not answered yet, plus one held by the caller while it is still enqueueing
     /// (so that early answers cannot finish the batch before every record was handed over).
@@ -46,7 +46,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(records: usize) -> Batch {
+    pub(super) fn new(records: usize) -> Batch {
         Batch {
             answers: Mutex::new((0..records).map(|_| None).collect()),
             remaining: AtomicUsize::new(records + 1),
@@ -66,7 +66,7 @@ impl Batch {
     }
 
     /// One fewer to wait for; the last one wakes the caller.
-    fn settle(&self) {
+    pub(super) fn settle(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.notify_one();
         }
@@ -76,23 +76,48 @@ impl Batch {
     fn take(&self) -> Vec<Option<Delivery>> {
         std::mem::take(&mut *self.answers.lock().unwrap_or_else(|p| p.into_inner()))
     }
+
+    /// Called once every record was handed over (`refused` says which were refused before):
+    /// waits up to `wait` for the answers, then gives one result per record.
+    pub(super) async fn finish(
+        &self,
+        refused: Vec<Option<LogError>>,
+        wait: Duration,
+    ) -> Vec<AppendResult> {
+        self.settle(); // every record handed over: the caller's own count
+        let timed_out = tokio::time::timeout(wait, self.done.notified())
+            .await
+            .is_err();
+        settle_answers(refused, self.take(), timed_out.then_some(wait))
+    }
 }
 
-/// What travels with a record through librdkafka: where its answer goes, and the permits it
-/// holds until then.
-struct InFlight {
+/// What travels with a record until it is answered: where its answer goes, and the permits it
+/// holds until then. Shared by both producers.
+pub(super) struct InFlight {
     batch: Arc<Batch>,
     index: usize,
     /// Answered, or refused before librdkafka took it (then the caller reports it): either
     /// way not to be counted again when dropped.
     answered: bool,
     size: usize,
-    _bytes: OwnedSemaphorePermit,
-    _record: OwnedSemaphorePermit,
+    _permits: Permits,
 }
 
 impl InFlight {
-    fn answer(&mut self, answer: Delivery) {
+    /// Record `index` of `batch`, holding `permits` for `size` bytes.
+    pub(super) fn new(batch: &Arc<Batch>, index: usize, size: usize, permits: Permits) -> Self {
+        batch.in_flight_bytes.increment(size as f64);
+        InFlight {
+            batch: Arc::clone(batch),
+            index,
+            answered: false,
+            size,
+            _permits: permits,
+        }
+    }
+
+    pub(super) fn answer(&mut self, answer: Delivery) {
         if !self.answered {
             self.answered = true;
             self.batch.answer(self.index, answer);
@@ -146,8 +171,7 @@ pub(super) struct Producer {
     options: Arc<KafkaOptions>,
     admin: Arc<Admin>,
     inner: RwLock<OffRuntime<Arc<Inner>>>,
-    bytes: Arc<Semaphore>,
-    records: Arc<Semaphore>,
+    limits: Limits,
     closed: AtomicBool,
     /// Where keyless records go.
     keyless: Sticky,
@@ -156,8 +180,7 @@ pub(super) struct Producer {
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
-            .field("available_bytes", &self.bytes.available_permits())
-            .field("available_records", &self.records.available_permits())
+            .field("limits", &self.limits)
             .field("closed", &self.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -169,18 +192,137 @@ fn byte_permits(size: usize, limit: usize) -> u32 {
     size.clamp(1, limit).min(u32::MAX as usize) as u32
 }
 
+/// The permits one record holds while in flight: its bytes and itself.
+pub(super) type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+
+/// The in-flight limits both producers share: bytes and records appended but not answered.
+pub(super) struct Limits {
+    bytes: Arc<Semaphore>,
+    records: Arc<Semaphore>,
+    max_bytes: usize,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("available_bytes", &self.bytes.available_permits())
+            .field("available_records", &self.records.available_permits())
+            .finish()
+    }
+}
+
+impl Limits {
+    pub(super) fn new(options: &KafkaOptions) -> Limits {
+        Limits {
+            bytes: Arc::new(Semaphore::new(options.max_in_flight_bytes)),
+            records: Arc::new(Semaphore::new(options.max_in_flight_records)),
+            max_bytes: options.max_in_flight_bytes,
+            timeout: options.message_timeout,
+        }
+    }
+
+    /// The permits for a record of `size` bytes if they are free now (the usual case: no
+    /// timer).
+    pub(super) fn try_acquire(&self, size: usize) -> Option<Permits> {
+        let wanted = byte_permits(size, self.max_bytes);
+        let bytes = self.bytes.clone().try_acquire_many_owned(wanted).ok()?;
+        Some((bytes, self.records.clone().try_acquire_owned().ok()?))
+    }
+
+    /// The permits for a record of `size` bytes, waiting for them until `deadline`.
+    pub(super) async fn acquire(
+        &self,
+        size: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<Permits, LogError> {
+        if let Some(permits) = self.try_acquire(size) {
+            return Ok(permits);
+        }
+        let wanted = byte_permits(size, self.max_bytes);
+        let waited = tokio::time::timeout_at(deadline, async {
+            let bytes = self.bytes.clone().acquire_many_owned(wanted).await;
+            let record = self.records.clone().acquire_owned().await;
+            (bytes, record)
+        })
+        .await;
+        match waited {
+            Ok((Ok(bytes), Ok(one))) => Ok((bytes, one)),
+            Ok(_) => Err(LogError::Closed),
+            Err(_) => Err(LogError::Timeout(format!(
+                "the in-flight limit stayed full for {:?}",
+                self.timeout
+            ))),
+        }
+    }
+}
+
+/// The partition of `record` in a topic of `partitions`: its own, its key's, or the keyless
+/// choice this append holds (taken from `sticky` on first need). `None` when the record names
+/// a partition the topic does not have.
+pub(super) fn choose_partition<'a>(
+    record: &Record,
+    partitions: u32,
+    sticky: &'a Sticky,
+    keyless: &mut Option<super::sticky::Hold<'a>>,
+) -> Option<u32> {
+    let partition = match (record.partition, &record.key) {
+        (Some(p), _) => p,
+        (None, Some(key)) => partition_for_key(key, partitions),
+        (None, None) => keyless
+            .get_or_insert_with(|| sticky.hold(Instant::now()))
+            .partition(partitions),
+    };
+    (partition < partitions).then_some(partition)
+}
+
+/// Turns one append's outcome into its answer, one entry per record: the error it was
+/// refused with before being handed over, else its delivery answer.
+fn settle_answers(
+    refused: Vec<Option<LogError>>,
+    answers: Vec<Option<Delivery>>,
+    timed_out: Option<Duration>,
+) -> Vec<AppendResult> {
+    refused
+        .into_iter()
+        .zip(answers)
+        .map(|(refused, answer)| match (refused, answer) {
+            (Some(err), _) => Err(err),
+            (None, Some(Ok((partition, offset)))) => Ok(Position {
+                partition: partition as u32,
+                offset,
+            }),
+            (None, Some(Err(err))) => Err(err),
+            (None, None) => match timed_out {
+                Some(wait) => Err(LogError::Timeout(format!(
+                    "no delivery report within {wait:?}"
+                ))),
+                None => Err(LogError::Unavailable(
+                    "the kafka producer went away before confirming the record".into(),
+                )),
+            },
+        })
+        .collect()
+}
+
+/// The error for a record naming a partition `topic` does not have.
+pub(super) fn unknown_partition(topic: &str, record: &Record) -> LogError {
+    LogError::UnknownPartition {
+        topic: topic.to_owned(),
+        partition: record.partition.unwrap_or_default(),
+    }
+}
+
 impl Producer {
     pub(super) fn new(options: Arc<KafkaOptions>, admin: Arc<Admin>) -> Result<Self, LogError> {
         let inner = build(&options)?;
-        let bytes = Arc::new(Semaphore::new(options.max_in_flight_bytes));
-        let records = Arc::new(Semaphore::new(options.max_in_flight_records));
+        let limits = Limits::new(&options);
         let keyless = Sticky::new(options.linger * 2);
         Ok(Producer {
             options,
             admin,
             inner: RwLock::new(OffRuntime::new(Arc::new(inner))),
-            bytes,
-            records,
+            limits,
             keyless,
             closed: AtomicBool::new(false),
         })
@@ -239,21 +381,12 @@ impl Producer {
         // partition (see `sticky`).
         let mut keyless = None;
         for (index, record) in records.iter().enumerate() {
-            let partition = match (record.partition, &record.key) {
-                (Some(p), _) => p,
-                (None, Some(key)) => partition_for_key(key, partitions),
-                (None, None) => keyless
-                    .get_or_insert_with(|| self.keyless.hold(Instant::now()))
-                    .partition(partitions),
-            };
-            let outcome = if partition >= partitions {
-                Err(LogError::UnknownPartition {
-                    topic: topic.to_owned(),
-                    partition,
-                })
-            } else {
-                self.enqueue(&producer, topic, partition, record, &batch, index)
-                    .await
+            let outcome = match choose_partition(record, partitions, &self.keyless, &mut keyless) {
+                None => Err(unknown_partition(topic, record)),
+                Some(partition) => {
+                    self.enqueue(&producer, topic, partition, record, &batch, index)
+                        .await
+                }
             };
             match outcome {
                 Ok(()) => refused.push(None),
@@ -263,31 +396,13 @@ impl Producer {
                 }
             }
         }
-        batch.settle(); // every record handed over: the caller's own count
-        let wait = self.options.message_timeout + Duration::from_secs(10);
-        let timed_out = tokio::time::timeout(wait, batch.done.notified())
-            .await
-            .is_err();
-        let answers = batch.take();
+        let results = batch
+            .finish(
+                refused,
+                self.options.message_timeout + Duration::from_secs(10),
+            )
+            .await;
         drop(keyless); // answered: this append no longer holds its keyless partition
-        let results: Vec<AppendResult> = refused
-            .into_iter()
-            .zip(answers)
-            .map(|(refused, answer)| match (refused, answer) {
-                (Some(err), _) => Err(err),
-                (None, Some(Ok((partition, offset)))) => Ok(Position {
-                    partition: partition as u32,
-                    offset,
-                }),
-                (None, Some(Err(err))) => Err(err),
-                (None, None) if timed_out => Err(LogError::Timeout(format!(
-                    "no delivery report within {wait:?}"
-                ))),
-                (None, None) => Err(LogError::Unavailable(
-                    "the kafka producer went away before confirming the record".into(),
-                )),
-            })
-            .collect();
         record_append("kafka", &results, started);
         Ok(results)
     }
@@ -310,44 +425,8 @@ impl Producer {
             if self.closed.load(Ordering::Acquire) {
                 return Err(LogError::Closed);
             }
-            let wanted = byte_permits(size, self.options.max_in_flight_bytes);
-            // Under the limits (the usual case) the permits are taken without a timer.
-            let free = self
-                .bytes
-                .clone()
-                .try_acquire_many_owned(wanted)
-                .ok()
-                .and_then(|bytes| Some((bytes, self.records.clone().try_acquire_owned().ok()?)));
-            let permits = match free {
-                Some((bytes, one)) => Ok((Ok(bytes), Ok(one))),
-                None => {
-                    tokio::time::timeout_at(deadline, async {
-                        let bytes = self.bytes.clone().acquire_many_owned(wanted).await;
-                        let record = self.records.clone().acquire_owned().await;
-                        (bytes, record)
-                    })
-                    .await
-                }
-            };
-            let (bytes, one) = match permits {
-                Ok((Ok(bytes), Ok(one))) => (bytes, one),
-                Ok(_) => return Err(LogError::Closed),
-                Err(_) => {
-                    return Err(LogError::Timeout(format!(
-                        "the in-flight limit stayed full for {:?}",
-                        self.options.message_timeout
-                    )));
-                }
-            };
-            batch.in_flight_bytes.increment(size as f64);
-            let in_flight = Box::new(InFlight {
-                batch: Arc::clone(batch),
-                index,
-                answered: false,
-                size,
-                _bytes: bytes,
-                _record: one,
-            });
+            let permits = self.limits.acquire(size, deadline).await?;
+            let in_flight = Box::new(InFlight::new(batch, index, size, permits));
             // Build and send without holding librdkafka types across an await.
             let sent = send(producer, topic, partition, record, in_flight);
             match sent {
