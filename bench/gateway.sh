@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gateway benchmark (one command): the same ~512-byte JSON events, validated against the same
-# JSON Schema and produced durably (idempotent, acks=all) to one Tansu broker (memory://, on
-# 127.0.0.1), through three systems one after the other, each on its own topic:
+# JSON Schema and produced durably (idempotent, acks=all) to Tansu (memory://, on 127.0.0.1),
+# through three systems one after the other, each against a fresh broker:
 #   tributary  `tributary serve` with the Kafka event log
 #   baseline   FastAPI + uvicorn + fastjsonschema + confluent-kafka (bench/baseline/app.py)
 #   floor      a bare one-thread rdkafka producer loop (`tributary-bench floor`); after a
@@ -92,8 +92,17 @@ jq -cn --arg nproc "$(nproc)" --arg loop "$(cpu_loop_ns)" \
     cpu_loop_ns_at_start: ($loop | tonumber), baseline_packages: $baseline}' |
   tee "$out"
 
-start_tansu "$work/tansu" memory
-broker_pid=${_started_pids[-1]}
+# fresh_broker: a new, empty Tansu memory:// broker for the next system. Tansu's cost per
+# record grows with what it holds, and so does its clients': the floor did 586k records per
+# CPU-second on a fresh broker and 241k on one that Tributary and the baseline had filled
+# (bench/RESULTS.md, "A native producer"), so a shared broker made the result depend on the
+# order of the systems.
+fresh_broker() {
+  stop_services
+  rm -rf "$work/tansu"
+  start_tansu "$work/tansu" memory
+  broker_pid=${_started_pids[-1]}
+}
 
 # http_runs SYSTEM URL: the single-event maximum, half of it open loop, then the batch sweep.
 # The latency runs go first: the batch sweep leaves millions of records in Tansu's memory://
@@ -144,6 +153,7 @@ profile_server() {
 }
 
 for system in $systems; do
+  fresh_broker
   case $system in
     tributary)
       port=$(free_port)
@@ -186,6 +196,7 @@ PY
       "$bin" floor --bootstrap "$TRIBUTARY_TEST_KAFKA" --topic bench.gateway_floor \
         --duration "$seconds" --broker-pid "$broker_pid" | tee -a "$out"
       if [ -n "$half_rate" ]; then
+        fresh_broker
         log "floor paced at Tributary's half-load rate ($half_rate records/s), linger.ms=1 as Tributary"
         "$bin" floor --bootstrap "$TRIBUTARY_TEST_KAFKA" --topic bench.gateway_floor_paced \
           --duration "$open_seconds" --broker-pid "$broker_pid" --rate "$half_rate" \
