@@ -7,9 +7,12 @@
 //! are slots in document order; a container knows where its last descendant ends, so any
 //! subtree can be skipped in one step. Strings without escapes stay slices of the text.
 //!
-//! Reading goes through serde_json's own parser, so syntax, numbers, escapes and the nesting
-//! limit (128 levels) are exactly as for `Value`. An object that repeats a member name is
-//! refused, as the gateway refuses it everywhere else: consumers could read either value.
+//! Objects and arrays of plain JSON are read by a byte-level reader (`fast`); whatever it
+//! does not read exactly as serde_json would (errors, deep nesting, rare escapes and
+//! numbers) is read again through serde_json's own parser, so syntax, numbers, escapes, error
+//! messages and the nesting limit (128 levels) are exactly as for `Value`. An object that
+//! repeats a member name is refused, as the gateway refuses it everywhere else: consumers
+//! could read either value.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -18,6 +21,8 @@ use jsonschema::json::{Array, Json, Node, NodeIdentity, Object, cmp};
 use jsonschema::types::JsonType;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+
+mod fast;
 
 /// One slot of a tape.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +73,14 @@ impl fmt::Display for TapeError {
 impl<'t> JsonTape<'t> {
     /// Reads `text`, which must hold exactly one JSON value.
     pub fn parse(text: &'t str) -> Result<JsonTape<'t>, TapeError> {
+        if let Some(read) = fast::read_whole(text) {
+            return JsonTape::from_fast(read).map(|(tape, _)| tape);
+        }
+        JsonTape::parse_with_serde(text)
+    }
+
+    /// [`JsonTape::parse`] through serde_json alone: what the fast path falls back to.
+    fn parse_with_serde(text: &'t str) -> Result<JsonTape<'t>, TapeError> {
         // A slot per ~12 bytes of text is about what compact events need.
         let mut slots = Vec::with_capacity(text.len() / 12 + 4);
         let mut duplicate = false;
@@ -90,6 +103,14 @@ impl<'t> JsonTape<'t> {
     /// whitespace. A number must be followed by whitespace, a bracket, a brace, a comma, a
     /// colon, a quote or the end.
     pub fn parse_leading(text: &'t str) -> Option<Result<(JsonTape<'t>, usize), TapeError>> {
+        if let Some(read) = fast::read_leading(text) {
+            return Some(JsonTape::from_fast(read));
+        }
+        JsonTape::parse_leading_with_serde(text)
+    }
+
+    /// [`JsonTape::parse_leading`] through serde_json alone.
+    fn parse_leading_with_serde(text: &'t str) -> Option<Result<(JsonTape<'t>, usize), TapeError>> {
         let mut values = serde_json::Deserializer::from_str(text).into_iter::<Leading<'t>>();
         let read = values.next()?;
         Some(match read {
@@ -99,6 +120,13 @@ impl<'t> JsonTape<'t> {
             }) => Err(TapeError::DuplicateMember),
             Ok(Leading { slots, .. }) => Ok((JsonTape { slots }, values.byte_offset())),
         })
+    }
+
+    fn from_fast(read: fast::Read<'t>) -> Result<(JsonTape<'t>, usize), TapeError> {
+        if read.duplicate {
+            return Err(TapeError::DuplicateMember);
+        }
+        Ok((JsonTape { slots: read.slots }, read.end))
     }
 
     /// The document's root, for validation.
