@@ -430,8 +430,8 @@ impl Gateway {
 
         let mut outcomes = Outcomes::default();
         let mut verdicts: BTreeMap<usize, Verdict> = BTreeMap::new();
-        let mut main = Vec::new();
-        let mut main_records = Vec::new();
+        let mut main = Vec::with_capacity(pending.len());
+        let mut main_records = Vec::with_capacity(pending.len());
         let mut dead = Vec::new();
         let mut dead_records = Vec::new();
         // Events repeating an earlier event of this request: (index, index of the first).

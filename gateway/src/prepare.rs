@@ -207,25 +207,33 @@ impl Shared {
     /// it was received, the schema version; the item's source, the trace context and the
     /// replay job.
     fn enrich(&self, mut record: Record, item: &Item<'_>, event_id: &str) -> Record {
+        // Pushed in place: the builder's chain of moves copied the record once per header.
+        let list = &mut record.headers;
         // Room for these, the score and a few more at once, instead of growing 4 → 8.
-        record.headers.reserve(8);
-        let mut record = record
-            .with_header(
-                headers::EVENT_ID,
-                Bytes::copy_from_slice(event_id.as_bytes()),
-            )
-            .with_header(headers::PRODUCER, self.producer.clone())
-            .with_header(headers::PRODUCER_AUTHENTICATED, self.authenticated.clone())
-            .with_header(headers::RECEIVED_AT, self.received_at.clone())
-            .with_header(headers::SCHEMA_VERSION, self.schema_version.clone());
+        list.reserve(8);
+        let event_id = Bytes::copy_from_slice(event_id.as_bytes());
+        list.push((Cow::Borrowed(headers::EVENT_ID), event_id));
+        list.push((Cow::Borrowed(headers::PRODUCER), self.producer.clone()));
+        list.push((
+            Cow::Borrowed(headers::PRODUCER_AUTHENTICATED),
+            self.authenticated.clone(),
+        ));
+        list.push((
+            Cow::Borrowed(headers::RECEIVED_AT),
+            self.received_at.clone(),
+        ));
+        list.push((
+            Cow::Borrowed(headers::SCHEMA_VERSION),
+            self.schema_version.clone(),
+        ));
         if let Some(source) = &item.source {
-            record = record.with_header(SOURCE, source.clone());
+            list.push((Cow::Borrowed(SOURCE), Bytes::from(source.clone())));
         }
         if let Some(trace) = &self.traceparent {
-            record = record.with_header(headers::TRACEPARENT, trace.clone());
+            list.push((Cow::Borrowed(headers::TRACEPARENT), trace.clone()));
         }
         if let Some(job) = &self.replay_job {
-            record = record.with_header(headers::REPLAY_JOB, job.clone());
+            list.push((Cow::Borrowed(headers::REPLAY_JOB), job.clone()));
         }
         record
     }
