@@ -3,6 +3,9 @@
 //! * cached validator lookup by schema id (what the gateway does per request);
 //! * JSON Schema validation of a typical 20-field event, already parsed and from bytes;
 //! * Avro binary decode of the same event;
+//! * reading the gateway benchmark's 512-byte events into a tape (the gateway's path), through
+//!   the fast reader and through serde_json alone, and into a `serde_json::Value`; and reading
+//!   plus validating them against the gateway benchmark's schema;
 //! * registration latency through the `Registry` service on SQLite (and PostgreSQL when a
 //!   database URL is given): sequential registrations of new, compatible versions.
 
@@ -14,7 +17,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tributary_core::Database;
 use tributary_registry::{
-    InMemoryReferences, NewSchema, ParsedSchema, RegisterOptions, Registry, SchemaType,
+    InMemoryReferences, JsonTape, NewSchema, ParsedSchema, RegisterOptions, Registry, SchemaType,
     ValidatorCache,
 };
 
@@ -142,6 +145,8 @@ pub(crate) async fn run(args: RegistryArgs) -> anyhow::Result<()> {
         }),
     );
 
+    tape_reading()?;
+
     let dir = tempfile::tempdir()?;
     let sqlite_url = format!(
         "sqlite://{}?mode=rwc",
@@ -154,6 +159,61 @@ pub(crate) async fn run(args: RegistryArgs) -> anyhow::Result<()> {
             Database::create_postgres_database(admin_url, &name, Duration::from_secs(10)).await?;
         registration_latency("postgres", &url, args.registrations).await?;
     }
+    Ok(())
+}
+
+/// Reading the gateway benchmark's events (100 distinct, 512 bytes each) into a tape, both
+/// ways, and into a `Value`; then reading and validating, as the gateway does per event.
+fn tape_reading() -> anyhow::Result<()> {
+    let events: Vec<String> = crate::gateway::events::generate(100, 512, 1)
+        .into_iter()
+        .map(String::from_utf8)
+        .collect::<Result<_, _>>()?;
+    let schema = ParsedSchema::parse(
+        SchemaType::Json,
+        crate::gateway::events::SCHEMA,
+        &[],
+        &InMemoryReferences::new(),
+    )
+    .context("parse the gateway benchmark's schema")?
+    .compiled();
+    for event in &events {
+        let tape = JsonTape::parse(event).map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(
+            schema.tape_is_valid(&tape) == Some(true),
+            "a bench event is invalid"
+        );
+    }
+    let per_event = |op: &dyn Fn(&str)| {
+        ns_per_op(7, 200, || {
+            for event in &events {
+                op(black_box(event));
+            }
+        }) / events.len() as f64
+    };
+    let fast = per_event(&|text| {
+        black_box(JsonTape::parse(text).is_ok());
+    });
+    let serde = per_event(&|text| {
+        black_box(JsonTape::parse_with_serde(text).is_ok());
+    });
+    let value = per_event(&|text| {
+        black_box(serde_json::from_str::<Value>(text).is_ok());
+    });
+    let read_and_validate = per_event(&|text| {
+        let valid = JsonTape::parse(text).map(|tape| schema.tape_is_valid(&tape));
+        black_box(valid.is_ok());
+    });
+    report(
+        "json_tape_read_gateway_event",
+        json!({
+            "event_bytes": 512,
+            "ns_per_event_tape_fast": fast.round(),
+            "ns_per_event_tape_serde": serde.round(),
+            "ns_per_event_value": value.round(),
+            "ns_per_event_tape_fast_and_validate": read_and_validate.round(),
+        }),
+    );
     Ok(())
 }
 

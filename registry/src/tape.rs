@@ -79,8 +79,9 @@ impl<'t> JsonTape<'t> {
         JsonTape::parse_with_serde(text)
     }
 
-    /// [`JsonTape::parse`] through serde_json alone: what the fast path falls back to.
-    fn parse_with_serde(text: &'t str) -> Result<JsonTape<'t>, TapeError> {
+    /// [`JsonTape::parse`] through serde_json alone: what the fast path falls back to, and
+    /// what the benchmarks compare it with.
+    pub fn parse_with_serde(text: &'t str) -> Result<JsonTape<'t>, TapeError> {
         // A slot per ~12 bytes of text is about what compact events need.
         let mut slots = Vec::with_capacity(text.len() / 12 + 4);
         let mut duplicate = false;

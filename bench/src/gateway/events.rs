@@ -5,7 +5,6 @@
 use serde_json::json;
 
 /// The JSON Schema every system validates against (the script hands the file to the servers).
-#[cfg(test)]
 pub(crate) const SCHEMA: &str = include_str!("../../gateway/order-placed.schema.json");
 
 const STATUSES: [&str; 6] = [
@@ -76,7 +75,7 @@ impl Rng {
 ///
 /// The note field is padded with words to reach `size`; a `size` below the event's natural
 /// length (about 400 bytes) gives events of their natural length.
-fn generate(count: usize, size: usize, seed: u64) -> Vec<Vec<u8>> {
+pub(crate) fn generate(count: usize, size: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = Rng(seed);
     (0..count).map(|_| one_event(&mut rng, size)).collect()
 }
