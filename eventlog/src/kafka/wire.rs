@@ -8,8 +8,8 @@
 //! Produce and Metadata use non-flexible versions: plain big-endian integers and
 //! length-prefixed strings, which every broker still speaks (Kafka 4.0 kept these versions).
 //! InitProducerId is v3, the first to carry the producer id and epoch fields, because Tansu
-//! 0.6 panics on a request without them (measured: `todo!()` in its sqlite engine, which
-//! then fails every later request); v3 is a flexible version (tagged fields, compact strings).
+//! 0.6 panics on a request without them (measured: an unimplemented branch of its sqlite engine,
+//! which then fails every later request); v3 is a flexible version (tagged fields, compact strings).
 //! Decoding never trusts a length: every read is bounds-checked and a short or malformed
 //! answer is an error, not a panic.
 
