@@ -429,32 +429,27 @@ impl Gateway {
         let (slots, mut claims) = self.dedup.claim(&keys, &claimable).await;
 
         let mut outcomes = Outcomes::default();
-        let mut verdicts: BTreeMap<usize, Verdict> = BTreeMap::new();
+        // By position in `pending`, which is in index order.
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; pending.len()];
         let mut main = Vec::with_capacity(pending.len());
         let mut main_records = Vec::with_capacity(pending.len());
         let mut dead = Vec::new();
         let mut dead_records = Vec::new();
-        // Events repeating an earlier event of this request: (index, index of the first).
+        // Events repeating an earlier event of this request: (position, position of the first).
         let mut repeats = Vec::new();
-        let mut written = Vec::new();
-        for ((item, slot), key) in pending.into_iter().zip(slots).zip(keys) {
+        for (position, ((item, slot), key)) in pending.into_iter().zip(slots).zip(keys).enumerate()
+        {
             let index = item.index();
             match slot {
                 // Accepted earlier: answered as such, not written again — also when the retry
                 // no longer passes (say, the latest schema changed): same id, same event.
                 Slot::Duplicate(original) => {
                     outcomes.duplicates += 1;
-                    written.push(Written {
-                        index,
-                        event_id: original.event_id.clone(),
-                        partition: original.partition,
-                        offset: original.offset,
-                    });
-                    verdicts.insert(index, duplicate(index, &original));
+                    verdicts[position] = Some(duplicate(index, &original));
                     continue;
                 }
                 Slot::SameAs(first) => {
-                    repeats.push((index, indices[first]));
+                    repeats.push((position, first));
                     continue;
                 }
                 Slot::Free | Slot::Claimed => {}
@@ -471,7 +466,7 @@ impl Gateway {
                     if !shadow_violations.is_empty() {
                         outcomes.shadow_violations += 1;
                     }
-                    main.push((index, event_id, key, warnings, shadow_violations));
+                    main.push((position, index, event_id, key, warnings, shadow_violations));
                     main_records.push(record);
                 }
                 Pending::Reject {
@@ -489,10 +484,10 @@ impl Gateway {
                         violations,
                         dead_lettered: false,
                     };
-                    verdicts.insert(index, verdict);
+                    verdicts[position] = Some(verdict);
                     match dead_letter {
                         Some(record) => {
-                            dead.push(index);
+                            dead.push(position);
                             dead_records.push(record);
                         }
                         None => outcomes.rejected += 1,
@@ -520,7 +515,7 @@ impl Gateway {
                 unavailable = Some(error);
             }
             Ok(results) => {
-                for ((index, event_id, key, warnings, shadow_violations), result) in
+                for ((at, index, event_id, key, warnings, shadow_violations), result) in
                     main.into_iter().zip(results)
                 {
                     match result {
@@ -536,23 +531,14 @@ impl Gateway {
                                     },
                                 );
                             }
-                            written.push(Written {
+                            verdicts[at] = Some(Verdict::Accepted {
                                 index,
-                                event_id: event_id.clone(),
+                                event_id,
                                 partition: position.partition,
                                 offset: position.offset,
+                                warnings,
+                                shadow_violations,
                             });
-                            verdicts.insert(
-                                index,
-                                Verdict::Accepted {
-                                    index,
-                                    event_id,
-                                    partition: position.partition,
-                                    offset: position.offset,
-                                    warnings,
-                                    shadow_violations,
-                                },
-                            );
                         }
                         Err(error) if error.is_retryable() => {
                             outcomes.failed += 1;
@@ -560,19 +546,16 @@ impl Gateway {
                         }
                         Err(error) => {
                             outcomes.rejected += 1;
-                            verdicts.insert(
+                            verdicts[at] = Some(Verdict::Rejected {
                                 index,
-                                Verdict::Rejected {
-                                    index,
-                                    event_id,
-                                    reason: Reason::LogRejected,
-                                    violations: vec![crate::verdict::ViolationBody {
-                                        pointer: String::new(),
-                                        message: error.to_string(),
-                                    }],
-                                    dead_lettered: false,
-                                },
-                            );
+                                event_id,
+                                reason: Reason::LogRejected,
+                                violations: vec![crate::verdict::ViolationBody {
+                                    pointer: String::new(),
+                                    message: error.to_string(),
+                                }],
+                                dead_lettered: false,
+                            });
                         }
                     }
                 }
@@ -583,12 +566,11 @@ impl Gateway {
             Ok(results) => results,
             Err(error) => dead.iter().map(|_| Err(error.clone())).collect(),
         };
-        for (index, result) in dead.into_iter().zip(dead_results) {
+        for (position, result) in dead.into_iter().zip(dead_results) {
             match result {
                 Ok(_) => {
                     outcomes.dead_lettered += 1;
-                    if let Some(Verdict::Rejected { dead_lettered, .. }) = verdicts.get_mut(&index)
-                    {
+                    if let Some(Verdict::Rejected { dead_lettered, .. }) = &mut verdicts[position] {
                         *dead_lettered = true;
                     }
                 }
@@ -604,8 +586,9 @@ impl Gateway {
         }
         // A repeat within the request shares the first copy's fate: a duplicate of it when
         // it was written, the same rejection when the log refused it.
-        for (index, first) in repeats {
-            let verdict = match verdicts.get(&first) {
+        for (position, first) in repeats {
+            let index = indices[position];
+            let verdict = match &verdicts[first] {
                 Some(
                     Verdict::Accepted {
                         event_id,
@@ -626,12 +609,6 @@ impl Gateway {
                         offset: *offset,
                     };
                     outcomes.duplicates += 1;
-                    written.push(Written {
-                        index,
-                        event_id: event_id.clone(),
-                        partition: *partition,
-                        offset: *offset,
-                    });
                     duplicate(index, &original)
                 }
                 Some(Verdict::Rejected {
@@ -649,14 +626,20 @@ impl Gateway {
                 // The first copy was not confirmed: the request fails with 503 below.
                 _ => continue,
             };
-            verdicts.insert(index, verdict);
+            verdicts[position] = Some(verdict);
         }
         outcomes.report(info.name.as_str(), &producer_label);
         if let Some(error) = unavailable {
+            // What was stored (or had been) before the log went away, in index order.
+            let mut written: Vec<Written> =
+                verdicts.iter().flatten().filter_map(written_of).collect();
             written.sort_by_key(|w| w.index);
             return Err(GatewayError::LogUnavailable { error, written });
         }
-        let verdicts: Vec<Verdict> = verdicts.into_values().collect();
+        let mut verdicts: Vec<Verdict> = verdicts.into_iter().flatten().collect();
+        if !verdicts.is_sorted_by_key(Verdict::index) {
+            verdicts.sort_by_key(Verdict::index);
+        }
         if let Some(hook) = &self.quality {
             hook.observe(info.name.as_str(), producer, &verdicts, &scored);
         }

@@ -256,10 +256,14 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item<'_>>) -> Vec<Pending>
             (None, Some(key)) => Some(format!("key:{key}/{index}")),
             (None, None) => None,
         };
-        let event_id = item
-            .event_id
-            .clone()
-            .unwrap_or_else(|| Uuid::now_v7().to_string());
+        let event_id = item.event_id.clone().unwrap_or_else(|| {
+            // Encoded straight into a buffer: `to_string` went through the formatter.
+            let mut text = Uuid::encode_buffer();
+            Uuid::now_v7()
+                .hyphenated()
+                .encode_lower(&mut text)
+                .to_owned()
+        });
         let size = item.raw.bytes.len();
         let parsed = match std::mem::replace(&mut item.raw.parsed, Ok(Parsed::Value(Value::Null))) {
             Ok(_) if size > input.max_event_bytes => Err((

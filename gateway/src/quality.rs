@@ -108,6 +108,12 @@ impl QualityHook {
         if scorers.len() >= MAX_CACHED {
             scorers.clear();
         }
+        // Requests that raced here compiled the same rules: all of them keep the first
+        // scorer, so the aggregator sees one field list (and counts it by position).
+        let scorer = match scorers.get(&key) {
+            Some(cached) if cached.rules_version == version => Arc::clone(&cached.scorer),
+            _ => scorer,
+        };
         scorers.insert(
             key,
             Cached {
@@ -136,7 +142,7 @@ impl QualityHook {
     }
 
     /// Counts the verdicts of one request of `event_type` from `producer`, with the scores
-    /// of their events.
+    /// of their events. The verdicts are in index order.
     pub(crate) fn observe(
         &self,
         event_type: &str,
@@ -146,6 +152,8 @@ impl QualityHook {
     ) {
         let none: Arc<[String]> = Arc::from(Vec::new());
         let mut counted = Vec::with_capacity(verdicts.len());
+        // Both go in index order: walk the scores alongside instead of searching each.
+        let mut scores = scored.iter().peekable();
         for verdict in verdicts {
             let outcome = match verdict {
                 Verdict::Accepted { warnings, .. } if warnings.is_empty() => Outcome::Accepted,
@@ -154,7 +162,9 @@ impl QualityHook {
                 Verdict::Duplicate { .. } => Outcome::Duplicate,
                 Verdict::Valid { .. } | Verdict::Invalid { .. } => continue,
             };
-            if let Some(scored) = scored.get(&verdict.index()) {
+            let index = verdict.index();
+            while scores.next_if(|(at, _)| **at < index).is_some() {}
+            if let Some((_, scored)) = scores.next_if(|(at, _)| **at == index) {
                 let failed: Vec<&str> = scored
                     .assessment
                     .iter()

@@ -100,7 +100,11 @@ impl Bucket {
         let aligned = self
             .aligned
             .get_or_insert_with(|| (fields.clone(), vec![0; fields.len()]));
-        if Arc::ptr_eq(&aligned.0, fields) {
+        // An equal list from another scorer (one compiled again, or by a racing request) is
+        // the same list: adopt it, so the next event takes the pointer test.
+        let same = Arc::ptr_eq(&aligned.0, fields) || *aligned.0 == **fields;
+        if same {
+            aligned.0 = Arc::clone(fields);
             for (count, here) in aligned.1.iter_mut().zip(present) {
                 *count += u64::from(*here);
             }
@@ -239,23 +243,44 @@ mod tests {
     }
 
     #[test]
+    fn equal_field_lists_count_aligned() {
+        let a: Arc<[String]> = Arc::from(vec![String::from("/x"), String::from("/y")]);
+        let b: Arc<[String]> = Arc::from(vec![String::from("/x"), String::from("/y")]);
+        let mut bucket = Bucket::default();
+        for (fields, present) in [(&a, [true, false]), (&b, [true, true]), (&b, [false, true])] {
+            bucket.record(&observation(fields, &present));
+        }
+        assert!(bucket.named.is_empty(), "{:?}", bucket.named);
+        let (names, counts) = bucket.aligned.as_ref().expect("aligned counts");
+        assert!(Arc::ptr_eq(names, &b), "the bucket adopts the newer list");
+        assert_eq!(counts, &[2, 2]);
+        let rows = bucket.rows();
+        assert!(rows.contains(&(M_FIELD_PRESENT, String::from("/x"), 2)));
+        assert!(rows.contains(&(M_FIELD_PRESENT, String::from("/y"), 2)));
+    }
+
+    fn observation<'a>(fields: &'a Arc<[String]>, present: &'a [bool]) -> Observation<'a> {
+        Observation {
+            event_type: "t",
+            producer: "p",
+            schema_version: 1,
+            received_at_ms: 0,
+            outcome: Outcome::Accepted,
+            score: 100,
+            lag_ms: None,
+            fields,
+            present,
+            failed_rules: &[],
+        }
+    }
+
+    #[test]
     fn foreign_field_lists_are_counted_by_name() {
         let a: Arc<[String]> = Arc::from(vec![String::from("/x"), String::from("/y")]);
         let b: Arc<[String]> = Arc::from(vec![String::from("/y"), String::from("/z")]);
         let mut bucket = Bucket::default();
         let observe = |fields: &Arc<[String]>, present: &[bool], bucket: &mut Bucket| {
-            bucket.record(&Observation {
-                event_type: "t",
-                producer: "p",
-                schema_version: 1,
-                received_at_ms: 0,
-                outcome: Outcome::Accepted,
-                score: 100,
-                lag_ms: None,
-                fields,
-                present,
-                failed_rules: &[],
-            });
+            bucket.record(&observation(fields, present));
         };
         observe(&a, &[true, false], &mut bucket);
         observe(&b, &[true, true], &mut bucket);
