@@ -43,6 +43,7 @@ async fn single_event_is_framed_enriched_and_durable() {
         )
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.headers["content-type"], "application/json");
     assert_eq!(reply.body["accepted"], 1);
     let result = &reply.body["results"][0];
     assert_eq!(result["status"], "accepted");
@@ -153,6 +154,7 @@ async fn mixed_batch_gets_a_verdict_per_event_and_dead_letters() {
         )
         .await;
     assert_eq!(reply.status, 207, "{reply:?}");
+    assert_eq!(reply.headers["content-type"], "application/json");
     assert_eq!(reply.body["accepted"], 2);
     assert_eq!(reply.body["rejected"], 3);
     let results = reply.body["results"].as_array().unwrap();
