@@ -211,29 +211,23 @@ impl Shared {
         let list = &mut record.headers;
         // Room for these, the score and a few more at once, instead of growing 4 → 8.
         list.reserve(8);
-        let event_id = Bytes::copy_from_slice(event_id.as_bytes());
-        list.push((Cow::Borrowed(headers::EVENT_ID), event_id));
-        list.push((Cow::Borrowed(headers::PRODUCER), self.producer.clone()));
-        list.push((
-            Cow::Borrowed(headers::PRODUCER_AUTHENTICATED),
-            self.authenticated.clone(),
-        ));
-        list.push((
-            Cow::Borrowed(headers::RECEIVED_AT),
-            self.received_at.clone(),
-        ));
-        list.push((
-            Cow::Borrowed(headers::SCHEMA_VERSION),
-            self.schema_version.clone(),
-        ));
+        let mut add = |name: &'static str, value: Bytes| list.push((Cow::Borrowed(name), value));
+        add(
+            headers::EVENT_ID,
+            Bytes::copy_from_slice(event_id.as_bytes()),
+        );
+        add(headers::PRODUCER, self.producer.clone());
+        add(headers::PRODUCER_AUTHENTICATED, self.authenticated.clone());
+        add(headers::RECEIVED_AT, self.received_at.clone());
+        add(headers::SCHEMA_VERSION, self.schema_version.clone());
         if let Some(source) = &item.source {
-            list.push((Cow::Borrowed(SOURCE), Bytes::from(source.clone())));
+            add(SOURCE, Bytes::from(source.clone()));
         }
         if let Some(trace) = &self.traceparent {
-            list.push((Cow::Borrowed(headers::TRACEPARENT), trace.clone()));
+            add(headers::TRACEPARENT, trace.clone());
         }
         if let Some(job) = &self.replay_job {
-            list.push((Cow::Borrowed(headers::REPLAY_JOB), job.clone()));
+            add(headers::REPLAY_JOB, job.clone());
         }
         record
     }

@@ -102,9 +102,10 @@ impl Bucket {
             .get_or_insert_with(|| (fields.clone(), vec![0; fields.len()]));
         // An equal list from another scorer (one compiled again, or by a racing request) is
         // the same list: adopt it, so the next event takes the pointer test.
-        let same = Arc::ptr_eq(&aligned.0, fields) || *aligned.0 == **fields;
-        if same {
+        if !Arc::ptr_eq(&aligned.0, fields) && *aligned.0 == **fields {
             aligned.0 = Arc::clone(fields);
+        }
+        if Arc::ptr_eq(&aligned.0, fields) {
             for (count, here) in aligned.1.iter_mut().zip(present) {
                 *count += u64::from(*here);
             }

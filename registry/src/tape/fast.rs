@@ -154,13 +154,19 @@ impl<'t> Reader<'t> {
         Some(())
     }
 
-    fn object(&mut self, depth: usize) -> Option<()> {
+    /// Enters the container whose bracket is at `self.at`: checks the depth, takes the
+    /// bracket and holds the container's slot, which is filled in when it closes.
+    fn open(&mut self, depth: usize, held: Slot<'t>) -> Option<usize> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.at += 1; // '{'
-        let at = self.slots.len();
-        self.slots.push(Slot::Object { len: 0, end: 0 });
+        self.at += 1;
+        self.slots.push(held);
+        Some(self.slots.len() - 1)
+    }
+
+    fn object(&mut self, depth: usize) -> Option<()> {
+        let at = self.open(depth, Slot::Object { len: 0, end: 0 })?;
         let mut len = 0usize;
         // The names so far, to find a repeated one as it is read; objects wider than this, or
         // with escaped names, are checked on the tape at the end.
@@ -202,12 +208,7 @@ impl<'t> Reader<'t> {
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.at += 1; // '['
-        let at = self.slots.len();
-        self.slots.push(Slot::Array { len: 0, end: 0 });
+        let at = self.open(depth, Slot::Array { len: 0, end: 0 })?;
         let mut len = 0usize;
         if !self.closes_at_once(b']')? {
             loop {
