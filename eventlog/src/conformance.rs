@@ -288,13 +288,19 @@ pub async fn records_round_trip_exactly(subject: &dyn Subject) {
     let topic = new_topic(log.as_ref(), "roundtrip", 1).await;
     let ts = now_ms() - 12_345;
     let binary: Vec<u8> = (0..=255u8).collect();
+    // Headers two records share, written after each one's own.
+    let shared: crate::SharedHeaders = std::sync::Arc::from(vec![
+        ("tributary.producer".into(), Bytes::from_static(b"checkout")),
+        ("shared.bin".into(), Bytes::from(vec![1u8, 0, 254])),
+    ]);
     let records = vec![
         Record::new(Bytes::from(binary.clone()), ts)
             .with_key("k-1")
             .with_header("tributary.event_id", "0190f0d4-0000-7000-8000-000000000001")
             .with_header("bin", Bytes::from(vec![0u8, 159, 255]))
-            .with_header("empty", Bytes::new()),
-        Record::new(Bytes::new(), ts + 1),
+            .with_header("empty", Bytes::new())
+            .with_shared_headers(shared.clone()),
+        Record::new(Bytes::new(), ts + 1).with_shared_headers(shared),
         Record::new(Bytes::from(vec![b'x'; 100_000]), ts + 2).with_key(Bytes::new()),
     ];
     let positions = append_all(log.as_ref(), &topic, records.clone()).await;
@@ -309,12 +315,17 @@ pub async fn records_round_trip_exactly(subject: &dyn Subject) {
         assert_eq!(got.value, sent.value);
         assert_eq!(got.timestamp_ms, sent.timestamp_ms);
         let sent_headers: Vec<(String, Bytes)> = sent
-            .headers
-            .iter()
+            .all_headers()
             .map(|(n, v)| (n.to_string(), v.clone()))
             .collect();
         assert_eq!(got.headers, sent_headers);
     }
+    assert_eq!(back[0].headers.len(), 5);
+    assert_eq!(back[0].headers[3].0, "tributary.producer");
+    assert_eq!(
+        back[1].header("shared.bin").map(|b| b.to_vec()),
+        Some(vec![1, 0, 254])
+    );
     assert_eq!(back[0].key.as_deref(), Some(&b"k-1"[..]));
     assert_eq!(back[1].key, None);
     assert_eq!(

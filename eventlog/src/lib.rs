@@ -29,8 +29,8 @@ pub use error::{ErrorKind, LogError};
 pub use kafka::{KafkaLog, KafkaOptions, ProducerKind};
 pub use partitioner::partition_for_key;
 pub use record::{
-    AppendResult, ConsumedRecord, MAX_PARTITIONS, Position, Record, Retention, StoredRecord,
-    TopicDescription, TopicSpec, Watermarks,
+    AppendResult, ConsumedRecord, MAX_PARTITIONS, Position, Record, Retention, SharedHeaders,
+    StoredRecord, TopicDescription, TopicSpec, Watermarks,
 };
 
 use std::time::Duration;

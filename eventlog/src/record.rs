@@ -1,4 +1,5 @@
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,9 +16,16 @@ pub struct Record {
     pub timestamp_ms: i64,
     /// Header names are usually constants: borrowed, they cost no allocation per record.
     pub headers: Vec<(Cow<'static, str>, Bytes)>,
+    /// Headers many records carry alike (the gateway: every record of one request), written
+    /// after `headers`. Sharing them costs a record one reference count, not a clone and a
+    /// push per header.
+    pub shared_headers: Option<SharedHeaders>,
     /// Forces the partition, overriding the key.
     pub partition: Option<u32>,
 }
+
+/// A list of headers several records share (see [`Record::shared_headers`]).
+pub type SharedHeaders = Arc<[(Cow<'static, str>, Bytes)]>;
 
 impl Record {
     pub fn new(value: impl Into<Bytes>, timestamp_ms: i64) -> Self {
@@ -26,8 +34,31 @@ impl Record {
             value: value.into(),
             timestamp_ms,
             headers: Vec::new(),
+            shared_headers: None,
             partition: None,
         }
+    }
+
+    /// Every header, as written: `headers`, then the shared ones.
+    pub fn all_headers(&self) -> impl Iterator<Item = &(Cow<'static, str>, Bytes)> {
+        self.headers
+            .iter()
+            .chain(self.shared_headers.iter().flat_map(|shared| shared.iter()))
+    }
+
+    /// How many headers [`Record::all_headers`] yields.
+    pub fn header_count(&self) -> usize {
+        self.headers.len()
+            + self
+                .shared_headers
+                .as_ref()
+                .map_or(0, |shared| shared.len())
+    }
+
+    /// Shares `headers` with other records (written after this record's own).
+    pub fn with_shared_headers(mut self, headers: SharedHeaders) -> Self {
+        self.shared_headers = Some(headers);
+        self
     }
 
     pub fn with_key(mut self, key: impl Into<Bytes>) -> Self {
@@ -54,8 +85,7 @@ impl Record {
         self.key.as_ref().map_or(0, |k| k.len())
             + self.value.len()
             + self
-                .headers
-                .iter()
+                .all_headers()
                 .map(|(n, v)| n.len() + v.len())
                 .sum::<usize>()
             + 32

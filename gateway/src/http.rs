@@ -279,7 +279,7 @@ fn answer_response(answer: &Answer) -> Response {
     // Sized up front, at about what a verdict takes: `axum::Json` starts at 128 bytes and
     // grows by copying, and writes each token through `BytesMut`'s writer.
     let mut body = Vec::with_capacity(64 + ANSWER_BYTES_PER_VERDICT * answer.results.len());
-    match serde_json::to_writer(&mut body, answer) {
+    match answer.write_json(&mut body) {
         Ok(()) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(error) => {
             GatewayError::Internal(format!("cannot write the answer: {error}")).into_response()

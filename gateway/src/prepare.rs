@@ -16,10 +16,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 use tributary_core::headers;
-use tributary_eventlog::Record;
+use tributary_eventlog::{Record, SharedHeaders};
 use tributary_quality::FieldKind;
 use tributary_registry::{CompiledSchema, JsonTape, JsonType, SchemaType, confluent_frame};
-use uuid::Uuid;
+use uuid::{ContextV7, Timestamp, Uuid};
 
 use crate::GatewayError;
 use crate::decode::{self, Format, Parsed, RawEvent};
@@ -177,65 +177,104 @@ pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
     Ok(prepare_items(input, items))
 }
 
-/// Header values every record of one request shares: built once, cloned by reference count.
+/// The headers every record of one request carries alike, built once and shared by all of
+/// them (see `Record::shared_headers`): producer, whether it was authenticated, when it was
+/// received, the schema version, the trace context and the replay job.
 struct Shared {
-    producer: Bytes,
-    authenticated: Bytes,
-    received_at: Bytes,
-    schema_version: Bytes,
-    traceparent: Option<Bytes>,
-    replay_job: Option<Bytes>,
+    headers: SharedHeaders,
 }
 
 impl Shared {
     fn new(input: &Input) -> Shared {
+        let mut list: Vec<(Cow<'static, str>, Bytes)> = vec![
+            (
+                headers::PRODUCER.into(),
+                Bytes::from(input.meta.producer.clone()),
+            ),
+            (
+                headers::PRODUCER_AUTHENTICATED.into(),
+                Bytes::from_static(if input.meta.authenticated {
+                    b"true"
+                } else {
+                    b"false"
+                }),
+            ),
+            (
+                headers::RECEIVED_AT.into(),
+                Bytes::from(input.received_at_ms.to_string()),
+            ),
+            (
+                headers::SCHEMA_VERSION.into(),
+                Bytes::from(input.schema.version.to_string()),
+            ),
+        ];
+        if let Some(trace) = &input.meta.traceparent {
+            list.push((headers::TRACEPARENT.into(), Bytes::from(trace.clone())));
+        }
+        if let Some(job) = &input.meta.replay_job {
+            list.push((headers::REPLAY_JOB.into(), Bytes::from(job.clone())));
+        }
         Shared {
-            producer: Bytes::from(input.meta.producer.clone()),
-            authenticated: Bytes::from_static(if input.meta.authenticated {
-                b"true"
-            } else {
-                b"false"
-            }),
-            received_at: Bytes::from(input.received_at_ms.to_string()),
-            schema_version: Bytes::from(input.schema.version.to_string()),
-            traceparent: input.meta.traceparent.clone().map(Bytes::from),
-            replay_job: input.meta.replay_job.clone().map(Bytes::from),
+            headers: list.into(),
         }
     }
 
-    /// The headers of every record: event id, producer, whether it was authenticated, when
-    /// it was received, the schema version; the item's source, the trace context and the
-    /// replay job.
+    /// The record with its own headers (the event id, the CloudEvents source) and the
+    /// request's shared ones.
     fn enrich(&self, mut record: Record, item: &Item<'_>, event_id: &str) -> Record {
-        // Pushed in place: the builder's chain of moves copied the record once per header.
-        let list = &mut record.headers;
-        // Room for these, the score and a few more at once, instead of growing 4 → 8.
-        list.reserve(8);
-        let mut add = |name: &'static str, value: Bytes| list.push((Cow::Borrowed(name), value));
-        add(
-            headers::EVENT_ID,
+        // Room for these and the score at once.
+        record.headers.reserve(3);
+        record.headers.push((
+            Cow::Borrowed(headers::EVENT_ID),
             Bytes::copy_from_slice(event_id.as_bytes()),
-        );
-        add(headers::PRODUCER, self.producer.clone());
-        add(headers::PRODUCER_AUTHENTICATED, self.authenticated.clone());
-        add(headers::RECEIVED_AT, self.received_at.clone());
-        add(headers::SCHEMA_VERSION, self.schema_version.clone());
+        ));
         if let Some(source) = &item.source {
-            add(SOURCE, Bytes::from(source.clone()));
+            record
+                .headers
+                .push((Cow::Borrowed(SOURCE), Bytes::from(source.clone())));
         }
-        if let Some(trace) = &self.traceparent {
-            add(headers::TRACEPARENT, trace.clone());
+        record.with_shared_headers(Arc::clone(&self.headers))
+    }
+}
+
+/// The ids of a request's events that came without one: UUIDv7s from one reading of the
+/// clock, ordered within the request by a counter (RFC 9562, method 1) that starts at a random
+/// value. `Uuid::now_v7` reads the clock and takes a process-wide lock for every id, which
+/// kept ids ordered across concurrent requests too; nothing relies on that order.
+struct EventIds {
+    context: ContextV7,
+    seconds: u64,
+    nanos: u32,
+}
+
+impl EventIds {
+    fn new() -> EventIds {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        EventIds {
+            context: ContextV7::new(),
+            seconds: since_epoch.as_secs(),
+            nanos: since_epoch.subsec_nanos(),
         }
-        if let Some(job) = &self.replay_job {
-            add(headers::REPLAY_JOB, job.clone());
-        }
-        record
+    }
+
+    fn next(&self) -> String {
+        let id = Uuid::new_v7(Timestamp::from_unix(
+            &self.context,
+            self.seconds,
+            self.nanos,
+        ));
+        // Encoded straight into a buffer: `to_string` goes through the formatter.
+        let mut text = Uuid::encode_buffer();
+        id.hyphenated().encode_lower(&mut text).to_owned()
     }
 }
 
 /// Checks events already split from the body (and builds their records).
 pub(crate) fn prepare_items(input: &Input, items: Vec<Item<'_>>) -> Vec<Pending> {
     let shared = Shared::new(input);
+    let ids = EventIds::new();
     let mut keeper = Keeper::new(input.sampling);
     let sampled = |value: Value| Sampled {
         value,
@@ -250,14 +289,7 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item<'_>>) -> Vec<Pending>
             (None, Some(key)) => Some(format!("key:{key}/{index}")),
             (None, None) => None,
         };
-        let event_id = item.event_id.clone().unwrap_or_else(|| {
-            // Encoded straight into a buffer: `to_string` went through the formatter.
-            let mut text = Uuid::encode_buffer();
-            Uuid::now_v7()
-                .hyphenated()
-                .encode_lower(&mut text)
-                .to_owned()
-        });
+        let event_id = item.event_id.clone().unwrap_or_else(|| ids.next());
         let size = item.raw.bytes.len();
         let parsed = match std::mem::replace(&mut item.raw.parsed, Ok(Parsed::Value(Value::Null))) {
             Ok(_) if size > input.max_event_bytes => Err((
@@ -602,6 +634,29 @@ fn violations_json(violations: &[ViolationBody]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requests_ids_are_v7_ordered_and_distinct() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let ids = EventIds::new();
+        let first: Vec<Uuid> = (0..1000).map(|_| ids.next().parse().unwrap()).collect();
+        assert!(first.iter().all(|id| id.get_version_num() == 7));
+        assert!(first.windows(2).all(|pair| pair[0] < pair[1]));
+        let (seconds, nanos) = first[0].get_timestamp().unwrap().to_unix();
+        let millis = seconds * 1000 + u64::from(nanos) / 1_000_000;
+        assert!(
+            millis >= before && millis <= before + 60_000,
+            "{millis} vs {before}"
+        );
+        // Another request in the same millisecond draws its own counter start.
+        let other = EventIds::new();
+        let second: Vec<Uuid> = (0..1000).map(|_| other.next().parse().unwrap()).collect();
+        let all: std::collections::HashSet<&Uuid> = first.iter().chain(&second).collect();
+        assert_eq!(all.len(), 2000);
+    }
 
     #[test]
     fn wide_objects_are_read_as_values() {

@@ -88,6 +88,7 @@ impl TopicSink {
                 .into_iter()
                 .map(|(name, value)| (Cow::Owned(name), value))
                 .collect(),
+            shared_headers: None,
             partition,
         }
     }

@@ -32,8 +32,7 @@ const READ_CHUNK: usize = 256 << 10;
 /// Bytes of the body `record` encodes to.
 pub(super) fn body_len(record: &Record) -> usize {
     let headers: usize = record
-        .headers
-        .iter()
+        .all_headers()
         .map(|(name, value)| 8 + name.len() + value.len())
         .sum();
     MIN_BODY + record.key.as_ref().map_or(0, |k| k.len()) + record.value.len() + headers
@@ -59,8 +58,8 @@ pub(super) fn encode(out: &mut Vec<u8>, offset: i64, record: &Record) {
     }
     out.extend_from_slice(&(record.value.len() as u32).to_le_bytes());
     out.extend_from_slice(&record.value);
-    out.extend_from_slice(&(record.headers.len() as u32).to_le_bytes());
-    for (name, value) in &record.headers {
+    out.extend_from_slice(&(record.header_count() as u32).to_le_bytes());
+    for (name, value) in record.all_headers() {
         out.extend_from_slice(&(name.len() as u32).to_le_bytes());
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(&(value.len() as u32).to_le_bytes());

@@ -470,8 +470,8 @@ fn send(
     record: &Record,
     in_flight: Box<InFlight>,
 ) -> Result<(), RDKafkaErrorCode> {
-    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-    for (name, value) in &record.headers {
+    let mut headers = OwnedHeaders::new_with_capacity(record.header_count());
+    for (name, value) in record.all_headers() {
         headers = headers.insert(Header {
             key: name.as_ref(),
             value: Some(&value[..]),

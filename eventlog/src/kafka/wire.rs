@@ -164,8 +164,8 @@ fn write_record(buf: &mut Vec<u8>, record: &Record, timestamp_delta: i64, offset
         + record.key.as_ref().map_or(0, |k| k.len())
         + varint_len(record.value.len() as i64)
         + record.value.len()
-        + varint_len(record.headers.len() as i64);
-    for (name, value) in &record.headers {
+        + varint_len(record.header_count() as i64);
+    for (name, value) in record.all_headers() {
         body += varint_len(name.len() as i64)
             + name.len()
             + varint_len(value.len() as i64)
@@ -182,8 +182,8 @@ fn write_record(buf: &mut Vec<u8>, record: &Record, timestamp_delta: i64, offset
     }
     put_varint(buf, record.value.len() as i64);
     buf.extend_from_slice(&record.value);
-    put_varint(buf, record.headers.len() as i64);
-    for (name, value) in &record.headers {
+    put_varint(buf, record.header_count() as i64);
+    for (name, value) in record.all_headers() {
         put_varint(buf, name.len() as i64);
         buf.extend_from_slice(name.as_bytes());
         put_varint(buf, value.len() as i64);
