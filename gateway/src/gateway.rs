@@ -408,7 +408,7 @@ impl Gateway {
         info: &EventTypeInfo,
         producer: &str,
         pending: Vec<Pending>,
-    ) -> Result<(Vec<Verdict>, BTreeMap<usize, Scored>), GatewayError> {
+    ) -> Result<(Vec<Verdict>, Vec<(usize, Scored)>), GatewayError> {
         let (mut pending, scored) = take_scores(pending);
         let kept = take_samples(&mut pending);
         let keys: Vec<Option<Key>> = pending
@@ -738,8 +738,10 @@ fn duplicate(index: usize, original: &Original) -> Verdict {
     }
 }
 
-/// Takes each event's score out of its pending check, by index.
-fn take_scores(mut pending: Vec<Pending>) -> (Vec<Pending>, BTreeMap<usize, Scored>) {
+/// Takes the events' scores out of the pending checks: (index, score), in the checks' order
+/// (index order). A vector: a `BTreeMap` cost 2% of the gateway's CPU in node inserts and
+/// moves of the 130-byte scores.
+fn take_scores(mut pending: Vec<Pending>) -> (Vec<Pending>, Vec<(usize, Scored)>) {
     let scored = pending
         .iter_mut()
         .filter_map(|item| Some((item.index(), item.take_quality()?)))
@@ -756,7 +758,7 @@ fn take_samples(pending: &mut [Pending]) -> BTreeMap<usize, Sampled> {
 }
 
 /// `answer`, showing each event's quality when the producer asked for it.
-fn show_quality(answer: Answer, asked: bool, scored: &BTreeMap<usize, Scored>) -> Answer {
+fn show_quality(answer: Answer, asked: bool, scored: &[(usize, Scored)]) -> Answer {
     if !asked {
         return answer;
     }

@@ -7,7 +7,7 @@
 //! is compiled again only when the rule-set version or the schema changes, so the memory of
 //! its `unique` rules lasts as long as the rules do. Scoring never refuses an event.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -148,7 +148,7 @@ impl QualityHook {
         event_type: &str,
         producer: &str,
         verdicts: &[Verdict],
-        scored: &BTreeMap<usize, Scored>,
+        scored: &[(usize, Scored)],
     ) {
         let none: Arc<[String]> = Arc::from(Vec::new());
         let mut counted = Vec::with_capacity(verdicts.len());
@@ -163,8 +163,8 @@ impl QualityHook {
                 Verdict::Valid { .. } | Verdict::Invalid { .. } => continue,
             };
             let index = verdict.index();
-            while scores.next_if(|(at, _)| **at < index).is_some() {}
-            if let Some((_, scored)) = scores.next_if(|(at, _)| **at == index) {
+            while scores.next_if(|(at, _)| *at < index).is_some() {}
+            if let Some((_, scored)) = scores.next_if(|(at, _)| *at == index) {
                 let failed: Vec<&str> = scored
                     .assessment
                     .iter()

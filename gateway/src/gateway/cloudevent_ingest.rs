@@ -140,7 +140,7 @@ impl Gateway {
         }
 
         let mut written = Vec::new();
-        let mut scores = BTreeMap::new();
+        let mut scores = Vec::new();
         for (info, pending) in prepared {
             if dry_run {
                 let (pending, scored) = take_scores(pending);
@@ -169,6 +169,7 @@ impl Gateway {
             }
         }
         verdicts.sort_by_key(Verdict::index);
+        scores.sort_by_key(|(index, _)| *index);
         Ok(show_quality(
             Answer::new(verdicts),
             submission.include_quality,
