@@ -71,6 +71,8 @@ struct Entry {
     record: Record,
     in_flight: InFlight,
     deadline: Deadline,
+    /// The record's `approximate_size`.
+    size: usize,
 }
 
 /// One partition's waiting records and its place in the producer's sequence.
@@ -83,7 +85,9 @@ struct Queue {
 
 #[derive(Default)]
 struct QueueState {
-    waiting: VecDeque<Entry>,
+    /// As appended: each append's records for this partition stay one vector (no empty
+    /// ones), so queueing and taking them moves vectors, not each 180-byte entry.
+    waiting: VecDeque<Vec<Entry>>,
     /// A sender task is draining this queue.
     sending: bool,
     /// `(producer id generation, next sequence)`.
@@ -93,7 +97,7 @@ struct QueueState {
 impl std::fmt::Debug for QueueState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueueState")
-            .field("waiting", &self.waiting.len())
+            .field("waiting", &self.waiting.iter().map(Vec::len).sum::<usize>())
             .field("sending", &self.sending)
             .field("sequence", &self.sequence)
             .finish()
@@ -160,7 +164,8 @@ impl NativeProducer {
         let topic_name: Arc<str> = Arc::from(topic);
         let deadline = Deadline::now() + shared.options.message_timeout;
 
-        let batch = Arc::new(Batch::new(records.len()));
+        let count = records.len();
+        let batch = Arc::new(Batch::new(count));
         let mut refused: Vec<Option<LogError>> = Vec::with_capacity(records.len());
         // Held until the records are answered: appends overlapping this one join its
         // partition (see `sticky`).
@@ -192,10 +197,17 @@ impl NativeProducer {
                         record,
                         in_flight: InFlight::new(&batch, index, size, permits),
                         deadline,
+                        size,
                     };
                     match ready.iter_mut().find(|(p, _)| *p == partition) {
                         Some((_, entries)) => entries.push(entry),
-                        None => ready.push((partition, vec![entry])),
+                        None => {
+                            // Sized for the rest of the append: keyless records of one
+                            // append usually all go to one partition.
+                            let mut entries = Vec::with_capacity(count - index);
+                            entries.push(entry);
+                            ready.push((partition, entries));
+                        }
                     }
                 }
                 Err(err) => {
@@ -251,10 +263,13 @@ impl Shared {
     /// Puts records in their partitions' queues and starts a sender where none runs.
     fn enqueue(self: &Arc<Self>, topic: &Arc<str>, ready: Vec<(u32, Vec<Entry>)>) {
         for (partition, entries) in ready {
+            if entries.is_empty() {
+                continue;
+            }
             let queue = self.queue(topic, partition);
             let start = {
                 let mut state = queue.lock();
-                state.waiting.extend(entries);
+                state.waiting.push_back(entries);
                 !std::mem::replace(&mut state.sending, true)
             };
             if start {
@@ -273,42 +288,35 @@ impl Shared {
                     state.sending = false;
                     break;
                 }
-                let mut bytes = 0;
-                let mut take = 0;
-                for entry in &state.waiting {
-                    let size = entry.record.approximate_size();
-                    if take > 0 && bytes + size > MAX_BATCH_BYTES {
-                        break;
-                    }
-                    bytes += size;
-                    take += 1;
-                }
-                state.waiting.drain(..take).collect::<Vec<_>>()
+                take_batch(&mut state.waiting)
             };
             self.produce(&queue, entries).await;
         }
         self.sending.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Writes `entries` as one batch and answers each of them.
-    async fn produce(&self, queue: &Queue, mut entries: Vec<Entry>) {
+    /// Writes `entries` (in order, across their vectors) as one batch and answers each.
+    async fn produce(&self, queue: &Queue, mut entries: Vec<Vec<Entry>>) {
         let deadline = entries
             .iter()
+            .flatten()
             .map(|e| e.deadline)
             .min()
             .unwrap_or_else(Deadline::now);
-        let outcome = self.send_batch(queue, &entries, deadline).await;
+        let records: Vec<&Record> = entries.iter().flatten().map(|e| &e.record).collect();
+        let outcome = self.send_batch(queue, &records, deadline).await;
+        drop(records);
         let partition = queue.partition as i32;
         match outcome {
             Ok(base_offset) => {
-                for (i, entry) in entries.iter_mut().enumerate() {
+                for (i, entry) in entries.iter_mut().flatten().enumerate() {
                     entry
                         .in_flight
                         .answer(Ok((partition, base_offset + i as i64)));
                 }
             }
             Err(err) => {
-                for entry in &mut entries {
+                for entry in entries.iter_mut().flatten() {
                     entry.in_flight.answer(Err(err.clone()));
                 }
             }
@@ -320,10 +328,9 @@ impl Shared {
     async fn send_batch(
         &self,
         queue: &Queue,
-        entries: &[Entry],
+        records: &[&Record],
         deadline: Deadline,
     ) -> Result<i64, LogError> {
-        let records: Vec<&Record> = entries.iter().map(|e| &e.record).collect();
         let topic = &*queue.topic;
         let mut backoff = Duration::from_millis(10);
         // The writer and sequence of the first send that may have reached the broker: every
@@ -348,7 +355,7 @@ impl Shared {
                     super::millis(timeout).min(i32::MAX as u64) as i32,
                     topic,
                     queue.partition,
-                    &records,
+                    records,
                     Idempotence {
                         producer_id: writer.producer_id,
                         epoch: writer.epoch,
@@ -428,6 +435,35 @@ impl Shared {
             other => other,
         })
     }
+}
+
+/// Takes the next request's worth of waiting records from the front of `waiting` (not
+/// empty): whole vectors while they fit in [`MAX_BATCH_BYTES`], the front of the next one
+/// if part of it fits, and always at least one record.
+fn take_batch(waiting: &mut VecDeque<Vec<Entry>>) -> Vec<Vec<Entry>> {
+    let mut taken = Vec::new();
+    let mut bytes = 0;
+    let mut count = 0;
+    while let Some(front) = waiting.front_mut() {
+        let mut fit = 0;
+        for entry in front.iter() {
+            if count + fit > 0 && bytes + entry.size > MAX_BATCH_BYTES {
+                break;
+            }
+            bytes += entry.size;
+            fit += 1;
+        }
+        count += fit;
+        if fit == front.len() {
+            taken.extend(waiting.pop_front());
+        } else {
+            if fit > 0 {
+                taken.push(front.drain(..fit).collect());
+            }
+            break;
+        }
+    }
+    taken
 }
 
 /// An idempotent producer identity, and which one it is in this process.
@@ -631,5 +667,68 @@ impl Cluster {
         if slot.is_some_and(|w| w.generation == generation) {
             *slot = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Vectors of entries of the given sizes, each record's timestamp its place in order.
+    fn waiting(sizes: &[&[usize]]) -> VecDeque<Vec<Entry>> {
+        let limits = Limits::new(&KafkaOptions::new("127.0.0.1:9"));
+        let total = sizes.iter().map(|v| v.len()).sum();
+        let batch = Arc::new(Batch::new(total));
+        let mut n = 0;
+        sizes
+            .iter()
+            .map(|vector| {
+                vector
+                    .iter()
+                    .map(|&size| {
+                        n += 1;
+                        Entry {
+                            record: Record::new(bytes::Bytes::new(), n),
+                            in_flight: InFlight::new(
+                                &batch,
+                                n as usize - 1,
+                                size,
+                                limits.try_acquire(size.min(1 << 20)).unwrap(),
+                            ),
+                            deadline: Deadline::now(),
+                            size,
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn order(vectors: &[Vec<Entry>]) -> Vec<Vec<i64>> {
+        vectors
+            .iter()
+            .map(|v| v.iter().map(|e| e.record.timestamp_ms).collect())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_whole_appends_then_the_front_of_the_next() {
+        let k = 100_000;
+        let mut queue = waiting(&[&[k, k, k], &[k, k, k, k], &[k, k]]);
+        // 3 + 2 records fit in 512 KiB; the second append is split.
+        let taken = take_batch(&mut queue);
+        assert_eq!(order(&taken), vec![vec![1, 2, 3], vec![4, 5]]);
+        assert_eq!(order(queue.make_contiguous()), vec![vec![6, 7], vec![8, 9]]);
+        let taken = take_batch(&mut queue);
+        assert_eq!(order(&taken), vec![vec![6, 7], vec![8, 9]]);
+        assert!(queue.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_record_over_the_limit_goes_alone() {
+        let mut queue = waiting(&[&[600_000, 10], &[10]]);
+        assert_eq!(order(&take_batch(&mut queue)), vec![vec![1]]);
+        assert_eq!(order(&take_batch(&mut queue)), vec![vec![2], vec![3]]);
+        assert!(queue.is_empty());
     }
 }

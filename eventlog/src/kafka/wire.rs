@@ -14,11 +14,12 @@
 //! answer is an error, not a panic.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 #[cfg(test)]
 use bytes::Bytes;
 
-use crate::Record;
+use crate::{Record, SharedHeaders};
 
 pub(super) const API_PRODUCE: i16 = 0;
 pub(super) const API_METADATA: i16 = 3;
@@ -146,8 +147,32 @@ pub(super) fn write_batch(buf: &mut Vec<u8>, records: &[&Record], writer: Idempo
     buf.extend_from_slice(&writer.base_sequence.to_be_bytes());
     buf.extend_from_slice(&(records.len() as i32).to_be_bytes());
     debug_assert_eq!(buf.len() - start, BATCH_HEADER);
+    // A request's records share one header list (`Record::shared_headers`): encoded once
+    // for each run of records that share it, then copied whole, instead of a length and a
+    // copy per name and per value for every record.
+    let mut shared_block = Vec::new();
+    let mut shared_of: Option<&SharedHeaders> = None;
     for (delta, record) in records.iter().enumerate() {
-        write_record(buf, record, record.timestamp_ms - base_ts, delta as i64);
+        let block: &[u8] = match &record.shared_headers {
+            Some(shared) => {
+                if !shared_of.is_some_and(|last| Arc::ptr_eq(last, shared)) {
+                    shared_block.clear();
+                    for (name, value) in shared.iter() {
+                        put_header(&mut shared_block, name, value);
+                    }
+                    shared_of = Some(shared);
+                }
+                &shared_block
+            }
+            None => &[],
+        };
+        write_record(
+            buf,
+            record,
+            block,
+            record.timestamp_ms - base_ts,
+            delta as i64,
+        );
     }
     let batch_length = (buf.len() - start - 12) as i32;
     buf[start + 8..start + 12].copy_from_slice(&batch_length.to_be_bytes());
@@ -155,7 +180,14 @@ pub(super) fn write_batch(buf: &mut Vec<u8>, records: &[&Record], writer: Idempo
     buf[crc_from - 4..crc_from].copy_from_slice(&crc.to_be_bytes());
 }
 
-fn write_record(buf: &mut Vec<u8>, record: &Record, timestamp_delta: i64, offset_delta: i64) {
+/// Appends one record; `shared` is its shared headers, already encoded.
+fn write_record(
+    buf: &mut Vec<u8>,
+    record: &Record,
+    shared: &[u8],
+    timestamp_delta: i64,
+    offset_delta: i64,
+) {
     let key_len = record.key.as_ref().map_or(-1, |k| k.len() as i64);
     let mut body = 1 // attributes
         + varint_len(timestamp_delta)
@@ -164,8 +196,9 @@ fn write_record(buf: &mut Vec<u8>, record: &Record, timestamp_delta: i64, offset
         + record.key.as_ref().map_or(0, |k| k.len())
         + varint_len(record.value.len() as i64)
         + record.value.len()
-        + varint_len(record.header_count() as i64);
-    for (name, value) in record.all_headers() {
+        + varint_len(record.header_count() as i64)
+        + shared.len();
+    for (name, value) in &record.headers {
         body += varint_len(name.len() as i64)
             + name.len()
             + varint_len(value.len() as i64)
@@ -183,12 +216,17 @@ fn write_record(buf: &mut Vec<u8>, record: &Record, timestamp_delta: i64, offset
     put_varint(buf, record.value.len() as i64);
     buf.extend_from_slice(&record.value);
     put_varint(buf, record.header_count() as i64);
-    for (name, value) in record.all_headers() {
-        put_varint(buf, name.len() as i64);
-        buf.extend_from_slice(name.as_bytes());
-        put_varint(buf, value.len() as i64);
-        buf.extend_from_slice(value);
+    for (name, value) in &record.headers {
+        put_header(buf, name, value);
     }
+    buf.extend_from_slice(shared);
+}
+
+fn put_header(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
+    put_varint(buf, name.len() as i64);
+    buf.extend_from_slice(name.as_bytes());
+    put_varint(buf, value.len() as i64);
+    buf.extend_from_slice(value);
 }
 
 /// Zigzag varint, as record fields use.
@@ -680,6 +718,37 @@ mod tests {
             let (writer, read) = read_batch(&buf).unwrap();
             prop_assert_eq!(writer, WRITER);
             prop_assert_eq!(read, records);
+        }
+
+        #[test]
+        fn shared_headers_read_back_after_the_records_own(
+            mut records in proptest::collection::vec(record_strategy(), 1..30),
+        ) {
+            // Runs of two records share a list, a second list, or none, in turn: the
+            // encoded list is reused within a run and replaced between runs.
+            let lists: [SharedHeaders; 2] = [
+                Arc::from(vec![
+                    (Cow::Borrowed("tributary.producer"), Bytes::from_static(b"shop")),
+                    (Cow::Borrowed("tributary.schema_version"), Bytes::from_static(b"3")),
+                ]),
+                Arc::from(vec![(Cow::Borrowed("empty"), Bytes::new())]),
+            ];
+            for (i, record) in records.iter_mut().enumerate() {
+                record.shared_headers = lists.get(i / 2 % 3).cloned();
+            }
+            let refs: Vec<&Record> = records.iter().collect();
+            let mut buf = Vec::new();
+            write_batch(&mut buf, &refs, WRITER);
+            let (_, read) = read_batch(&buf).unwrap();
+            let expected: Vec<Record> = records
+                .iter()
+                .map(|record| Record {
+                    headers: record.all_headers().cloned().collect(),
+                    shared_headers: None,
+                    ..record.clone()
+                })
+                .collect();
+            prop_assert_eq!(read, expected);
         }
     }
 
