@@ -10,15 +10,15 @@
 //! is the request's `Tributary-Event-Time`, else the receive time.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use tributary_core::headers;
 use tributary_eventlog::{Record, SharedHeaders};
 use tributary_quality::FieldKind;
-use tributary_registry::{CompiledSchema, JsonTape, JsonType, SchemaType, confluent_frame};
+use tributary_registry::{CompiledSchema, JsonTape, JsonType, SchemaType};
 use uuid::{ContextV7, Timestamp, Uuid};
 
 use crate::GatewayError;
@@ -182,10 +182,14 @@ pub(crate) fn prepare(input: &Input) -> Result<Vec<Pending>, GatewayError> {
 /// received, the schema version, the trace context and the replay job.
 struct Shared {
     headers: SharedHeaders,
+    /// The bytes of the request's records (framed payloads, event ids), written one after
+    /// another into one buffer that each record's `Bytes` shares: an allocation per request
+    /// instead of two per event.
+    arena: RefCell<BytesMut>,
 }
 
 impl Shared {
-    fn new(input: &Input) -> Shared {
+    fn new(input: &Input, events: usize) -> Shared {
         let mut list: Vec<(Cow<'static, str>, Bytes)> = vec![
             (
                 headers::PRODUCER.into(),
@@ -214,9 +218,30 @@ impl Shared {
         if let Some(job) = &input.meta.replay_job {
             list.push((headers::REPLAY_JOB.into(), Bytes::from(job.clone())));
         }
+        // Room for the events as sent, each framed (5 bytes) and with an event id (36).
+        let room = if input.dry_run {
+            0
+        } else {
+            input.body.len() + events * 41
+        };
         Shared {
             headers: list.into(),
+            arena: RefCell::new(BytesMut::with_capacity(room)),
         }
+    }
+
+    /// `parts`, one after another, as one `Bytes` cut from the arena.
+    fn cut(&self, parts: &[&[u8]]) -> Bytes {
+        let mut arena = self.arena.borrow_mut();
+        for part in parts {
+            arena.extend_from_slice(part);
+        }
+        arena.split().freeze()
+    }
+
+    /// `payload` in Confluent's wire format (see `confluent_frame`), cut from the arena.
+    fn framed(&self, schema_id: u32, payload: &[u8]) -> Bytes {
+        self.cut(&[&[0], &schema_id.to_be_bytes(), payload])
     }
 
     /// The record with its own headers (the event id, the CloudEvents source) and the
@@ -226,7 +251,7 @@ impl Shared {
         record.headers.reserve(3);
         record.headers.push((
             Cow::Borrowed(headers::EVENT_ID),
-            Bytes::copy_from_slice(event_id.as_bytes()),
+            self.cut(&[event_id.as_bytes()]),
         ));
         if let Some(source) = &item.source {
             record
@@ -273,7 +298,7 @@ impl EventIds {
 
 /// Checks events already split from the body (and builds their records).
 pub(crate) fn prepare_items(input: &Input, items: Vec<Item<'_>>) -> Vec<Pending> {
-    let shared = Shared::new(input);
+    let shared = Shared::new(input, items.len());
     let ids = EventIds::new();
     let mut keeper = Keeper::new(input.sampling);
     let sampled = |value: Value| Sampled {
@@ -599,7 +624,7 @@ fn accepted_record(
         .or(input.meta.event_time_ms)
         .unwrap_or(input.received_at_ms);
     let mut record = shared.enrich(
-        Record::new(confluent_frame(input.schema.id, payload), timestamp),
+        Record::new(shared.framed(input.schema.id, payload), timestamp),
         item,
         event_id,
     );
@@ -634,6 +659,31 @@ fn violations_json(violations: &[ViolationBody]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_cut_from_the_arena_keep_their_bytes() {
+        // Too small on purpose: the arena grows past its first buffer.
+        let shared = Shared {
+            headers: Arc::from(Vec::new()),
+            arena: RefCell::new(BytesMut::with_capacity(8)),
+        };
+        let payloads: Vec<Vec<u8>> = (0..50u8).map(|n| vec![n; usize::from(n) * 7]).collect();
+        let cut: Vec<(Bytes, Bytes)> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| {
+                let id = format!("id-{i}");
+                (shared.framed(7, payload), shared.cut(&[id.as_bytes()]))
+            })
+            .collect();
+        for (i, (payload, (framed, id))) in payloads.iter().zip(&cut).enumerate() {
+            assert_eq!(
+                &framed[..],
+                &tributary_registry::confluent_frame(7, payload)[..]
+            );
+            assert_eq!(&id[..], format!("id-{i}").as_bytes());
+        }
+    }
 
     #[test]
     fn a_requests_ids_are_v7_ordered_and_distinct() {
