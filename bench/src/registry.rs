@@ -29,6 +29,10 @@ pub(crate) struct RegistryArgs {
     /// Registrations per engine.
     #[arg(long, default_value_t = 500)]
     registrations: usize,
+    /// Only the tape measures: reading the gateway's events (and validating them), for
+    /// profiling the reader on its own.
+    #[arg(long)]
+    tape_only: bool,
 }
 
 /// Median nanoseconds per call over `rounds` rounds of `iterations` calls.
@@ -57,6 +61,9 @@ fn report(name: &str, mut fields: Value) {
 }
 
 pub(crate) async fn run(args: RegistryArgs) -> anyhow::Result<()> {
+    if args.tape_only {
+        return tape_reading();
+    }
     let event = typical_event();
     let event_bytes = serde_json::to_vec(&event)?;
 

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use serde_json::Number;
 
-use super::{Slot, index, repeats_a_name};
+use super::{Members, Slot, index, repeats_a_name};
 
 /// Containers nested deeper than this go to serde_json (whose limit is 128).
 const MAX_DEPTH: usize = 100;
@@ -60,6 +60,49 @@ fn read(text: &str, slots: usize) -> Option<Read<'_>> {
         slots: reader.slots,
         duplicate: reader.duplicate,
     })
+}
+
+/// Six bits of a member name, equal for equal names.
+fn name_hash(name: &str) -> u32 {
+    let last = name.as_bytes().last().copied().unwrap_or(0);
+    (name.len() as u32 ^ u32::from(last).wrapping_mul(7)) & 63
+}
+
+/// Powers of ten a double holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The value of `digits`, a run of decimal digits with a point after the first `integer`
+/// of them and no exponent, when it can be had exactly as the correctly rounded quotient
+/// of two doubles: all digits together below 2^53, at most 22 after the point. Both
+/// factors are then exact and IEEE division rounds correctly, so the result is the one
+/// serde_json's correctly rounding parser gives; anything else returns `None` and goes to
+/// that parser.
+fn plain_decimal(digits: &[u8], integer: usize) -> Option<f64> {
+    let (whole, point, fraction) = (
+        &digits[..integer],
+        digits.get(integer)?,
+        &digits[integer + 1..],
+    );
+    // Nineteen digits cannot overflow 64 bits.
+    if *point != b'.'
+        || whole.len() + fraction.len() > 19
+        || !fraction.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let significand = whole
+        .iter()
+        .chain(fraction)
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    if significand >= 1 << 53 {
+        return None;
+    }
+    let power = EXACT_POWERS_OF_TEN.get(fraction.len())?;
+    // Exact: the significand is below 2^53.
+    Some(significand as f64 / power)
 }
 
 /// The high bit of each byte of `word` (read little-endian) that is a quote, a backslash or a
@@ -168,9 +211,12 @@ impl<'t> Reader<'t> {
     fn object(&mut self, depth: usize) -> Option<()> {
         let at = self.open(depth, Slot::Object { len: 0, end: 0 })?;
         let mut len = 0usize;
-        // The names so far, to find a repeated one as it is read; objects wider than this, or
-        // with escaped names, are checked on the tape at the end.
-        let mut names: [&'t str; 16] = [""; 16];
+        // A repeated name is looked for as the names are read: a bit per name's length and
+        // last byte, and only a name whose bit is already set is compared with the names
+        // before it on the tape. Objects wider than this, or with escaped names, are checked
+        // on the tape at the end.
+        const CHECKED_AS_READ: usize = 16;
+        let mut seen = 0u64;
         let mut check_at_end = false;
         if !self.closes_at_once(b'}')? {
             loop {
@@ -180,11 +226,12 @@ impl<'t> Reader<'t> {
                 }
                 let name = self.string()?;
                 match &name {
-                    Cow::Borrowed(plain) if !check_at_end && len < names.len() => {
-                        if names[..len].contains(plain) {
+                    Cow::Borrowed(plain) if !check_at_end && len < CHECKED_AS_READ => {
+                        let bit = 1u64 << name_hash(plain);
+                        if seen & bit != 0 && self.names_so_far(at).any(|read| read == *plain) {
                             self.duplicate = true;
                         }
-                        names[len] = plain;
+                        seen |= bit;
                     }
                     _ => check_at_end = true,
                 }
@@ -205,6 +252,16 @@ impl<'t> Reader<'t> {
             self.duplicate = true;
         }
         Some(())
+    }
+
+    /// The names of the members read so far of the object whose slot is at `at`.
+    fn names_so_far(&self, at: usize) -> impl Iterator<Item = &str> {
+        Members {
+            slots: &self.slots,
+            next: at + 1,
+            end: self.slots.len(),
+        }
+        .map(|(name, _)| name)
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {
@@ -320,6 +377,8 @@ impl<'t> Reader<'t> {
                 }
                 _ => {}
             }
+        } else if let Some(value) = plain_decimal(&self.bytes[digits..at], integer_end - digits) {
+            return Number::from_f64(if negative { -value } else { value });
         }
         self.text[start..at].parse::<Number>().ok()
     }
@@ -469,6 +528,51 @@ mod tests {
                 text
             );
         }
+    }
+
+    proptest! {
+        #[test]
+        fn plain_decimals_are_read_as_serde_json_reads_them(
+            whole in "0|[1-9][0-9]{0,19}",
+            fraction in "[0-9]{1,24}",
+        ) {
+            let text = format!("{whole}.{fraction}");
+            let serde = serde_json::from_str::<Number>(&text).unwrap().as_f64().unwrap();
+            if let Some(fast) = plain_decimal(text.as_bytes(), whole.len()) {
+                prop_assert_eq!(fast.to_bits(), serde.to_bits(), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_names_are_found_past_nested_values() {
+        // "ab" and "cb" share a length and a last byte, so each is compared on the tape.
+        assert_eq!(name_hash("ab"), name_hash("cb"));
+        let read = |text: &str| read_whole(text).expect("the fast path reads it").duplicate;
+        assert!(read(r#"{"ab":1,"cb":{"x":[1,{"y":2}]},"ab":2}"#));
+        assert!(read(r#"{"cb":[],"ab":{"ab":1},"ab":null}"#));
+        assert!(!read(r#"{"ab":1,"cb":{"ab":1,"cb":[{"ab":0}]}}"#));
+        assert!(!read(r#"{"ab":{"cb":1},"cb":{"ab":1}}"#));
+    }
+
+    #[test]
+    fn prices_take_the_plain_decimal_path() {
+        for (text, integer, value) in [
+            ("129.95", 3, 129.95),
+            ("0.5", 1, 0.5),
+            ("64.975", 2, 64.975),
+        ] {
+            assert_eq!(
+                plain_decimal(text.as_bytes(), integer),
+                Some(value),
+                "{text}"
+            );
+        }
+        // An exponent, too many digits, a fraction past 22 digits: serde_json's.
+        assert_eq!(plain_decimal(b"1e5", 1), None);
+        assert_eq!(plain_decimal(b"1.5e5", 1), None);
+        assert_eq!(plain_decimal(b"9007199254740993.0", 16), None);
+        assert_eq!(plain_decimal(b"0.00000000000000000000001", 1), None);
     }
 
     #[test]
