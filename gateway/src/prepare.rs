@@ -10,7 +10,7 @@
 //! is the request's `Tributary-Event-Time`, else the receive time.
 
 use std::borrow::Cow;
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -18,7 +18,7 @@ use serde_json::Value;
 use tributary_core::headers;
 use tributary_eventlog::{Record, SharedHeaders};
 use tributary_quality::FieldKind;
-use tributary_registry::{CompiledSchema, JsonTape, JsonType, SchemaType};
+use tributary_registry::{CompiledSchema, JsonTape, JsonType, MemberCursor, SchemaType};
 use uuid::{ContextV7, Timestamp, Uuid};
 
 use crate::GatewayError;
@@ -352,7 +352,10 @@ pub(crate) fn prepare_items(input: &Input, items: Vec<Item<'_>>) -> Vec<Pending>
             };
             let assessment = content
                 .tape()
-                .and_then(|tape| scorer.assess_by_presence(&|keys| kind_at(tape, keys), &facts))
+                .and_then(|tape| {
+                    let cursors: [Cell<MemberCursor>; CURSOR_DEPTH] = Default::default();
+                    scorer.assess_by_presence(&|keys| kind_at(tape, keys, &cursors), &facts)
+                })
                 .unwrap_or_else(|| scorer.assess(content.value(), &facts));
             Scored {
                 score: assessment.score,
@@ -494,16 +497,31 @@ impl<'b> Content<'b> {
     }
 }
 
-/// What is at `keys` in the event, for completeness scoring.
-fn kind_at(tape: &JsonTape<'_>, keys: &mut dyn Iterator<Item = &str>) -> FieldKind {
+/// Member lookups resume where the last one at the same depth ended, this many levels deep.
+const CURSOR_DEPTH: usize = 4;
+
+/// What is at `keys` in the event, for completeness scoring. The scorer asks for its fields
+/// in one order for every event, and producers mostly write members in one order too, so
+/// each depth keeps a cursor and most lookups find their member first try.
+fn kind_at(
+    tape: &JsonTape<'_>,
+    keys: &mut dyn Iterator<Item = &str>,
+    cursors: &[Cell<MemberCursor>; CURSOR_DEPTH],
+) -> FieldKind {
     let mut node = tape.root();
-    for key in keys {
-        match node.kind() {
-            JsonType::Object => match node.member(key) {
-                Some(member) => node = member,
-                None => return FieldKind::Missing,
-            },
-            _ => return FieldKind::Missing,
+    for (depth, key) in keys.enumerate() {
+        let kept = cursors.get(depth);
+        let mut cursor = kept.map_or_else(MemberCursor::default, Cell::get);
+        let member = match node.kind() {
+            JsonType::Object => node.member_from(key, &mut cursor),
+            _ => None,
+        };
+        if let Some(kept) = kept {
+            kept.set(cursor);
+        }
+        match member {
+            Some(member) => node = member,
+            None => return FieldKind::Missing,
         }
     }
     match node.kind() {
@@ -659,6 +677,38 @@ fn violations_json(violations: &[ViolationBody]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_are_found_whatever_order_they_are_asked_in() {
+        let text = r#"{"z":1,"ship":{"city":"Bonn","zip":null,"geo":{"lat":1,"lon":{"deep":{"er":[]}}}},"a":null,"items":[{"x":1}],"m":"s"}"#;
+        let event: Value = serde_json::from_str(text).unwrap();
+        let tape = JsonTape::parse(text).unwrap();
+        let paths: [&[&str]; 14] = [
+            &[],
+            &["a"],
+            &["m"],
+            &["z"],
+            &["ship"],
+            &["ship", "zip"],
+            &["ship", "city"],
+            &["ship", "geo", "lon", "deep", "er"],
+            &["ship", "geo", "lat"],
+            &["ship", "missing"],
+            &["items", "x"],
+            &["m", "x"],
+            &["missing"],
+            &["ship", "geo", "lon", "deep"],
+        ];
+        // Every path, forwards, backwards and twice over, with one set of cursors.
+        let cursors: [Cell<MemberCursor>; CURSOR_DEPTH] = Default::default();
+        for path in paths.iter().chain(paths.iter().rev()).chain(paths.iter()) {
+            assert_eq!(
+                kind_at(&tape, &mut path.iter().copied(), &cursors),
+                FieldKind::at(&event, &mut path.iter().copied()),
+                "{path:?}"
+            );
+        }
+    }
 
     #[test]
     fn records_cut_from_the_arena_keep_their_bytes() {

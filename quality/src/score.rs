@@ -45,6 +45,19 @@ pub enum FieldKind {
 }
 
 impl FieldKind {
+    /// What is at `keys` in `event`: what any other representation of an event must answer
+    /// for [`Scorer::assess_by_presence`].
+    pub fn at(event: &Value, keys: &mut dyn Iterator<Item = &str>) -> FieldKind {
+        let mut current = event;
+        for key in keys {
+            match current.as_object().and_then(|members| members.get(key)) {
+                Some(next) => current = next,
+                None => return FieldKind::Missing,
+            }
+        }
+        FieldKind::of(Some(current))
+    }
+
     fn of(value: Option<&Value>) -> FieldKind {
         match value {
             None => FieldKind::Missing,

@@ -272,22 +272,6 @@ fn the_documented_example() {
     assert_eq!(found.score, 76);
 }
 
-/// What is at `keys` in `event`, as a representation other than `Value` would answer it.
-fn kind_in(event: &Value, keys: &mut dyn Iterator<Item = &str>) -> FieldKind {
-    let mut current = event;
-    for key in keys {
-        match current.get(key) {
-            Some(next) if current.is_object() => current = next,
-            _ => return FieldKind::Missing,
-        }
-    }
-    match current {
-        Value::Null => FieldKind::Null,
-        Value::Object(_) => FieldKind::Object,
-        _ => FieldKind::Other,
-    }
-}
-
 #[test]
 fn without_rules_presence_alone_gives_the_same_assessment() {
     let scorer = Scorer::default_for(&order_fields());
@@ -304,7 +288,7 @@ fn without_rules_presence_alone_gives_the_same_assessment() {
     for event in [order(), sparse, bare] {
         for facts in [facts("e1"), late] {
             let by_presence = scorer
-                .assess_by_presence(&|keys| kind_in(&event, keys), &facts)
+                .assess_by_presence(&|keys| FieldKind::at(&event, keys), &facts)
                 .expect("no rules: presence is enough");
             assert_eq!(by_presence, scorer.assess(&event, &facts), "{event}");
         }
@@ -314,7 +298,7 @@ fn without_rules_presence_alone_gives_the_same_assessment() {
     assert!(with_rules.reads_values());
     assert!(
         with_rules
-            .assess_by_presence(&|keys| kind_in(&order(), keys), &facts("e1"))
+            .assess_by_presence(&|keys| FieldKind::at(&order(), keys), &facts("e1"))
             .is_none()
     );
 }

@@ -67,4 +67,4 @@ pub use store::{
     CompatibilityReport, DeletedFilter, Mode, NewSchema, RegisterOptions, Registry, RegistryError,
     StoredSchema, SubjectVersion, VersionSpec,
 };
-pub use tape::{JsonTape, TapeError, TapeJson, TapeNode};
+pub use tape::{JsonTape, MemberCursor, TapeError, TapeJson, TapeNode};

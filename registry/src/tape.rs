@@ -50,6 +50,8 @@ enum Slot<'t> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonTape<'t> {
     slots: Vec<Slot<'t>>,
+    /// The most members any object has (see [`JsonTape::widest_object`]).
+    widest: usize,
 }
 
 /// Why a text could not be read into a tape.
@@ -96,7 +98,7 @@ impl<'t> JsonTape<'t> {
         if duplicate {
             return Err(TapeError::DuplicateMember);
         }
-        Ok(JsonTape { slots })
+        Ok(JsonTape::counted(slots))
     }
 
     /// Reads the first JSON value in `text` (after any whitespace): the tape, and the offset
@@ -119,7 +121,7 @@ impl<'t> JsonTape<'t> {
             Ok(Leading {
                 duplicate: true, ..
             }) => Err(TapeError::DuplicateMember),
-            Ok(Leading { slots, .. }) => Ok((JsonTape { slots }, values.byte_offset())),
+            Ok(Leading { slots, .. }) => Ok((JsonTape::counted(slots), values.byte_offset())),
         })
     }
 
@@ -127,7 +129,24 @@ impl<'t> JsonTape<'t> {
         if read.duplicate {
             return Err(TapeError::DuplicateMember);
         }
-        Ok((JsonTape { slots: read.slots }, read.end))
+        let tape = JsonTape {
+            slots: read.slots,
+            widest: read.widest,
+        };
+        Ok((tape, read.end))
+    }
+
+    /// A tape of `slots` read through serde_json, its widest object counted.
+    fn counted(slots: Vec<Slot<'t>>) -> JsonTape<'t> {
+        let widest = slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Object { len, .. } => *len as usize,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        JsonTape { slots, widest }
     }
 
     /// The document's root, for validation.
@@ -153,14 +172,7 @@ impl<'t> JsonTape<'t> {
     /// scan, so a schema with P properties costs P × members per object: callers hand very
     /// wide objects to the `Value` validator (whose lookups are logarithmic) instead.
     pub fn widest_object(&self) -> usize {
-        self.slots
-            .iter()
-            .map(|slot| match slot {
-                Slot::Object { len, .. } => *len as usize,
-                _ => 0,
-            })
-            .max()
-            .unwrap_or(0)
+        self.widest
     }
 
     /// The document as a `serde_json::Value`.
@@ -380,6 +392,25 @@ fn end_of(slots: &[Slot<'_>], at: usize) -> usize {
     }
 }
 
+/// Where [`TapeNode::member_from`] resumes its search in an object.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberCursor {
+    /// The object's slot.
+    object: usize,
+    /// The slot of the name of the member last found.
+    last: usize,
+}
+
+impl Default for MemberCursor {
+    /// A cursor that has not been used: its first search starts at the first member.
+    fn default() -> MemberCursor {
+        MemberCursor {
+            object: usize::MAX,
+            last: 0,
+        }
+    }
+}
+
 /// A value in a tape: what the JSON Schema validator walks.
 #[derive(Debug, Clone, Copy)]
 pub struct TapeNode<'a> {
@@ -455,6 +486,46 @@ impl<'a> TapeNode<'a> {
     pub fn member(&self, name: &str) -> Option<TapeNode<'a>> {
         self.members()
             .find_map(|(key, value)| (key == name).then_some(value))
+    }
+
+    /// [`TapeNode::member`], for callers that ask for an object's members in about the
+    /// order it holds them: the member `cursor` last found in this object is tried first,
+    /// then the search runs from the member after it to the end, then from the first member
+    /// up to it. The cursor moves to the member found. A cursor last used on another object
+    /// of this tape starts from the first member; it must not come from another tape.
+    pub fn member_from(&self, name: &str, cursor: &mut MemberCursor) -> Option<TapeNode<'a>> {
+        let first = self.at + 1;
+        let end = end_of(self.slots, self.at);
+        let mut start = first;
+        if cursor.object == self.at && (first..end).contains(&cursor.last) {
+            if matches!(&self.slots[cursor.last], Slot::Key(key) if key == name) {
+                return Some(TapeNode {
+                    slots: self.slots,
+                    at: cursor.last + 1,
+                });
+            }
+            start = end_of(self.slots, cursor.last + 1);
+        }
+        let find = |next, end| {
+            let mut members = Members {
+                slots: self.slots,
+                next,
+                end,
+            };
+            loop {
+                let at = members.next;
+                let (key, value) = members.next()?;
+                if key == name {
+                    return Some((at, value));
+                }
+            }
+        };
+        let (last, value) = find(start, end).or_else(|| find(first, start))?;
+        *cursor = MemberCursor {
+            object: self.at,
+            last,
+        };
+        Some(value)
     }
 
     /// What kind of JSON value this is.
@@ -768,6 +839,40 @@ mod tests {
             JsonTape::parse_leading("17x"),
             Some(Err(TapeError::Syntax(_)))
         ));
+    }
+
+    #[test]
+    fn a_cursor_finds_what_member_finds_in_any_order() {
+        let text = r#"{"a":1,"b":{"a":[{"c":2}],"c":null},"c":"x","d":[],"e":{"f":{"g":3}}}"#;
+        let tape = JsonTape::parse(text).unwrap();
+        let root = tape.root();
+        let names = ["a", "b", "c", "d", "e", "missing", "f", "g"];
+        let position = |node: Option<TapeNode<'_>>| node.map(|n| n.at);
+        // In order, in reverse, repeated, and in a scattered order; one cursor throughout,
+        // also used on a nested object in between.
+        let orders: [&[usize]; 4] = [
+            &[0, 1, 2, 3, 4, 5],
+            &[4, 3, 2, 1, 0, 5],
+            &[1, 1, 2, 2, 0, 0, 6],
+            &[2, 7, 0, 4, 1, 3, 5, 2],
+        ];
+        for order in orders {
+            let mut cursor = MemberCursor::default();
+            for &i in order {
+                let name = names[i];
+                assert_eq!(
+                    position(root.member_from(name, &mut cursor)),
+                    position(root.member(name)),
+                    "{name} in {order:?}"
+                );
+                let nested = root.member("b").unwrap();
+                assert_eq!(
+                    position(nested.member_from(name, &mut cursor)),
+                    position(nested.member(name)),
+                    "b/{name} in {order:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(super) struct Read<'t> {
     pub(super) slots: Vec<Slot<'t>>,
     pub(super) end: usize,
     pub(super) duplicate: bool,
+    /// The most members any object has.
+    pub(super) widest: usize,
 }
 
 /// Reads the object or array that starts after any whitespace at the start of `text`.
@@ -49,6 +51,7 @@ fn read(text: &str, slots: usize) -> Option<Read<'_>> {
         at: 0,
         slots: Vec::with_capacity(slots),
         duplicate: false,
+        widest: 0,
     };
     reader.skip_whitespace();
     if !matches!(reader.peek(), Some(b'{' | b'[')) {
@@ -59,6 +62,7 @@ fn read(text: &str, slots: usize) -> Option<Read<'_>> {
         end: reader.at,
         slots: reader.slots,
         duplicate: reader.duplicate,
+        widest: reader.widest,
     })
 }
 
@@ -126,6 +130,7 @@ struct Reader<'t> {
     at: usize,
     slots: Vec<Slot<'t>>,
     duplicate: bool,
+    widest: usize,
 }
 
 impl<'t> Reader<'t> {
@@ -248,6 +253,7 @@ impl<'t> Reader<'t> {
             len: index(len),
             end: index(self.slots.len()),
         };
+        self.widest = self.widest.max(len);
         if check_at_end && !self.duplicate && repeats_a_name(&self.slots, at) {
             self.duplicate = true;
         }
@@ -607,8 +613,9 @@ mod tests {
             let read = read_whole(text).expect("the fast path reads the event");
             assert!(!read.duplicate);
             assert_eq!(read.end, text.len());
+            assert_eq!(read.widest, 12);
             assert_eq!(
-                JsonTape { slots: read.slots },
+                JsonTape::from_fast(read).unwrap().0,
                 JsonTape::parse_with_serde(text).unwrap()
             );
         }
