@@ -80,7 +80,8 @@ Settings in tributary.toml sections (environment: TRIBUTARY_<SECTION>__<KEY>, e.
                                    beyond: that event is rejected too_large
   max_in_flight = \"256MiB\"         request bytes held at once by the gateway; beyond: 503
   request_timeout = \"30s\"          end to end per publish request; beyond: 503
-  metadata_ttl = \"5s\"              how long event-type and latest-schema answers are cached
+  metadata_ttl = \"5s\"              how long event-type and latest-schema answers are cached;
+                                   one request reads them again after half of it
   idempotency_window = \"10m\"       how long event ids are remembered for deduplication (\"off\")
   idempotency_max_entries = 100000 most remembered ids (oldest forgotten first)
   producer_rate_limit = 100.0      events per second per producer (none by default); beyond: 429

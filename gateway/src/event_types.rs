@@ -1,16 +1,17 @@
 //! The seam to event-type metadata: which types exist, where they go, how strictly they are
 //! checked. The binary gives the gateway the catalog's event types (implemented here for
 //! `tributary_registry::EventTypes`); the gateway caches whatever implementation it is given
-//! for a short TTL.
+//! for a short TTL, refreshed ahead of expiry (see `crate::fresh`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tributary_core::EventTypeName;
 
 use crate::GatewayError;
+use crate::fresh::{Age, Stamp};
 
 /// How strictly events of a type are held to their schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +82,7 @@ impl EventTypes for tributary_registry::EventTypes {
 const MAX_CACHED: usize = 10_000;
 
 /// One remembered answer and when it was fetched.
-type Cached = (Instant, Option<Arc<EventTypeInfo>>);
+type Cached = (Stamp, Option<Arc<EventTypeInfo>>);
 
 /// Answers of an [`EventTypes`], each trusted for `ttl` (unknown names too, so a flood of
 /// made-up names costs one lookup each per TTL at most).
@@ -105,21 +106,124 @@ impl CachedEventTypes {
         &self,
         name: &EventTypeName,
     ) -> Result<Option<Arc<EventTypeInfo>>, GatewayError> {
-        if let Some((at, info)) = self
+        let kept = self
             .entries
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(name)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(info.clone());
-        }
-        let info = self.inner.resolve(name).await?.map(Arc::new);
+            .map(|(stamp, info)| (stamp.check(self.ttl), info.clone()));
+        let kept = match kept {
+            Some((Age::Fresh, info)) => return Ok(info),
+            Some((Age::Refresh, info)) => Some(info),
+            Some((Age::Expired, _)) | None => None,
+        };
+        let info = match self.inner.resolve(name).await {
+            Ok(info) => info.map(Arc::new),
+            Err(error) => {
+                let Some(info) = kept else {
+                    return Err(error);
+                };
+                tracing::warn!(event_type = name.as_str(), %error, "cannot look the event type up again; using what was read before");
+                if let Some((stamp, _)) = self
+                    .entries
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(name)
+                {
+                    stamp.release();
+                }
+                return Ok(info);
+            }
+        };
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_CACHED {
             entries.clear();
         }
-        entries.insert(name.clone(), (Instant::now(), info.clone()));
+        entries.insert(name.clone(), (Stamp::now(), info.clone()));
         Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Event types that count their lookups, and fail them on demand.
+    #[derive(Debug, Default)]
+    struct Counting {
+        lookups: AtomicUsize,
+        failing: AtomicBool,
+    }
+
+    #[async_trait]
+    impl EventTypes for Counting {
+        async fn resolve(
+            &self,
+            name: &EventTypeName,
+        ) -> Result<Option<EventTypeInfo>, GatewayError> {
+            let n = self.lookups.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(GatewayError::Registry("the database is away".into()));
+            }
+            Ok(Some(EventTypeInfo {
+                name: name.clone(),
+                topic: format!("topic-{n}"),
+                subject: format!("{name}-value"),
+                enforcement: Enforcement::Enforce,
+                partition_key: None,
+                max_event_bytes: None,
+            }))
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    /// Ages the kept answer for `name` by `age`, as if it had been read that long ago.
+    fn age(cache: &CachedEventTypes, name: &EventTypeName, age: Duration) {
+        let mut entries = cache.entries.write().unwrap();
+        let entry = entries.get_mut(name).unwrap();
+        entry.0 = Stamp::aged(age);
+    }
+
+    async fn topic(cache: &CachedEventTypes, name: &EventTypeName) -> Result<String, GatewayError> {
+        Ok(cache.resolve(name).await?.unwrap().topic.clone())
+    }
+
+    #[tokio::test]
+    async fn a_type_is_looked_up_again_ahead_of_expiry_by_one_request() {
+        let inner = Arc::new(Counting::default());
+        let cache = CachedEventTypes::new(inner.clone(), TTL);
+        let name = EventTypeName::parse("shop.order_placed").unwrap();
+        let lookups = || inner.lookups.load(Ordering::SeqCst);
+
+        assert_eq!(topic(&cache, &name).await.unwrap(), "topic-1");
+        assert_eq!(topic(&cache, &name).await.unwrap(), "topic-1");
+        assert_eq!(lookups(), 1);
+
+        // In the second half of the TTL the next request looks it up again; the ones after
+        // it use the new answer.
+        age(&cache, &name, TTL / 2 + Duration::from_secs(1));
+        assert_eq!(topic(&cache, &name).await.unwrap(), "topic-2");
+        assert_eq!(topic(&cache, &name).await.unwrap(), "topic-2");
+        assert_eq!(lookups(), 2);
+
+        // A refresh that fails keeps the answer (it is within the TTL) and lets the next
+        // request try again.
+        inner.failing.store(true, Ordering::SeqCst);
+        age(&cache, &name, TTL / 2 + Duration::from_secs(1));
+        assert_eq!(topic(&cache, &name).await.unwrap(), "topic-2");
+        assert_eq!(topic(&cache, &name).await.unwrap(), "topic-2");
+        assert_eq!(lookups(), 4);
+
+        // Past the TTL a failed lookup is the request's error.
+        age(&cache, &name, TTL);
+        assert!(matches!(
+            topic(&cache, &name).await,
+            Err(GatewayError::Registry(_))
+        ));
+        inner.failing.store(false, Ordering::SeqCst);
+        assert_eq!(topic(&cache, &name).await.unwrap(), "topic-6");
     }
 }

@@ -16,6 +16,7 @@ mod cloudevents;
 mod decode;
 mod error;
 mod event_types;
+mod fresh;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use tributary_core::EventTypeName;
@@ -18,6 +18,7 @@ use tributary_quality::{
 };
 use tributary_registry::SchemaId;
 
+use crate::fresh::{Age, Stamp};
 use crate::verdict::Verdict;
 
 /// Most (event type, schema) scorers remembered; past it the cache starts over.
@@ -37,7 +38,8 @@ struct Inner {
 }
 
 struct Cached {
-    checked_at: Instant,
+    /// When the rules version was last read (refreshed ahead of expiry, see `crate::fresh`).
+    checked: Stamp,
     /// The rule-set version the scorer was compiled from (0: none).
     rules_version: i64,
     scorer: Arc<Scorer>,
@@ -81,10 +83,14 @@ impl QualityHook {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
             match scorers.get(&key) {
-                Some(cached) if cached.checked_at.elapsed() < self.inner.ttl => {
-                    return Arc::clone(&cached.scorer);
-                }
-                Some(cached) => Some((cached.rules_version, Arc::clone(&cached.scorer))),
+                Some(cached) => match cached.checked.check(self.inner.ttl) {
+                    Age::Fresh => return Arc::clone(&cached.scorer),
+                    // This request checks the rules version again (a failed check keeps
+                    // the scorer, so nothing needs releasing).
+                    Age::Refresh | Age::Expired => {
+                        Some((cached.rules_version, Arc::clone(&cached.scorer)))
+                    }
+                },
                 None => None,
             }
         };
@@ -117,7 +123,7 @@ impl QualityHook {
         scorers.insert(
             key,
             Cached {
-                checked_at: Instant::now(),
+                checked: Stamp::now(),
                 rules_version: version,
                 scorer: Arc::clone(&scorer),
             },

@@ -1,16 +1,18 @@
 //! Which schema an event is checked against: the subject's latest version or a pinned one,
-//! resolved through the registry and remembered for a short TTL so the hot path does no SQL.
+//! resolved through the registry and remembered for a short TTL so the hot path does no SQL
+//! (refreshed ahead of expiry, see `crate::fresh`).
 //! Compiled validators come from the registry's own cache, by schema id.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tributary_registry::{
     CompiledSchema, DeletedFilter, Registry, RegistryError, SchemaId, VersionSpec,
 };
 
 use crate::GatewayError;
+use crate::fresh::{Age, Stamp};
 
 /// A schema ready to check events with.
 #[derive(Debug, Clone)]
@@ -43,7 +45,7 @@ type VersionKey = (String, Pin);
 pub(crate) struct Schemas {
     registry: Registry,
     ttl: Duration,
-    versions: RwLock<HashMap<VersionKey, (Instant, SchemaId, i32)>>,
+    versions: RwLock<HashMap<VersionKey, (Stamp, SchemaId, i32)>>,
 }
 
 impl Schemas {
@@ -71,16 +73,30 @@ impl Schemas {
         pin: Pin,
     ) -> Result<ResolvedSchema, GatewayError> {
         let key = (subject.to_owned(), pin);
-        let cached = self
+        let kept = self
             .versions
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
-            .filter(|(at, _, _)| at.elapsed() < self.ttl)
-            .map(|&(_, id, version)| (id, version));
-        let (id, version) = match cached {
-            Some(hit) => hit,
-            None => {
+            .map(|(stamp, id, version)| (stamp.check(self.ttl), (*id, *version)));
+        let (id, version) = match kept {
+            Some((Age::Fresh, hit)) => hit,
+            Some((Age::Refresh, hit)) => match self.lookup(subject, pin).await {
+                Ok(found) => self.keep(key, found),
+                Err(error) => {
+                    tracing::warn!(subject, %error, "cannot look the schema version up again; using what was read before");
+                    if let Some((stamp, _, _)) = self
+                        .versions
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get(&key)
+                    {
+                        stamp.release();
+                    }
+                    hit
+                }
+            },
+            Some((Age::Expired, _)) | None => {
                 let found = self.lookup(subject, pin).await.map_err(|e| match e {
                     RegistryError::SubjectNotFound(_) => GatewayError::NoSchema(subject.into()),
                     RegistryError::VersionNotFound(version) => GatewayError::UnknownSchemaVersion {
@@ -93,15 +109,7 @@ impl Schemas {
                     },
                     other => GatewayError::Registry(other.to_string()),
                 })?;
-                let mut versions = self
-                    .versions
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if versions.len() >= MAX_CACHED {
-                    versions.clear();
-                }
-                versions.insert(key, (Instant::now(), found.0, found.1));
-                found
+                self.keep(key, found)
             }
         };
         let compiled = self
@@ -114,6 +122,19 @@ impl Schemas {
             version,
             compiled,
         })
+    }
+
+    /// Remembers what `key` resolved to, from now.
+    fn keep(&self, key: VersionKey, found: (SchemaId, i32)) -> (SchemaId, i32) {
+        let mut versions = self
+            .versions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if versions.len() >= MAX_CACHED {
+            versions.clear();
+        }
+        versions.insert(key, (Stamp::now(), found.0, found.1));
+        found
     }
 
     /// The schema id and version `pin` names, from the registry.

@@ -1,0 +1,109 @@
+//! How long the gateway trusts what it looked up (event types, schema versions, quality
+//! rules), and who looks it up again.
+//!
+//! An answer is kept for the metadata TTL. Letting it simply expire makes every request that
+//! arrives while it is being looked up again miss as well: at tens of thousands of requests
+//! a second, each expiry sent dozens of identical queries to the database at once and held
+//! those requests for as long as the slowest took. Instead an answer is refreshed ahead of
+//! its expiry, as caches with a refresh interval shorter than their expiry do: for the first
+//! half of the TTL it is used as it is; in the second half the first request to see it looks
+//! it up again while every other request goes on using it; past the TTL nobody uses it. So
+//! under steady traffic one request per half-TTL waits for the database, and a change
+//! still applies within the TTL.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// When an answer was looked up, and whether a request has taken on looking it up again.
+#[derive(Debug)]
+pub(crate) struct Stamp {
+    at: Instant,
+    claimed: AtomicBool,
+}
+
+/// What a request should do with a kept answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Age {
+    /// Use it.
+    Fresh,
+    /// Use it after looking it up again (this request is the one to do so); should that
+    /// fail, the kept answer may still be used, and [`Stamp::release`] lets another try.
+    Refresh,
+    /// Past the TTL: look it up again before using it.
+    Expired,
+}
+
+impl Stamp {
+    /// An answer looked up just now.
+    pub(crate) fn now() -> Stamp {
+        Stamp::at(Instant::now())
+    }
+
+    /// An answer looked up `age` ago (for tests of the caches that keep stamps).
+    #[cfg(test)]
+    pub(crate) fn aged(age: Duration) -> Stamp {
+        Stamp::at(Instant::now() - age)
+    }
+
+    fn at(at: Instant) -> Stamp {
+        Stamp {
+            at,
+            claimed: AtomicBool::new(false),
+        }
+    }
+
+    /// What the request asking now should do with the answer, given the TTL.
+    pub(crate) fn check(&self, ttl: Duration) -> Age {
+        let age = self.at.elapsed();
+        if age >= ttl {
+            Age::Expired
+        } else if age < ttl / 2 || self.claimed.swap(true, Ordering::Relaxed) {
+            Age::Fresh
+        } else {
+            Age::Refresh
+        }
+    }
+
+    /// The refresh this request took on failed: the next request may try again.
+    pub(crate) fn release(&self) {
+        self.claimed.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn aged(age: Duration) -> Stamp {
+        Stamp::aged(age)
+    }
+
+    #[test]
+    fn fresh_then_refreshed_by_one_request_then_expired() {
+        assert_eq!(Stamp::now().check(TTL), Age::Fresh);
+        assert_eq!(aged(Duration::from_secs(29)).check(TTL), Age::Fresh);
+
+        // In the second half one request refreshes; every other one uses the answer.
+        let due = aged(Duration::from_secs(31));
+        assert_eq!(due.check(TTL), Age::Refresh);
+        for _ in 0..3 {
+            assert_eq!(due.check(TTL), Age::Fresh);
+        }
+        // A failed refresh hands the job to the next request.
+        due.release();
+        assert_eq!(due.check(TTL), Age::Refresh);
+        assert_eq!(due.check(TTL), Age::Fresh);
+
+        // Past the TTL nobody uses it, claimed or not.
+        let old = aged(Duration::from_secs(61));
+        assert_eq!(old.check(TTL), Age::Expired);
+        assert_eq!(old.check(TTL), Age::Expired);
+    }
+
+    #[test]
+    fn a_zero_ttl_keeps_nothing() {
+        assert_eq!(Stamp::now().check(Duration::ZERO), Age::Expired);
+    }
+}
