@@ -18,7 +18,9 @@ use serde_json::Value;
 use tributary_core::headers;
 use tributary_eventlog::{Record, SharedHeaders};
 use tributary_quality::FieldKind;
-use tributary_registry::{CompiledSchema, JsonTape, JsonType, MemberCursor, SchemaType};
+use tributary_registry::{
+    CompiledSchema, JsonTape, JsonType, MemberCursor, SchemaType, confluent_prefix,
+};
 use uuid::{ContextV7, Timestamp, Uuid};
 
 use crate::GatewayError;
@@ -239,9 +241,9 @@ impl Shared {
         arena.split().freeze()
     }
 
-    /// `payload` in Confluent's wire format (see `confluent_frame`), cut from the arena.
+    /// `payload` in Confluent's wire format, cut from the arena.
     fn framed(&self, schema_id: u32, payload: &[u8]) -> Bytes {
-        self.cut(&[&[0], &schema_id.to_be_bytes(), payload])
+        self.cut(&[&confluent_prefix(schema_id), payload])
     }
 
     /// The record with its own headers (the event id, the CloudEvents source) and the

@@ -186,11 +186,17 @@ pub fn split_confluent_frame(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> 
     Ok((id, &bytes[5..]))
 }
 
+/// The five bytes Confluent's wire format puts before a payload: magic byte 0 and the
+/// 4-byte big-endian `schema_id`.
+pub fn confluent_prefix(schema_id: u32) -> [u8; 5] {
+    let [a, b, c, d] = schema_id.to_be_bytes();
+    [0, a, b, c, d]
+}
+
 /// Prefixes a payload with Confluent's wire format for `schema_id`.
 pub fn confluent_frame(schema_id: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 5);
-    out.push(0);
-    out.extend_from_slice(&schema_id.to_be_bytes());
+    out.extend_from_slice(&confluent_prefix(schema_id));
     out.extend_from_slice(payload);
     out
 }

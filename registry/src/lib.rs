@@ -40,7 +40,7 @@ pub use cache::{SchemaId, ValidatorCache};
 pub use compat::{
     CompatibilityLevel, Direction, Incompatibility, IncompatibilityKind, check, is_compatible,
 };
-pub use compiled::{CompiledSchema, confluent_frame, split_confluent_frame};
+pub use compiled::{CompiledSchema, confluent_frame, confluent_prefix, split_confluent_frame};
 pub use error::{DecodeError, INVALID_COMPATIBILITY_LEVEL, INVALID_SCHEMA, SchemaError, Violation};
 pub use event_types::{
     Caller, Enforcement, EventType, EventTypeError, EventTypePatch, EventTypeSettings,
