@@ -13,6 +13,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,6 +70,10 @@ pub(crate) struct HttpLoadArgs {
     /// Extra label copied into the report (e.g. the phase of a script).
     #[arg(long, default_value = "")]
     phase: String,
+    /// Open loop: also write every measured request to this file, one line each: the intended
+    /// send time and the latency, in microseconds (to see whether a tail comes in bursts).
+    #[arg(long)]
+    timeline: Option<std::path::PathBuf>,
 }
 
 /// Everything the connections share.
@@ -83,6 +88,8 @@ struct Plan {
     end: Instant,
     /// Open loop: the last moment an answer is waited for.
     deadline: Instant,
+    /// Keep each answered request's send time and latency (`--timeline`).
+    timeline: bool,
 }
 
 /// What one connection saw inside the measured window.
@@ -102,6 +109,8 @@ struct Tally {
     /// Microseconds from the actual send (open loop only; equals `latency` when closed).
     service: Histogram<u64>,
     first_error: Option<String>,
+    /// `--timeline`: (intended send, µs after the measured window began; latency, µs).
+    timeline: Vec<(u64, u64)>,
 }
 
 impl Tally {
@@ -118,6 +127,7 @@ impl Tally {
             latency: histogram(),
             service: histogram(),
             first_error: None,
+            timeline: Vec::new(),
         }
     }
 
@@ -136,6 +146,7 @@ impl Tally {
         if self.first_error.is_none() {
             self.first_error.clone_from(&other.first_error);
         }
+        self.timeline.extend_from_slice(&other.timeline);
     }
 
     /// Records one answered request.
@@ -271,6 +282,7 @@ async fn load(args: HttpLoadArgs) -> anyhow::Result<()> {
         measure_start,
         end,
         deadline: end + Duration::from_secs(5),
+        timeline: args.timeline.is_some(),
     });
 
     let mut workers = Vec::with_capacity(args.connections);
@@ -297,13 +309,22 @@ async fn load(args: HttpLoadArgs) -> anyhow::Result<()> {
     }
 
     tokio::time::sleep_until(measure_start.into()).await;
-    let before = Usage::sample(&args)?;
+    let pids = (args.server_pid, args.broker_pid);
+    let before = Usage::sample_off_runtime(pids).await?;
     tokio::time::sleep_until(end.into()).await;
-    let after = Usage::sample(&args)?;
+    let after = Usage::sample_off_runtime(pids).await?;
 
     let mut tally = Tally::new();
     for worker in workers {
         tally.merge(&worker.await??);
+    }
+    if let Some(path) = &args.timeline {
+        tally.timeline.sort_unstable();
+        let mut text = String::with_capacity(tally.timeline.len() * 16);
+        for (due, latency) in &tally.timeline {
+            writeln!(text, "{due} {latency}")?;
+        }
+        std::fs::write(path, text).with_context(|| format!("--timeline {}", path.display()))?;
     }
     let seconds = args.duration;
     let server_cpu = after.server - before.server;
@@ -374,11 +395,18 @@ struct Usage {
 }
 
 impl Usage {
-    fn sample(args: &HttpLoadArgs) -> anyhow::Result<Self> {
+    /// Samples on the blocking pool: reading `/proc` on the runtime's one thread held up the
+    /// requests due meanwhile (about 20 ms at the window's end), and their latency was charged
+    /// to the server.
+    async fn sample_off_runtime(pids: (Option<u32>, Option<u32>)) -> anyhow::Result<Self> {
+        tokio::task::spawn_blocking(move || Usage::sample(pids)).await?
+    }
+
+    fn sample((server, broker): (Option<u32>, Option<u32>)) -> anyhow::Result<Self> {
         let tree = |pid: Option<u32>| pid.map_or(Ok(0.0), procstat::tree_cpu_seconds);
         Ok(Usage {
-            server: tree(args.server_pid)?,
-            broker: tree(args.broker_pid)?,
+            server: tree(server)?,
+            broker: tree(broker)?,
             client: procstat::own_cpu_seconds()?,
         })
     }
@@ -510,6 +538,11 @@ async fn open_loop(
             Ok(Ok((status, body))) => {
                 if counted {
                     tally.answer(plan.batch, status, &body, done - due, done - sent);
+                    if plan.timeline {
+                        tally
+                            .timeline
+                            .push((micros(due - plan.measure_start), micros(done - due)));
+                    }
                 }
             }
             Ok(Err(err)) => {
