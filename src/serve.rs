@@ -208,7 +208,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         let _ = signalled_tx.send(true);
     });
 
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let server = axum::serve(without_nagle(listener), app).with_graceful_shutdown(shutdown);
     let mut grace_rx = signalled_rx;
     let grace_over = async move {
         let _ = grace_rx.wait_for(|s| *s).await;
@@ -523,4 +523,39 @@ async fn track_http(request: Request, next: Next) -> Response {
     metrics::histogram!(names::HTTP_DURATION, "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Accepts connections with Nagle's algorithm off (`TCP_NODELAY`), as HTTP servers do: a
+/// response written in more than one piece (a streamed body) must not wait for the client's
+/// delayed acknowledgement of the first.
+fn without_nagle(
+    listener: TcpListener,
+) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn nodelay(stream: &mut tokio::net::TcpStream) {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "cannot turn Nagle's algorithm off for a connection");
+        }
+    }
+    listener.tap_io(nodelay)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagle_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = without_nagle(listener);
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, peer) = listener.accept().await;
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert!(accepted.nodelay().unwrap());
+        // The client side is untouched: Nagle is on unless a socket turns it off.
+        assert!(!client.nodelay().unwrap());
+    }
 }
