@@ -525,9 +525,10 @@ async fn track_http(request: Request, next: Next) -> Response {
     response
 }
 
-/// Accepts connections with Nagle's algorithm off (`TCP_NODELAY`), as HTTP servers do: a
-/// response written in more than one piece (a streamed body) must not wait for the client's
-/// delayed acknowledgement of the first.
+/// Accepts connections with Nagle's algorithm off (`TCP_NODELAY`), as HTTP servers do: an
+/// answer hyper writes in more than one piece (one larger than its write buffer, such as a
+/// big `/metrics` page or export) must not wait for the client's delayed acknowledgement of
+/// the first.
 fn without_nagle(
     listener: TcpListener,
 ) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
