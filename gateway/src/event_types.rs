@@ -112,10 +112,11 @@ impl CachedEventTypes {
             .unwrap_or_else(PoisonError::into_inner)
             .get(name)
             .map(|(stamp, info)| (stamp.check(self.ttl), info.clone()));
-        let kept = match kept {
+        // While this request refreshes, `_claim` keeps the others from doing the same.
+        let (kept, _claim) = match kept {
             Some((Age::Fresh, info)) => return Ok(info),
-            Some((Age::Refresh, info)) => Some(info),
-            Some((Age::Expired, _)) | None => None,
+            Some((Age::Refresh(claim), info)) => (Some(info), Some(claim)),
+            Some((Age::Expired, _)) | None => (None, None),
         };
         let info = match self.inner.resolve(name).await {
             Ok(info) => info.map(Arc::new),
@@ -124,14 +125,6 @@ impl CachedEventTypes {
                     return Err(error);
                 };
                 tracing::warn!(event_type = name.as_str(), %error, "cannot look the event type up again; using what was read before");
-                if let Some((stamp, _)) = self
-                    .entries
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(name)
-                {
-                    stamp.release();
-                }
                 return Ok(info);
             }
         };

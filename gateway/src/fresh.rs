@@ -11,26 +11,44 @@
 //! under steady traffic one request per half-TTL waits for the database, and a change
 //! still applies within the TTL.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// When an answer was looked up, and whether a request has taken on looking it up again.
+/// Cheap to clone: the clones share the claim.
+#[derive(Debug, Clone)]
+pub(crate) struct Stamp(Arc<Inner>);
+
 #[derive(Debug)]
-pub(crate) struct Stamp {
+struct Inner {
     at: Instant,
     claimed: AtomicBool,
 }
 
 /// What a request should do with a kept answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Age {
     /// Use it.
     Fresh,
-    /// Use it after looking it up again (this request is the one to do so); should that
-    /// fail, the kept answer may still be used, and [`Stamp::release`] lets another try.
-    Refresh,
+    /// Use it after looking it up again: this request is the one to do so. Should the lookup
+    /// fail, the kept answer may still be used. Dropping the claim (when the lookup fails, or
+    /// the request is abandoned halfway) lets the next request try.
+    Refresh(Claim),
     /// Past the TTL: look it up again before using it.
     Expired,
+}
+
+/// The one request refreshing an answer; released when dropped.
+#[derive(Debug)]
+pub(crate) struct Claim(Stamp);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // A successful refresh has already replaced the stamp in its cache, so releasing
+        // the old one changes nothing there.
+        self.0.0.claimed.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Stamp {
@@ -46,27 +64,23 @@ impl Stamp {
     }
 
     fn at(at: Instant) -> Stamp {
-        Stamp {
+        Stamp(Arc::new(Inner {
             at,
             claimed: AtomicBool::new(false),
-        }
+        }))
     }
 
     /// What the request asking now should do with the answer, given the TTL.
     pub(crate) fn check(&self, ttl: Duration) -> Age {
-        let age = self.at.elapsed();
+        let inner = &self.0;
+        let age = inner.at.elapsed();
         if age >= ttl {
             Age::Expired
-        } else if age < ttl / 2 || self.claimed.swap(true, Ordering::Relaxed) {
+        } else if age < ttl / 2 || inner.claimed.swap(true, Ordering::Relaxed) {
             Age::Fresh
         } else {
-            Age::Refresh
+            Age::Refresh(Claim(self.clone()))
         }
-    }
-
-    /// The refresh this request took on failed: the next request may try again.
-    pub(crate) fn release(&self) {
-        self.claimed.store(false, Ordering::Relaxed);
     }
 }
 
@@ -76,34 +90,36 @@ mod tests {
 
     const TTL: Duration = Duration::from_secs(60);
 
-    fn aged(age: Duration) -> Stamp {
-        Stamp::aged(age)
-    }
-
     #[test]
     fn fresh_then_refreshed_by_one_request_then_expired() {
-        assert_eq!(Stamp::now().check(TTL), Age::Fresh);
-        assert_eq!(aged(Duration::from_secs(29)).check(TTL), Age::Fresh);
+        assert!(matches!(Stamp::now().check(TTL), Age::Fresh));
+        assert!(matches!(
+            Stamp::aged(Duration::from_secs(29)).check(TTL),
+            Age::Fresh
+        ));
 
         // In the second half one request refreshes; every other one uses the answer.
-        let due = aged(Duration::from_secs(31));
-        assert_eq!(due.check(TTL), Age::Refresh);
+        let due = Stamp::aged(Duration::from_secs(31));
+        let claim = due.check(TTL);
+        assert!(matches!(claim, Age::Refresh(_)));
         for _ in 0..3 {
-            assert_eq!(due.check(TTL), Age::Fresh);
+            assert!(matches!(due.check(TTL), Age::Fresh));
         }
-        // A failed refresh hands the job to the next request.
-        due.release();
-        assert_eq!(due.check(TTL), Age::Refresh);
-        assert_eq!(due.check(TTL), Age::Fresh);
+        // A refresh that failed, or whose request went away, hands the job to the next one.
+        drop(claim);
+        let claim = due.check(TTL);
+        assert!(matches!(claim, Age::Refresh(_)));
+        assert!(matches!(due.check(TTL), Age::Fresh));
+        drop(claim);
 
         // Past the TTL nobody uses it, claimed or not.
-        let old = aged(Duration::from_secs(61));
-        assert_eq!(old.check(TTL), Age::Expired);
-        assert_eq!(old.check(TTL), Age::Expired);
+        let old = Stamp::aged(Duration::from_secs(61));
+        assert!(matches!(old.check(TTL), Age::Expired));
+        assert!(matches!(old.check(TTL), Age::Expired));
     }
 
     #[test]
     fn a_zero_ttl_keeps_nothing() {
-        assert_eq!(Stamp::now().check(Duration::ZERO), Age::Expired);
+        assert!(matches!(Stamp::now().check(Duration::ZERO), Age::Expired));
     }
 }

@@ -76,22 +76,25 @@ impl QualityHook {
         schema_id: SchemaId,
     ) -> Arc<Scorer> {
         let key = (event_type.clone(), schema_id);
-        let stale = {
+        // `_claim`: while this request checks the rules version again, the others keep
+        // scoring with the scorer they have.
+        let (stale, _claim) = {
             let scorers = self
                 .inner
                 .scorers
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
             match scorers.get(&key) {
-                Some(cached) => match cached.checked.check(self.inner.ttl) {
-                    Age::Fresh => return Arc::clone(&cached.scorer),
-                    // This request checks the rules version again (a failed check keeps
-                    // the scorer, so nothing needs releasing).
-                    Age::Refresh | Age::Expired => {
-                        Some((cached.rules_version, Arc::clone(&cached.scorer)))
-                    }
-                },
-                None => None,
+                Some(cached) => {
+                    let claim = match cached.checked.check(self.inner.ttl) {
+                        Age::Fresh => return Arc::clone(&cached.scorer),
+                        Age::Refresh(claim) => Some(claim),
+                        Age::Expired => None,
+                    };
+                    let stale = (cached.rules_version, Arc::clone(&cached.scorer));
+                    (Some(stale), claim)
+                }
+                None => (None, None),
             }
         };
         let name = event_type.as_str();

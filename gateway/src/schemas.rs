@@ -81,18 +81,11 @@ impl Schemas {
             .map(|(stamp, id, version)| (stamp.check(self.ttl), (*id, *version)));
         let (id, version) = match kept {
             Some((Age::Fresh, hit)) => hit,
-            Some((Age::Refresh, hit)) => match self.lookup(subject, pin).await {
+            // The claim is held until the new answer is kept, or dropped when the lookup fails.
+            Some((Age::Refresh(_claim), hit)) => match self.lookup(subject, pin).await {
                 Ok(found) => self.keep(key, found),
                 Err(error) => {
                     tracing::warn!(subject, %error, "cannot look the schema version up again; using what was read before");
-                    if let Some((stamp, _, _)) = self
-                        .versions
-                        .read()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .get(&key)
-                    {
-                        stamp.release();
-                    }
                     hit
                 }
             },
