@@ -197,6 +197,17 @@ impl Tally {
     }
 }
 
+/// `--timeline`'s file: a line per request, `{intended send} {latency}` in microseconds, in
+/// the order they were due.
+fn timeline_text(timeline: &mut [(u64, u64)]) -> String {
+    timeline.sort_unstable();
+    let mut text = String::with_capacity(timeline.len() * 16);
+    for (due, latency) in timeline.iter() {
+        let _ = writeln!(text, "{due} {latency}");
+    }
+    text
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
 }
@@ -319,12 +330,8 @@ async fn load(args: HttpLoadArgs) -> anyhow::Result<()> {
         tally.merge(&worker.await??);
     }
     if let Some(path) = &args.timeline {
-        tally.timeline.sort_unstable();
-        let mut text = String::with_capacity(tally.timeline.len() * 16);
-        for (due, latency) in &tally.timeline {
-            writeln!(text, "{due} {latency}")?;
-        }
-        std::fs::write(path, text).with_context(|| format!("--timeline {}", path.display()))?;
+        std::fs::write(path, timeline_text(&mut tally.timeline))
+            .with_context(|| format!("--timeline {}", path.display()))?;
     }
     let seconds = args.duration;
     let server_cpu = after.server - before.server;
@@ -576,6 +583,21 @@ mod tests {
             {"status":"duplicate","index":2}]}"#;
         assert_eq!(count_verdicts(body).expect("readable"), (2, 1));
         assert!(count_verdicts(b"{}").is_err());
+    }
+
+    #[test]
+    fn the_timeline_lists_every_connections_requests_in_the_order_they_were_due() {
+        let mut first = Tally::new();
+        first.timeline = vec![(30, 900), (10, 1200)];
+        let mut second = Tally::new();
+        second.timeline = vec![(20, 15000)];
+        let mut all = Tally::new();
+        all.merge(&first);
+        all.merge(&second);
+        assert_eq!(
+            timeline_text(&mut all.timeline),
+            "10 1200\n20 15000\n30 900\n"
+        );
     }
 
     #[test]
