@@ -9,11 +9,11 @@
 //! * **One request in flight per partition** (group commit): while a partition's request is
 //!   out, later appends to it wait in its queue and go together in the next request.
 //! * **`linger`** (`linger.ms`, as in every Kafka producer): a request goes when its oldest
-//!   record has waited `linger`, or at once when the queue holds a full request
-//!   ([`MAX_BATCH_BYTES`]) or the producer is closing. A broker's cost is mostly per request:
-//!   single events through the gateway at 17,000 a second went about 6 to a request without
-//!   lingering and Tansu took 0.40–0.47 cores; lingering 1 ms, about 18 and 0.16–0.19 cores
-//!   (docs/kafka-log.md).
+//!   record has waited `linger` (to half a millisecond, the timer's precision), or at once when
+//!   the queue holds a full request ([`MAX_BATCH_BYTES`]) or the producer is closing. A
+//!   broker's cost is mostly per request: single events through the gateway at 17,000 a
+//!   second went about 6 to a request without lingering and Tansu took 0.40–0.47 cores;
+//!   lingering 1–2 ms, about 18 and 0.16–0.19 cores (docs/kafka-log.md).
 //! * **Idempotent and `acks=all`**: the producer takes a producer id (InitProducerId) and
 //!   numbers each partition's batches, so a batch resent after a lost answer is stored once.
 //!   A resend always reuses the id and sequence of the first send. When a batch is given up
@@ -130,14 +130,25 @@ enum Next {
     Linger(Deadline),
 }
 
+/// The runtime's timer fires on whole milliseconds, at the first tick at or after a deadline,
+/// so a sleep for 1 ms lasts 1–2 ms. A lingering sender aims this much early (at most half
+/// the linger): its wait then lands within half a tick either side of `linger`.
+const HALF_TICK: Duration = Duration::from_micros(500);
+
+/// When a batch whose oldest record arrived at `since` is due (see [`HALF_TICK`]).
+fn linger_due(since: Deadline, linger: Duration) -> Deadline {
+    since + linger - HALF_TICK.min(linger / 2)
+}
+
 impl QueueState {
-    /// A batch goes when its oldest record has waited `linger`, when the waiting records fill
-    /// a request, or at once when the producer is closing.
+    /// A batch goes when its oldest record has waited `linger` (to the timer's precision, see
+    /// [`linger_due`]), when the waiting records fill a request, or at once when the producer
+    /// is closing.
     fn next(&self, linger: Duration, closing: bool, now: Deadline) -> Next {
         let Some(oldest) = self.waiting.front().and_then(|v| v.first()) else {
             return Next::Stop;
         };
-        let due = oldest.since + linger;
+        let due = linger_due(oldest.since, linger);
         if closing || self.bytes >= MAX_BATCH_BYTES || now >= due {
             Next::Send
         } else {
@@ -600,21 +611,30 @@ mod tests {
         state.bytes = 200;
         state.waiting[0][0].since = now - Duration::from_millis(2);
         state.waiting[1][0].since = now;
-        // The oldest record decides: it has 3 of its 5 ms left.
+        // The oldest record decides: it has 3 of its 5 ms left, aimed half a tick early.
+        let due = now + Duration::from_micros(2_500);
+        assert_eq!(state.next(linger, false, now), Next::Linger(due));
         assert_eq!(
-            state.next(linger, false, now),
-            Next::Linger(now + Duration::from_millis(3))
+            state.next(linger, false, due - Duration::from_micros(1)),
+            Next::Linger(due)
         );
-        assert_eq!(
-            state.next(linger, false, now + Duration::from_millis(3)),
-            Next::Send
-        );
+        assert_eq!(state.next(linger, false, due), Next::Send);
         assert_eq!(state.next(Duration::ZERO, false, now), Next::Send);
         // Closing sends what waits without lingering.
         assert_eq!(state.next(linger, true, now), Next::Send);
         // So does a full request's worth.
         state.bytes = MAX_BATCH_BYTES;
         assert_eq!(state.next(linger, false, now), Next::Send);
+    }
+
+    #[tokio::test]
+    async fn a_lingering_sender_aims_half_a_tick_early_but_never_before_half_the_linger() {
+        let since = Deadline::now();
+        let due = |micros| linger_due(since, Duration::from_micros(micros)) - since;
+        assert_eq!(due(1_000), Duration::from_micros(500));
+        assert_eq!(due(5_000), Duration::from_micros(4_500));
+        assert_eq!(due(600), Duration::from_micros(300));
+        assert_eq!(due(0), Duration::ZERO);
     }
 
     #[tokio::test]
