@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // These build their own runtime (or none): the load generator's size is part of the setup.
     match cli.command {
-        Command::HttpLoad(args) => return gateway::http_load::run(args),
+        Command::HttpLoad(args) => return gateway::http_load::run(&args),
         Command::Floor(args) => return gateway::floor::run(&args),
         Command::GatewaySummary(args) => return gateway::summary::run(&args),
         Command::CatalogSearch(args) => return catalog_search::run(&args),

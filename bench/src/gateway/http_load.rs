@@ -3,35 +3,30 @@
 //! * Closed loop (no `--rate`): each of `--connections` connections posts a request, waits for
 //!   the answer, and posts the next, for `--warmup` + `--duration` seconds. Answers completed
 //!   inside the measured window count.
-//! * Open loop (`--rate R`): a pacing thread schedules request *i* at `start + i / R`; a free
-//!   connection sends it as soon as it can. Latency runs from the intended send time, so a
-//!   server that falls behind is charged for the queue it causes (no coordinated omission).
+//! * Open loop (`--rate R`): request *i* is due at `start + i / R`; the first free connection
+//!   sends it (at once, or as soon as one is free). Latency runs from the due time, so a server
+//!   that falls behind is charged for the queue it causes (no coordinated omission).
+//!
+//! The requests go out through [`super::driver`]: one thread (or `--threads`) and one `epoll`
+//! set, so that the load generator takes as little as it can from the cores it shares with the
+//! server it measures.
 //!
 //! Every answer is read: an event counts as accepted only when the answer's per-event verdict
 //! says `accepted` (or `duplicate`). CPU time of the server, the broker and this process is read
-//! from `/proc` at the start and end of the measured window.
+//! from `/proc` at the start and end of the measured window, on a thread of its own.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONTENT_TYPE, HOST};
-use hyper::{Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::TcpStream;
-use tokio::sync::{Mutex, mpsc};
 
-use super::{events, procstat};
+use super::{driver, events, procstat};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct HttpLoadArgs {
@@ -64,7 +59,8 @@ pub(crate) struct HttpLoadArgs {
     /// The broker's process id: its CPU time is reported.
     #[arg(long)]
     broker_pid: Option<u32>,
-    /// Runtime threads of the load generator.
+    /// Threads of the load generator, each with its share of the connections and of the
+    /// open loop's schedule.
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Extra label copied into the report (e.g. the phase of a script).
@@ -74,22 +70,6 @@ pub(crate) struct HttpLoadArgs {
     /// send time and the latency, in microseconds (to see whether a tail comes in bursts).
     #[arg(long)]
     timeline: Option<std::path::PathBuf>,
-}
-
-/// Everything the connections share.
-#[derive(Debug)]
-struct Plan {
-    addr: SocketAddr,
-    host: String,
-    path: String,
-    bodies: Vec<Bytes>,
-    batch: usize,
-    measure_start: Instant,
-    end: Instant,
-    /// Open loop: the last moment an answer is waited for.
-    deadline: Instant,
-    /// Keep each answered request's send time and latency (`--timeline`).
-    timeline: bool,
 }
 
 /// What one connection saw inside the measured window.
@@ -153,16 +133,16 @@ impl Tally {
     fn answer(
         &mut self,
         batch: usize,
-        status: StatusCode,
+        status: u16,
         body: &[u8],
         latency: Duration,
         service: Duration,
     ) {
         self.requests += 1;
-        *self.statuses.entry(status.as_u16()).or_default() += 1;
+        *self.statuses.entry(status).or_default() += 1;
         self.latency.saturating_record(micros(latency));
         self.service.saturating_record(micros(service));
-        if status != StatusCode::OK && status != StatusCode::MULTI_STATUS {
+        if status != 200 && status != 207 {
             self.failed_requests += 1;
             self.note_error(|| {
                 format!(
@@ -235,100 +215,85 @@ fn count_verdicts(body: &[u8]) -> anyhow::Result<(u64, u64)> {
     Ok((accepted, answer.results.len() as u64 - accepted))
 }
 
-pub(crate) fn run(args: HttpLoadArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &HttpLoadArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.connections == 0 || args.duration <= 0.0 {
         bail!("need --batch >= 1, --connections >= 1 and --duration > 0");
     }
     if args.rate.is_some_and(|rate| rate <= 0.0) {
         bail!("--rate must be positive");
     }
-    let runtime = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()?
-    };
-    runtime.block_on(load(args))
-}
-
-async fn load(args: HttpLoadArgs) -> anyhow::Result<()> {
-    let uri: Uri = args.url.parse().context("--url")?;
-    let authority = uri.authority().context("--url needs host:port")?.clone();
-    let addr: SocketAddr = format!(
-        "{}:{}",
-        authority.host(),
-        authority.port_u16().unwrap_or(80)
-    )
-    .parse()
-    .context("--url must name an IP address")?;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-
+    let target = Target::parse(&args.url)?;
     let all_events = args
         .events
         .generate(args.events.distinct_events.max(args.batch));
-    let bodies: Vec<Bytes> = (0..all_events.len().div_ceil(args.batch))
-        .map(|i| Bytes::from(events::body(&all_events, i * args.batch, args.batch, true)))
+    let bodies: Vec<Vec<u8>> = (0..all_events.len().div_ceil(args.batch))
+        .map(|i| events::body(&all_events, i * args.batch, args.batch, true))
         .collect();
     let body_bytes = bodies[0].len();
+    let requests: Vec<Vec<u8>> = bodies
+        .iter()
+        .map(|body| driver::post_request(&target.host, &target.path, body))
+        .collect();
 
-    // Connect every connection before the clock starts.
-    let mut senders = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
-        senders.push(connect(addr).await?);
-    }
-
-    let started = Instant::now();
+    // Every thread connects before the first request is due.
+    let started = Instant::now() + CONNECT_GRACE;
     let measure_start = started + Duration::from_secs_f64(args.warmup);
     let end = measure_start + Duration::from_secs_f64(args.duration);
-    let plan = Arc::new(Plan {
-        addr,
-        host: authority.to_string(),
-        path,
-        bodies,
-        batch: args.batch,
+    let window = Window {
         measure_start,
         end,
-        deadline: end + Duration::from_secs(5),
+        open: args.rate.is_some(),
+        batch: args.batch,
         timeline: args.timeline.is_some(),
-    });
-
-    let mut workers = Vec::with_capacity(args.connections);
-    match args.rate {
-        None => {
-            for (i, sender) in senders.into_iter().enumerate() {
-                let plan = plan.clone();
-                let stride = args.connections;
-                workers.push(tokio::spawn(closed_loop(plan, sender, i, stride)));
-            }
-        }
-        Some(rate) => {
-            let schedule = pace(started, end, rate);
-            let schedule = Arc::new(Mutex::new(schedule));
-            for (i, sender) in senders.into_iter().enumerate() {
-                workers.push(tokio::spawn(open_loop(
-                    plan.clone(),
-                    sender,
-                    schedule.clone(),
-                    i,
-                )));
-            }
-        }
-    }
-
-    tokio::time::sleep_until(measure_start.into()).await;
+    };
     let pids = (args.server_pid, args.broker_pid);
-    let before = Usage::sample_off_runtime(pids).await?;
-    tokio::time::sleep_until(end.into()).await;
-    let after = Usage::sample_off_runtime(pids).await?;
-
+    let sampler = std::thread::spawn(move || -> anyhow::Result<(Usage, Usage)> {
+        pause(measure_start.saturating_duration_since(Instant::now()));
+        let before = Usage::sample(pids)?;
+        pause(end.saturating_duration_since(Instant::now()));
+        Ok((before, Usage::sample(pids)?))
+    });
+    let threads = args.threads.clamp(1, args.connections);
+    let tallies: Vec<anyhow::Result<Tally>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|k| {
+                let plan = driver::Plan {
+                    addr: target.addr,
+                    requests: &requests,
+                    // The first `connections % threads` threads take one more.
+                    connections: args.connections / threads
+                        + usize::from(k < args.connections % threads),
+                    pace: args
+                        .rate
+                        .map_or(driver::Pace::Closed, |rate| driver::Pace::Open { rate }),
+                    share: (k as u64, threads as u64),
+                    start: started,
+                    end,
+                    deadline: end + ANSWER_GRACE,
+                };
+                let window = &window;
+                scope.spawn(move || {
+                    let mut tally = Tally::new();
+                    driver::drive(&plan, |outcome| window.record(&mut tally, outcome))?;
+                    Ok(tally)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a load thread panicked")))
+            })
+            .collect()
+    });
     let mut tally = Tally::new();
-    for worker in workers {
-        tally.merge(&worker.await??);
+    for worker in tallies {
+        tally.merge(&worker?);
     }
+    let (before, after) = sampler
+        .join()
+        .map_err(|_| anyhow::anyhow!("the CPU sampler panicked"))??;
     if let Some(path) = &args.timeline {
         std::fs::write(path, timeline_text(&mut tally.timeline))
             .with_context(|| format!("--timeline {}", path.display()))?;
@@ -402,13 +367,6 @@ struct Usage {
 }
 
 impl Usage {
-    /// Samples on the blocking pool: reading `/proc` on the runtime's one thread held up the
-    /// requests due meanwhile (about 20 ms at the window's end), and their latency was charged
-    /// to the server.
-    async fn sample_off_runtime(pids: (Option<u32>, Option<u32>)) -> anyhow::Result<Self> {
-        tokio::task::spawn_blocking(move || Usage::sample(pids)).await?
-    }
-
     fn sample((server, broker): (Option<u32>, Option<u32>)) -> anyhow::Result<Self> {
         let tree = |pid: Option<u32>| pid.map_or(Ok(0.0), procstat::tree_cpu_seconds);
         Ok(Usage {
@@ -419,156 +377,99 @@ impl Usage {
     }
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connect to {addr}"))?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
+/// Answers come from the load threads; connecting all of them before the first request is due
+/// takes a few milliseconds.
+const CONNECT_GRACE: Duration = Duration::from_millis(200);
+
+/// Open loop: how long after the end an answer is still waited for.
+const ANSWER_GRACE: Duration = Duration::from_secs(5);
+
+/// Where to POST.
+#[derive(Debug)]
+struct Target {
+    addr: SocketAddr,
+    /// `host:port`, for the `host` header.
+    host: String,
+    path: String,
 }
 
-/// Posts one body and reads the whole answer.
-async fn post(
-    sender: &mut SendRequest<Full<Bytes>>,
-    plan: &Plan,
-    body: Bytes,
-) -> anyhow::Result<(StatusCode, Bytes)> {
-    sender.ready().await?;
-    let request = Request::post(plan.path.as_str())
-        .header(HOST, plan.host.as_str())
-        .header(CONTENT_TYPE, "application/json")
-        .body(Full::new(body))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
-}
-
-/// One connection of the closed loop: post, wait for the answer, post again until the end.
-async fn closed_loop(
-    plan: Arc<Plan>,
-    mut sender: SendRequest<Full<Bytes>>,
-    first: usize,
-    stride: usize,
-) -> anyhow::Result<Tally> {
-    let mut tally = Tally::new();
-    let mut next = first;
-    loop {
-        let sent = Instant::now();
-        if sent >= plan.end {
-            break;
+impl Target {
+    /// `http://IP:PORT/PATH` (an IP address: no name lookups in the measured loop).
+    fn parse(url: &str) -> anyhow::Result<Target> {
+        let rest = url
+            .strip_prefix("http://")
+            .context("--url must start with http:// (plain HTTP/1.1)")?;
+        let (host, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+        let addr: SocketAddr = if host.contains(':') {
+            host.parse()
+        } else {
+            format!("{host}:80").parse()
         }
-        let body = plan.bodies[next % plan.bodies.len()].clone();
-        next += stride;
-        let outcome = post(&mut sender, &plan, body).await;
-        let done = Instant::now();
-        let counted = done >= plan.measure_start && done <= plan.end;
-        match outcome {
-            Ok((status, body)) if counted => {
-                tally.answer(plan.batch, status, &body, done - sent, done - sent);
-            }
-            Ok(_) => {}
-            Err(err) => {
-                if counted {
-                    tally.transport_errors += 1;
-                    tally.note_error(|| format!("transport: {err:#}"));
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                sender = connect(plan.addr).await?;
-            }
+        .with_context(|| format!("--url must name an IP address and port, not {host:?}"))?;
+        Ok(Target {
+            addr,
+            host: host.to_owned(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// Which answers count, and how.
+#[derive(Debug)]
+struct Window {
+    measure_start: Instant,
+    end: Instant,
+    /// Open loop: a request counts when it was due inside the window, and its latency runs
+    /// from then. Closed loop: an answer counts when it came inside the window.
+    open: bool,
+    batch: usize,
+    timeline: bool,
+}
+
+impl Window {
+    fn counts(&self, due: Instant, done: Instant) -> bool {
+        if self.open {
+            due >= self.measure_start
+        } else {
+            done >= self.measure_start && done <= self.end
         }
     }
-    Ok(tally)
-}
 
-/// The open loop's schedule: a thread that releases intended send times at `rate` per second
-/// from `start` until `end`. A std thread sleeps with microsecond precision, where the async
-/// runtime's timer would round to milliseconds.
-fn pace(start: Instant, end: Instant, rate: f64) -> mpsc::UnboundedReceiver<Instant> {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    std::thread::spawn(move || {
-        let mut due = start;
-        while due < end {
-            let now = Instant::now();
-            if due > now {
-                pause(due - now);
+    fn record(&self, tally: &mut Tally, outcome: driver::Outcome<'_>) {
+        match outcome {
+            driver::Outcome::Answered {
+                due,
+                sent,
+                done,
+                status,
+                body,
+            } if self.counts(due, done) => {
+                tally.answer(self.batch, status, body, done - due, done - sent);
+                if self.open && self.timeline {
+                    tally
+                        .timeline
+                        .push((micros(due - self.measure_start), micros(done - due)));
+                }
             }
-            if sender.send(due).is_err() {
-                return;
+            driver::Outcome::Failed { due, done, error } if self.counts(due, done) => {
+                tally.transport_errors += 1;
+                tally.note_error(|| format!("transport: {error}"));
             }
-            due += interval;
+            driver::Outcome::Unfinished { due, done } if due >= self.measure_start => {
+                tally.unfinished += 1;
+                tally.latency.saturating_record(micros(done - due));
+            }
+            _ => {}
         }
-    });
-    receiver
+    }
 }
 
 #[expect(
     clippy::disallowed_methods,
-    reason = "runs on the pacing thread, a plain std thread that no async task shares"
+    reason = "runs on the CPU sampler, a plain std thread that no async task shares"
 )]
 fn pause(duration: Duration) {
     std::thread::sleep(duration);
-}
-
-/// One connection of the open loop: take the next scheduled request, send it at once (or as
-/// soon as this connection is free), and charge the latency from the scheduled time.
-async fn open_loop(
-    plan: Arc<Plan>,
-    mut sender: SendRequest<Full<Bytes>>,
-    schedule: Arc<Mutex<mpsc::UnboundedReceiver<Instant>>>,
-    first: usize,
-) -> anyhow::Result<Tally> {
-    let mut tally = Tally::new();
-    let mut next = first;
-    loop {
-        let Some(due) = schedule.lock().await.recv().await else {
-            break;
-        };
-        let counted = due >= plan.measure_start;
-        let sent = Instant::now();
-        if sent >= plan.deadline {
-            if counted {
-                tally.unfinished += 1;
-                tally.latency.saturating_record(micros(plan.deadline - due));
-            }
-            continue;
-        }
-        let body = plan.bodies[next % plan.bodies.len()].clone();
-        next += 1;
-        let outcome =
-            tokio::time::timeout_at(plan.deadline.into(), post(&mut sender, &plan, body)).await;
-        let done = Instant::now();
-        match outcome {
-            Ok(Ok((status, body))) => {
-                if counted {
-                    tally.answer(plan.batch, status, &body, done - due, done - sent);
-                    if plan.timeline {
-                        tally
-                            .timeline
-                            .push((micros(due - plan.measure_start), micros(done - due)));
-                    }
-                }
-            }
-            Ok(Err(err)) => {
-                if counted {
-                    tally.transport_errors += 1;
-                    tally.note_error(|| format!("transport: {err:#}"));
-                }
-                sender = connect(plan.addr).await?;
-            }
-            Err(_elapsed) => {
-                if counted {
-                    tally.unfinished += 1;
-                    tally.latency.saturating_record(micros(done - due));
-                }
-                sender = connect(plan.addr).await?;
-            }
-        }
-    }
-    Ok(tally)
 }
 
 #[cfg(test)]
@@ -601,12 +502,32 @@ mod tests {
     }
 
     #[test]
+    fn the_url_names_an_address_and_a_path() {
+        let target = Target::parse("http://127.0.0.1:8080/v1/events/bench.gateway").unwrap();
+        assert_eq!(target.addr, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            (target.host.as_str(), target.path.as_str()),
+            ("127.0.0.1:8080", "/v1/events/bench.gateway")
+        );
+        let bare = Target::parse("http://[::1]:9").unwrap();
+        assert_eq!((bare.host.as_str(), bare.path.as_str()), ("[::1]:9", "/"));
+        assert_eq!(Target::parse("http://10.0.0.1/x").unwrap().addr.port(), 80);
+        for bad in [
+            "https://127.0.0.1:1/x",
+            "http://localhost:8080/x",
+            "127.0.0.1:1",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_short_answer_is_a_failed_request() {
         let mut tally = Tally::new();
         let body = br#"{"results":[{"status":"accepted"}]}"#;
         tally.answer(
             2,
-            StatusCode::OK,
+            200,
             body,
             Duration::from_millis(1),
             Duration::from_millis(1),
@@ -614,19 +535,13 @@ mod tests {
         assert_eq!((tally.accepted, tally.failed_requests), (0, 1));
         tally.answer(
             1,
-            StatusCode::OK,
+            200,
             body,
             Duration::from_millis(1),
             Duration::from_millis(1),
         );
         assert_eq!((tally.accepted, tally.failed_requests), (1, 1));
-        tally.answer(
-            1,
-            StatusCode::SERVICE_UNAVAILABLE,
-            b"{}",
-            Duration::ZERO,
-            Duration::ZERO,
-        );
+        tally.answer(1, 503, b"{}", Duration::ZERO, Duration::ZERO);
         assert_eq!(tally.failed_requests, 2);
     }
 }
