@@ -171,8 +171,8 @@ pub(super) fn drive(plan: &Plan<'_>, mut record: impl FnMut(Outcome<'_>)) -> any
             break;
         }
         if now >= plan.deadline {
-            // Open loop: whatever is still out is unfinished. (A closed loop never gets here
-            // with anything out: the deadline is long past its end.)
+            // Whatever is still out is unfinished. (A closed loop gets here only when the
+            // server has stopped answering: its deadline is long past its end.)
             for conn in conns.iter_mut() {
                 if let Some((due, _)) = conn.busy.take() {
                     record(Outcome::Unfinished { due, done: now });
@@ -215,8 +215,8 @@ pub(super) fn drive(plan: &Plan<'_>, mut record: impl FnMut(Outcome<'_>)) -> any
                 continue;
             }
             match read_answer(conn, &mut scratch) {
-                Ok(None) => {}
-                Ok(Some((status, head, length))) => {
+                Ok((None, _)) => {}
+                Ok((Some((status, head, length)), closed)) => {
                     let (due, sent) = conn.busy.take().unwrap_or((now, now));
                     record(Outcome::Answered {
                         due,
@@ -226,9 +226,20 @@ pub(super) fn drive(plan: &Plan<'_>, mut record: impl FnMut(Outcome<'_>)) -> any
                         body: &conn.read[head..head + length],
                     });
                     conn.read.drain(..head + length);
-                    idle.push_back(i);
+                    if closed {
+                        // Answered, then closed (keep-alive over): connect again at once.
+                        let _ = epoll::delete(&epoll, &conn.stream);
+                        retry.push_front((now, i));
+                    } else {
+                        idle.push_back(i);
+                    }
                 }
                 Err(error) => {
+                    if conn.busy.is_none() {
+                        // The server closed an idle connection: it leaves the turns until it
+                        // has connected again.
+                        idle.retain(|&j| j != i);
+                    }
                     fail(&mut conns[i], &epoll, &mut record, now, &error);
                     retry.push_back((now + RECONNECT_PAUSE, i));
                 }
@@ -341,12 +352,16 @@ fn write_some(
     Ok(())
 }
 
-/// Reads what the socket has; `Some((status, head length, body length))` once `conn.read`
-/// holds a whole answer.
-fn read_answer(conn: &mut Conn, scratch: &mut [u8]) -> Result<Option<(u16, usize, usize)>, String> {
+/// Reads what the socket has: the answer once `conn.read` holds a whole one, and whether the
+/// server has closed the connection.
+fn read_answer(conn: &mut Conn, scratch: &mut [u8]) -> Result<(Option<Whole>, bool), String> {
+    let mut closed = false;
     loop {
         match conn.stream.read(scratch) {
-            Ok(0) => return Err("the server closed the connection".into()),
+            Ok(0) => {
+                closed = true;
+                break;
+            }
             Ok(n) => conn.read.extend_from_slice(&scratch[..n]),
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -356,12 +371,18 @@ fn read_answer(conn: &mut Conn, scratch: &mut [u8]) -> Result<Option<(u16, usize
     if conn.busy.is_none() && !conn.read.is_empty() {
         return Err("the server answered a request that was not sent".into());
     }
-    parse_answer(&conn.read)
+    match parse_answer(&conn.read)? {
+        None if closed => Err("the server closed the connection".into()),
+        answer => Ok((answer, closed)),
+    }
 }
 
-/// `Some((status, head length, body length))` when `buf` starts with a whole HTTP/1.1
-/// answer with a `content-length`; `None` while it is incomplete.
-pub(super) fn parse_answer(buf: &[u8]) -> Result<Option<(u16, usize, usize)>, String> {
+/// A whole answer at the front of a connection's buffer: (status, head length, body length).
+type Whole = (u16, usize, usize);
+
+/// `Some(whole)` when `buf` starts with a whole HTTP/1.1 answer with a `content-length`;
+/// `None` while it is incomplete.
+pub(super) fn parse_answer(buf: &[u8]) -> Result<Option<Whole>, String> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         if buf.len() > 64 << 10 {
             return Err("an answer's head is over 64 KiB".into());
@@ -449,6 +470,11 @@ mod tests {
     /// `answers` answers on a connection (never when `None`) it reads the next request and
     /// closes the connection without answering.
     fn server(answers: Option<usize>) -> SocketAddr {
+        serve(answers, None)
+    }
+
+    /// [`server`], closing each connection right after its `hang_up_after`th answer.
+    fn serve(answers: Option<usize>, hang_up_after: Option<usize>) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
@@ -487,6 +513,9 @@ mod tests {
                         )
                         .unwrap();
                         answered += 1;
+                        if hang_up_after == Some(answered) {
+                            return;
+                        }
                     }
                 });
             }
@@ -501,21 +530,38 @@ mod tests {
         ]
     }
 
+    /// A plan for `requests` over `connections`, starting now and sending for `run`.
+    fn plan(
+        addr: SocketAddr,
+        requests: &[Vec<u8>],
+        connections: usize,
+        pace: Pace,
+        run: Duration,
+    ) -> Plan<'_> {
+        let start = Instant::now();
+        Plan {
+            addr,
+            requests,
+            connections,
+            pace,
+            share: (0, 1),
+            start,
+            end: start + run,
+            deadline: start + Duration::from_secs(5),
+        }
+    }
+
     #[test]
     fn the_open_loop_sends_every_due_request_and_reads_every_answer() {
         let addr = server(None);
         let requests = requests();
-        let start = Instant::now();
-        let plan = Plan {
+        let plan = plan(
             addr,
-            requests: &requests,
-            connections: 3,
-            pace: Pace::Open { rate: 2000.0 },
-            share: (0, 1),
-            start,
-            end: start + Duration::from_millis(100),
-            deadline: start + Duration::from_secs(5),
-        };
+            &requests,
+            3,
+            Pace::Open { rate: 2000.0 },
+            Duration::from_millis(100),
+        );
         let mut bodies: Vec<serde_json::Value> = Vec::new();
         let mut dues = Vec::new();
         drive(&plan, |outcome| match outcome {
@@ -549,8 +595,30 @@ mod tests {
             );
         }
         dues.sort();
-        assert_eq!(dues[0], start);
-        assert_eq!(dues[199] - start, Duration::from_micros(99_500));
+        assert_eq!(dues[0], plan.start);
+        assert_eq!(dues[199] - plan.start, Duration::from_micros(99_500));
+    }
+
+    #[test]
+    fn a_connection_the_server_closes_after_answering_is_no_failure() {
+        // Every answer ends its connection, as an HTTP/1.0 server or a keep-alive timeout
+        // would; often the answer and the close arrive together.
+        let addr = serve(None, Some(1));
+        let requests = vec![post_request("h", "/p", b"{}")];
+        let plan = plan(
+            addr,
+            &requests,
+            4,
+            Pace::Open { rate: 200.0 },
+            Duration::from_millis(300),
+        );
+        let mut answered = 0;
+        drive(&plan, |outcome| match outcome {
+            Outcome::Answered { status: 200, .. } => answered += 1,
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+        assert_eq!(answered, 60);
     }
 
     #[test]
@@ -559,17 +627,7 @@ mod tests {
         // connection starts over.
         let addr = server(Some(3));
         let requests = vec![post_request("h", "/p", b"{}")];
-        let start = Instant::now();
-        let plan = Plan {
-            addr,
-            requests: &requests,
-            connections: 2,
-            pace: Pace::Closed,
-            share: (0, 1),
-            start,
-            end: start + Duration::from_millis(200),
-            deadline: start + Duration::from_secs(5),
-        };
+        let plan = plan(addr, &requests, 2, Pace::Closed, Duration::from_millis(200));
         let (mut answered, mut failed) = (0, 0);
         drive(&plan, |outcome| match outcome {
             Outcome::Answered { status: 200, .. } => answered += 1,
