@@ -194,7 +194,8 @@ pub(super) fn drive(plan: &Plan<'_>, mut record: impl FnMut(Outcome<'_>)) -> any
         if let Some(&(at, _)) = retry.front() {
             wake = wake.min(at);
         }
-        let timeout = timespec(wake.saturating_duration_since(now));
+        let timeout = Timespec::try_from(wake.saturating_duration_since(now))
+            .context("a wait past the end of time")?;
         events.clear();
         match epoll::wait(&epoll, spare_capacity(&mut events), Some(&timeout)) {
             Ok(_) => {}
@@ -267,13 +268,6 @@ impl Schedule {
 
     fn advance(&mut self) {
         self.index += self.stride;
-    }
-}
-
-fn timespec(d: Duration) -> Timespec {
-    Timespec {
-        tv_sec: d.as_secs().try_into().unwrap_or(i64::MAX),
-        tv_nsec: d.subsec_nanos().into(),
     }
 }
 
@@ -383,7 +377,7 @@ type Whole = (u16, usize, usize);
 
 /// `Some(whole)` when `buf` starts with a whole HTTP/1.1 answer with a `content-length`;
 /// `None` while it is incomplete.
-pub(super) fn parse_answer(buf: &[u8]) -> Result<Option<Whole>, String> {
+fn parse_answer(buf: &[u8]) -> Result<Option<Whole>, String> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         if buf.len() > 64 << 10 {
             return Err("an answer's head is over 64 KiB".into());

@@ -377,11 +377,12 @@ impl Usage {
     }
 }
 
-/// Answers come from the load threads; connecting all of them before the first request is due
-/// takes a few milliseconds.
+/// The first request is due this long after start-up, so that every load thread has
+/// connected by then (a few milliseconds for 256 connections).
 const CONNECT_GRACE: Duration = Duration::from_millis(200);
 
-/// Open loop: how long after the end an answer is still waited for.
+/// How long after the end an answer is still waited for (a closed loop waits that long only
+/// when the server has stopped answering).
 const ANSWER_GRACE: Duration = Duration::from_secs(5);
 
 /// Where to POST.
@@ -499,6 +500,62 @@ mod tests {
             timeline_text(&mut all.timeline),
             "10 1200\n20 15000\n30 900\n"
         );
+    }
+
+    #[test]
+    fn the_window_counts_open_requests_by_due_time_and_closed_answers_by_arrival() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let ok = br#"{"results":[{"status":"accepted"}]}"#;
+        let answered = |due, sent, done| driver::Outcome::Answered {
+            due,
+            sent,
+            done,
+            status: 200,
+            body: ok,
+        };
+        let mut window = Window {
+            measure_start: ms(100),
+            end: ms(200),
+            open: true,
+            batch: 1,
+            timeline: true,
+        };
+        let mut tally = Tally::new();
+        // Due before the window: not counted, however late the answer.
+        window.record(&mut tally, answered(ms(99), ms(99), ms(150)));
+        // Due inside: counted, latency from the due time, service from the send.
+        window.record(&mut tally, answered(ms(120), ms(125), ms(130)));
+        // Due inside and answered after the end: still counted.
+        window.record(&mut tally, answered(ms(190), ms(190), ms(260)));
+        window.record(
+            &mut tally,
+            driver::Outcome::Unfinished {
+                due: ms(150),
+                done: ms(5_200),
+            },
+        );
+        window.record(
+            &mut tally,
+            driver::Outcome::Failed {
+                due: ms(160),
+                done: ms(161),
+                error: "reset".into(),
+            },
+        );
+        assert_eq!((tally.requests, tally.accepted), (2, 2));
+        assert_eq!((tally.unfinished, tally.transport_errors), (1, 1));
+        assert_eq!(tally.timeline, vec![(20_000, 10_000), (90_000, 70_000)]);
+        assert!(tally.service.equivalent(tally.service.max(), 70_000));
+        assert!(tally.latency.max() >= 5_050_000);
+
+        // Closed loop: what counts is when the answer came.
+        window.open = false;
+        let mut tally = Tally::new();
+        window.record(&mut tally, answered(ms(95), ms(95), ms(101)));
+        window.record(&mut tally, answered(ms(195), ms(195), ms(201)));
+        assert_eq!(tally.requests, 1);
+        assert!(tally.timeline.is_empty());
     }
 
     #[test]
