@@ -1,5 +1,9 @@
 //! Metric names of the event log. Labels: `backend` and `outcome` only (bounded).
 
+use std::sync::OnceLock;
+
+use metrics::{Counter, Histogram};
+
 /// Records appended, by backend and outcome (`ok`, `retryable`, `rejected`, `fatal`).
 pub(crate) const APPEND_RECORDS: &str = "tributary_eventlog_append_records_total";
 /// Seconds from an append call to its durable answer, by backend.
@@ -23,7 +27,8 @@ pub(crate) fn record_append(
             Err(e) => failed[e.kind() as usize] += 1,
         }
     }
-    metrics::counter!(APPEND_RECORDS, "backend" => backend, "outcome" => "ok").increment(ok);
+    let handles = AppendHandles::of(backend);
+    handles.ok.increment(ok);
     for kind in [
         crate::ErrorKind::Retryable,
         crate::ErrorKind::Rejected,
@@ -35,6 +40,30 @@ pub(crate) fn record_append(
                 .increment(n);
         }
     }
-    metrics::histogram!(APPEND_SECONDS, "backend" => backend)
-        .record(started.elapsed().as_secs_f64());
+    handles.seconds.record(started.elapsed().as_secs_f64());
+}
+
+/// What every append records, registered once per backend: looking a metric up by name and
+/// labels costs a hash and a lock, on every append. (`serve` installs the recorder before
+/// it opens the log, so the first append finds it.)
+#[derive(Clone)]
+struct AppendHandles {
+    ok: Counter,
+    seconds: Histogram,
+}
+
+impl AppendHandles {
+    fn of(backend: &'static str) -> AppendHandles {
+        static KAFKA: OnceLock<AppendHandles> = OnceLock::new();
+        static EMBEDDED: OnceLock<AppendHandles> = OnceLock::new();
+        let register = || AppendHandles {
+            ok: metrics::counter!(APPEND_RECORDS, "backend" => backend, "outcome" => "ok"),
+            seconds: metrics::histogram!(APPEND_SECONDS, "backend" => backend),
+        };
+        match backend {
+            "kafka" => KAFKA.get_or_init(register).clone(),
+            "embedded" => EMBEDDED.get_or_init(register).clone(),
+            _ => register(),
+        }
+    }
 }

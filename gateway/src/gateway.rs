@@ -21,7 +21,7 @@ use crate::decode::{self, Encoding, Format};
 use crate::event_types::{CachedEventTypes, Enforcement, EventTypeInfo, EventTypes};
 use crate::idempotency::{Dedup, Key, Original, Slot};
 use crate::limits::GatewayLimits;
-use crate::metrics::{self, Outcomes};
+use crate::metrics::{self, Outcomes, StageName};
 use crate::prepare::{self, Item, Meta, Pending};
 use crate::quality::{QualityHook, Scored};
 use crate::rate_limit::RateLimiter;
@@ -187,7 +187,7 @@ impl Gateway {
             .map_or(max_body, |n| usize::try_from(n).unwrap_or(max_body));
         let _body_permit = self.reserve(declared)?;
 
-        let resolving = metrics::Stage::start("resolve");
+        let resolving = metrics::Stage::start(StageName::Resolve);
         let info = match &path_type {
             Some(name) => Some(
                 self.event_types
@@ -212,11 +212,11 @@ impl Gateway {
         };
         *resolved = Some(info.name.clone());
         resolving.done();
-        let reading = metrics::Stage::start("read");
+        let reading = metrics::Stage::start(StageName::Read);
         let (decompressed, _decompressed_permit) =
             self.read_decompressed(body, submission.encoding).await?;
         reading.done();
-        let resolving = metrics::Stage::start("resolve");
+        let resolving = metrics::Stage::start(StageName::Resolve);
         let schema = match submission.format {
             // The body names its schema: the version of the type's subject holding that id.
             Format::Avro { framed: true } => {
@@ -275,7 +275,7 @@ impl Gateway {
             sampling,
         };
         let producer = input.meta.producer.clone();
-        let checking = metrics::Stage::start("check");
+        let checking = metrics::Stage::start(StageName::Check);
         let pending = if input.body.len() <= INLINE_BODY_BYTES {
             prepare::prepare(&input)?
         } else {
@@ -496,7 +496,7 @@ impl Gateway {
             }
         }
 
-        let appending = metrics::Stage::start("append");
+        let appending = metrics::Stage::start(StageName::Append);
         let (main_results, dead_results) = tokio::join!(
             self.append(&info.topic, main_records),
             self.append(&self.dlq_topic, dead_records),
@@ -691,7 +691,7 @@ struct InFlight {
 impl InFlight {
     fn report(&self) {
         let held = self.max.saturating_sub(self.semaphore.available_permits());
-        ::metrics::gauge!(metrics::IN_FLIGHT_BYTES).set(held as f64);
+        metrics::in_flight_bytes(held);
     }
 }
 
@@ -701,7 +701,7 @@ impl Drop for InFlight {
             .max
             .saturating_sub(self.semaphore.available_permits())
             .saturating_sub(self._permit.num_permits());
-        ::metrics::gauge!(metrics::IN_FLIGHT_BYTES).set(held as f64);
+        metrics::in_flight_bytes(held);
     }
 }
 

@@ -2,10 +2,17 @@
 //! `unknown`, `producer` one of the first [`MAX_PRODUCER_LABELS`] producers seen (then
 //! `_other`: with auth off producers name themselves, so their names are not bounded),
 //! `outcome`, `stage` and `endpoint` are fixed words, `status` is an HTTP status code.
+//!
+//! Metrics whose labels are fixed words are registered once, on first use, and their handles
+//! kept: looking a metric up by name and labels costs a hash of the key and a lock, several
+//! times per request. `serve` installs the recorder before anything is counted, so the first
+//! use finds it.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
+
+use metrics::{Gauge, Histogram};
 
 /// Distinct producer label values before the rest are counted as `_other`.
 pub(crate) const MAX_PRODUCER_LABELS: usize = 1_000;
@@ -31,14 +38,50 @@ pub(crate) const IN_FLIGHT_REQUESTS: &str = "tributary_gateway_in_flight_request
 /// reported every record durable).
 pub(crate) const STAGE_SECONDS: &str = "tributary_gateway_stage_duration_seconds";
 
+/// A stage of the pipeline (see [`STAGE_SECONDS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StageName {
+    Read,
+    Resolve,
+    Check,
+    Append,
+}
+
+impl StageName {
+    const ALL: [StageName; 4] = [
+        StageName::Read,
+        StageName::Resolve,
+        StageName::Check,
+        StageName::Append,
+    ];
+
+    /// The `stage` label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            StageName::Read => "read",
+            StageName::Resolve => "resolve",
+            StageName::Check => "check",
+            StageName::Append => "append",
+        }
+    }
+
+    fn histogram(self) -> &'static Histogram {
+        static HISTOGRAMS: OnceLock<[Histogram; 4]> = OnceLock::new();
+        let all = HISTOGRAMS.get_or_init(|| {
+            StageName::ALL.map(|stage| metrics::histogram!(STAGE_SECONDS, "stage" => stage.label()))
+        });
+        &all[self as usize]
+    }
+}
+
 /// Times one stage; records when [`Stage::done`] is called.
 pub(crate) struct Stage {
-    name: &'static str,
+    name: StageName,
     started: Instant,
 }
 
 impl Stage {
-    pub(crate) fn start(name: &'static str) -> Stage {
+    pub(crate) fn start(name: StageName) -> Stage {
         Stage {
             name,
             started: Instant::now(),
@@ -46,9 +89,19 @@ impl Stage {
     }
 
     pub(crate) fn done(self) {
-        metrics::histogram!(STAGE_SECONDS, "stage" => self.name)
+        self.name
+            .histogram()
             .record(self.started.elapsed().as_secs_f64());
     }
+}
+
+static IN_FLIGHT_REQUESTS_GAUGE: LazyLock<Gauge> =
+    LazyLock::new(|| metrics::gauge!(IN_FLIGHT_REQUESTS));
+static IN_FLIGHT_BYTES_GAUGE: LazyLock<Gauge> = LazyLock::new(|| metrics::gauge!(IN_FLIGHT_BYTES));
+
+/// Sets [`IN_FLIGHT_BYTES`].
+pub(crate) fn in_flight_bytes(held: usize) {
+    IN_FLIGHT_BYTES_GAUGE.set(held as f64);
 }
 
 /// Counts a request in flight while it lives.
@@ -56,14 +109,14 @@ pub(crate) struct InFlightRequest;
 
 impl InFlightRequest {
     pub(crate) fn enter() -> InFlightRequest {
-        metrics::gauge!(IN_FLIGHT_REQUESTS).increment(1.0);
+        IN_FLIGHT_REQUESTS_GAUGE.increment(1.0);
         InFlightRequest
     }
 }
 
 impl Drop for InFlightRequest {
     fn drop(&mut self) {
-        metrics::gauge!(IN_FLIGHT_REQUESTS).decrement(1.0);
+        IN_FLIGHT_REQUESTS_GAUGE.decrement(1.0);
     }
 }
 

@@ -156,6 +156,19 @@ pub(crate) fn good_bad_and_duplicate_events(backend: Backend) {
         Some(0.0),
         "{metrics}"
     );
+    // The event log counted its appends: the 5 accepted events and the 8 dead letters.
+    let appended = sample(
+        &metrics,
+        "tributary_eventlog_append_records_total",
+        &["outcome=\"ok\""],
+    );
+    assert_eq!(appended, Some(13.0), "{metrics}");
+    let appends = sample(
+        &metrics,
+        "tributary_eventlog_append_duration_seconds_count",
+        &[],
+    );
+    assert!(appends.is_some_and(|n| n >= 4.0), "{metrics}");
     let end = now_ms();
 
     let log = bed.log();
