@@ -65,6 +65,8 @@ impl StageName {
         }
     }
 
+    /// The stage's histogram: `ALL` lists the stages in declaration order, so a stage's
+    /// discriminant is its place in the array.
     fn histogram(self) -> &'static Histogram {
         static HISTOGRAMS: OnceLock<[Histogram; 4]> = OnceLock::new();
         let all = HISTOGRAMS.get_or_init(|| {
@@ -172,5 +174,19 @@ impl Outcomes {
             metrics::counter!(SHADOW_VIOLATIONS, "event_type" => event_type.to_owned())
                 .increment(self.shadow_violations);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StageName;
+
+    #[test]
+    fn each_stage_finds_its_own_histogram() {
+        for (at, stage) in StageName::ALL.into_iter().enumerate() {
+            assert_eq!(stage as usize, at, "{stage:?}");
+        }
+        let labels = StageName::ALL.map(StageName::label);
+        assert_eq!(labels, ["read", "resolve", "check", "append"]);
     }
 }

@@ -156,6 +156,11 @@ pub(crate) fn good_bad_and_duplicate_events(backend: Backend) {
         Some(0.0),
         "{metrics}"
     );
+    assert_eq!(
+        sample(&metrics, "tributary_gateway_in_flight_bytes", &[]),
+        Some(0.0),
+        "{metrics}"
+    );
     // The event log counted its appends: the 5 accepted events and the 8 dead letters.
     let appended = sample(
         &metrics,

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use serde_json::Number;
 
-use super::{Members, Slot, index, repeats_a_name};
+use super::{Members, SLOTS_FOR_LEADING, Slot, index, repeats_a_name, slots_for_whole};
 
 /// Containers nested deeper than this go to serde_json (whose limit is 128).
 const MAX_DEPTH: usize = 100;
@@ -30,15 +30,12 @@ pub(super) struct Read<'t> {
 
 /// Reads the object or array that starts after any whitespace at the start of `text`.
 pub(super) fn read_leading(text: &str) -> Option<Read<'_>> {
-    // `text` may run on to the end of a large body: its length says nothing of this value's.
-    read(text, 64)
+    read(text, SLOTS_FOR_LEADING)
 }
 
 /// Reads `text`, which must hold exactly one object or array (and whitespace).
 pub(super) fn read_whole(text: &str) -> Option<Read<'_>> {
-    // A slot per ~8 bytes of text is about what compact events need (the benchmark's
-    // 512-byte events have 47 slots on average).
-    let read = read(text, text.len() / 8 + 4)?;
+    let read = read(text, slots_for_whole(text))?;
     let rest = &text.as_bytes()[read.end..];
     rest.iter()
         .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
