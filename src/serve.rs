@@ -179,13 +179,8 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         },
     );
 
-    let upkeep = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            metrics.run_upkeep();
-        }
-    });
+    let upkeep = telemetry::spawn_upkeep(metrics)
+        .map_err(|e| Failure::runtime(format!("cannot start the metrics upkeep thread: {e}")))?;
 
     // The handlers are installed before the address is announced: a supervisor (or a test)
     // that sends SIGTERM as soon as it sees the line must get a drain, not the default death.
@@ -221,7 +216,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
             Ok(())
         }
     };
-    upkeep.abort();
+    drop(upkeep);
     // Running replays stop between batches and resume from their checkpoints at next start.
     runner.shutdown().await;
 
@@ -480,14 +475,23 @@ async fn readyz(State(state): State<AppState>) -> Response {
     ),
 )]
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
+    // Rendering folds the histogram samples recorded since the last upkeep: off the runtime
+    // workers, like the upkeep (see `telemetry::Upkeep`).
+    let handle = state.metrics.clone();
+    match tokio::task::spawn_blocking(move || handle.render()).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(err) => problem_response(
+            ErrorCode::Internal,
+            format!("rendering the metrics failed: {err}"),
+        ),
+    }
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

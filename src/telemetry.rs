@@ -1,5 +1,8 @@
 //! Logging and metrics set-up for the binary.
 
+use std::sync::mpsc;
+use std::time::Duration;
+
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
@@ -41,4 +44,29 @@ pub(crate) fn init_metrics() -> Result<PrometheusHandle, String> {
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
     metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(handle)
+}
+
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The recorder's upkeep, on a thread of its own until this is dropped.
+///
+/// Histogram samples pile up unfolded until upkeep (or a scrape) folds them into buckets,
+/// which takes milliseconds under load: about 100,000 samples every 5 s at 20,000 requests
+/// a second. On a runtime worker that would hold up every request queued behind it.
+pub(crate) struct Upkeep {
+    _stop: mpsc::Sender<()>,
+}
+
+pub(crate) fn spawn_upkeep(handle: PrometheusHandle) -> std::io::Result<Upkeep> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            // Nothing is ever sent: the loop ends when the sender is dropped.
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(UPKEEP_INTERVAL) {
+                handle.run_upkeep();
+            }
+        })?;
+    Ok(Upkeep { _stop: stop })
 }

@@ -187,7 +187,7 @@ impl Gateway {
             .map_or(max_body, |n| usize::try_from(n).unwrap_or(max_body));
         let _body_permit = self.reserve(declared)?;
 
-        let resolving = metrics::Stage::start(StageName::Resolve);
+        let mut resolving = metrics::Stage::start(StageName::Resolve);
         let info = match &path_type {
             Some(name) => Some(
                 self.event_types
@@ -211,12 +211,14 @@ impl Gateway {
             ));
         };
         *resolved = Some(info.name.clone());
-        resolving.done();
+        // The schema is resolved after the body is read (an Avro frame names it): one
+        // `resolve` sample for both parts.
+        resolving.pause();
         let reading = metrics::Stage::start(StageName::Read);
         let (decompressed, _decompressed_permit) =
             self.read_decompressed(body, submission.encoding).await?;
         reading.done();
-        let resolving = metrics::Stage::start(StageName::Resolve);
+        resolving.resume();
         let schema = match submission.format {
             // The body names its schema: the version of the type's subject holding that id.
             Format::Avro { framed: true } => {

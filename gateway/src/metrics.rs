@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics::{Gauge, Histogram};
 
@@ -35,7 +35,10 @@ pub(crate) const IN_FLIGHT_REQUESTS: &str = "tributary_gateway_in_flight_request
 /// Seconds spent in each stage of the pipeline, by stage: `read` (receiving and
 /// decompressing the body), `resolve` (event type and schema, usually cached), `check`
 /// (splitting, decoding, validating and enriching the events), `append` (until the log
-/// reported every record durable).
+/// reported every record durable). One sample per stage a request completed, even where
+/// the stage comes in parts (the schema is resolved after the read; a CloudEvents batch
+/// resolves and checks type by type), except `append`: a CloudEvents batch appends each
+/// event type's events in turn, one sample each.
 pub(crate) const STAGE_SECONDS: &str = "tributary_gateway_stage_duration_seconds";
 
 /// A stage of the pipeline (see [`STAGE_SECONDS`]).
@@ -76,24 +79,55 @@ impl StageName {
     }
 }
 
-/// Times one stage; records when [`Stage::done`] is called.
+/// Times one stage; records when [`Stage::done`] is called. A stage done in parts, with other
+/// work between them ([`Stage::pause`], [`Stage::resume`]), records once: its parts together.
 pub(crate) struct Stage {
     name: StageName,
-    started: Instant,
+    /// Time spent in the parts before the current one.
+    spent: Duration,
+    /// When the current part began; `None` while paused.
+    since: Option<Instant>,
 }
 
 impl Stage {
     pub(crate) fn start(name: StageName) -> Stage {
         Stage {
             name,
-            started: Instant::now(),
+            spent: Duration::ZERO,
+            since: Some(Instant::now()),
         }
     }
 
-    pub(crate) fn done(self) {
-        self.name
-            .histogram()
-            .record(self.started.elapsed().as_secs_f64());
+    /// A stage whose first part has not begun.
+    pub(crate) fn paused(name: StageName) -> Stage {
+        Stage {
+            name,
+            spent: Duration::ZERO,
+            since: None,
+        }
+    }
+
+    pub(crate) fn pause(&mut self) {
+        self.pause_at(Instant::now());
+    }
+
+    pub(crate) fn resume(&mut self) {
+        self.resume_at(Instant::now());
+    }
+
+    pub(crate) fn done(mut self) {
+        self.pause();
+        self.name.histogram().record(self.spent.as_secs_f64());
+    }
+
+    fn pause_at(&mut self, now: Instant) {
+        if let Some(since) = self.since.take() {
+            self.spent += now.saturating_duration_since(since);
+        }
+    }
+
+    fn resume_at(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
     }
 }
 
@@ -179,7 +213,25 @@ impl Outcomes {
 
 #[cfg(test)]
 mod tests {
-    use super::StageName;
+    use std::time::{Duration, Instant};
+
+    use super::{Stage, StageName};
+
+    #[test]
+    fn a_stage_in_parts_counts_its_parts_and_not_the_gaps() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let mut stage = Stage::paused(StageName::Resolve);
+        stage.pause_at(t0 + ms(1));
+        assert_eq!(stage.spent, Duration::ZERO, "paused from the start");
+        stage.resume_at(t0 + ms(2));
+        stage.resume_at(t0 + ms(3)); // already running: the part began at 2
+        stage.pause_at(t0 + ms(5));
+        stage.pause_at(t0 + ms(9)); // already paused: nothing more
+        stage.resume_at(t0 + ms(10));
+        stage.pause_at(t0 + ms(14));
+        assert_eq!(stage.spent, ms(3 + 4));
+    }
 
     #[test]
     fn each_stage_finds_its_own_histogram() {

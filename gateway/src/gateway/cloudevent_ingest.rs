@@ -17,8 +17,13 @@ impl Gateway {
     ) -> Result<Answer, GatewayError> {
         let single = !matches!(mode, cloudevents::Mode::Batch);
         let dry_run = submission.dry_run;
+        let reading = metrics::Stage::start(StageName::Read);
         let (decompressed, _decompressed_permit) =
             self.read_decompressed(body, submission.encoding).await?;
+        reading.done();
+        // Checking and resolving alternate, group by group: each is timed once for the
+        // request, its parts together.
+        let mut checking = metrics::Stage::start(StageName::Check);
         let max_events = self.limits.max_events_per_request;
         // Per-event sizes are checked per type, once the type is known.
         let max_split = self.limits.max_decompressed_bytes;
@@ -32,6 +37,8 @@ impl Gateway {
             )
         })
         .await?;
+        checking.pause();
+        let mut resolving = metrics::Stage::paused(StageName::Resolve);
         if !dry_run && submission.charge_rate {
             self.take_rate(&submission.meta.producer, events.len())?;
         }
@@ -52,6 +59,7 @@ impl Gateway {
         let received_at_ms = now_ms();
         let mut prepared = Vec::new();
         for ((type_name, pinned), events) in groups {
+            resolving.resume();
             if let Some(grants) = &submission.grants
                 && !grants.permits(&type_name)
             {
@@ -110,6 +118,8 @@ impl Gateway {
             };
             let candidate = self.candidate(&info).await;
             let scorer = self.scorer(&info.name, schema.id).await;
+            resolving.pause();
+            checking.resume();
             let items: Vec<Item<'static>> = events
                 .into_iter()
                 .map(|e| Item {
@@ -136,8 +146,11 @@ impl Gateway {
                 sampling,
             };
             let pending = blocking(move || Ok(prepare::prepare_items(&input, items))).await?;
+            checking.pause();
             prepared.push((info, pending));
         }
+        resolving.done();
+        checking.done();
 
         let mut written = Vec::new();
         let mut scores = Vec::new();
