@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tributary_core::EventTypeName;
 
 use crate::GatewayError;
-use crate::fresh::{Age, Stamp};
+use crate::fresh::{Age, Fills, Stamp};
 
 /// How strictly events of a type are held to their schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,7 @@ pub(crate) struct CachedEventTypes {
     inner: Arc<dyn EventTypes>,
     ttl: Duration,
     entries: RwLock<HashMap<EventTypeName, Cached>>,
+    fills: Fills<EventTypeName>,
 }
 
 impl CachedEventTypes {
@@ -99,6 +100,7 @@ impl CachedEventTypes {
             inner,
             ttl,
             entries: RwLock::new(HashMap::new()),
+            fills: Fills::default(),
         }
     }
 
@@ -106,17 +108,23 @@ impl CachedEventTypes {
         &self,
         name: &EventTypeName,
     ) -> Result<Option<Arc<EventTypeInfo>>, GatewayError> {
-        let kept = self
-            .entries
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .map(|(stamp, info)| (stamp.check(self.ttl), info.clone()));
         // While this request refreshes, `_claim` keeps the others from doing the same.
-        let (kept, _claim) = match kept {
+        let (kept, _claim) = match self.kept(name) {
             Some((Age::Fresh, info)) => return Ok(info),
             Some((Age::Refresh(claim), info)) => (Some(info), Some(claim)),
             Some((Age::Expired, _)) | None => (None, None),
+        };
+        // Nothing to serve meanwhile: one request looks it up, the others wait and use its
+        // answer (see `crate::fresh`).
+        let _fill = match kept {
+            None if !self.ttl.is_zero() => {
+                let fill = self.fills.wait(name).await;
+                if let Some((Age::Fresh, info)) = self.kept(name) {
+                    return Ok(info);
+                }
+                Some(fill)
+            }
+            _ => None,
         };
         let info = match self.inner.resolve(name).await {
             Ok(info) => info.map(Arc::new),
@@ -135,6 +143,14 @@ impl CachedEventTypes {
         entries.insert(name.clone(), (Stamp::now(), info.clone()));
         Ok(info)
     }
+
+    fn kept(&self, name: &EventTypeName) -> Option<(Age, Option<Arc<EventTypeInfo>>)> {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .map(|(stamp, info)| (stamp.check(self.ttl), info.clone()))
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +164,8 @@ mod tests {
     struct Counting {
         lookups: AtomicUsize,
         failing: AtomicBool,
+        /// How long each lookup takes.
+        takes: Duration,
     }
 
     #[async_trait]
@@ -157,6 +175,7 @@ mod tests {
             name: &EventTypeName,
         ) -> Result<Option<EventTypeInfo>, GatewayError> {
             let n = self.lookups.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(self.takes).await;
             if self.failing.load(Ordering::SeqCst) {
                 return Err(GatewayError::Registry("the database is away".into()));
             }
@@ -182,6 +201,27 @@ mod tests {
 
     async fn topic(cache: &CachedEventTypes, name: &EventTypeName) -> Result<String, GatewayError> {
         Ok(cache.resolve(name).await?.unwrap().topic.clone())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_miss_together_share_one_lookup() {
+        let inner = Arc::new(Counting {
+            takes: Duration::from_millis(50),
+            ..Counting::default()
+        });
+        let cache = Arc::new(CachedEventTypes::new(inner.clone(), TTL));
+        let name = EventTypeName::parse("shop.order_placed").unwrap();
+        let requests: Vec<_> = (0..64)
+            .map(|_| {
+                let (cache, name) = (Arc::clone(&cache), name.clone());
+                tokio::spawn(async move { topic(&cache, &name).await.unwrap() })
+            })
+            .collect();
+        for request in requests {
+            assert_eq!(request.await.unwrap(), "topic-1");
+        }
+        assert_eq!(inner.lookups.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.fills.pending(), 0);
     }
 
     #[tokio::test]

@@ -10,9 +10,18 @@
 //! it up again while every other request goes on using it; past the TTL nobody uses it. So
 //! under steady traffic one request per half-TTL waits for the database, and a change
 //! still applies within the TTL.
+//!
+//! An answer nobody holds yet (the first requests after a start, a new event type, one unused
+//! past its TTL) has nothing to serve meanwhile. The first request to miss it looks it up;
+//! the requests that miss the same key meanwhile wait for that lookup ([`Fills`]) and then use
+//! what it kept. After a restart a load balancer's connections send their first requests
+//! within milliseconds of each other: without this, each of them queried the database (and
+//! compiled the quality rules) on its own.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// When an answer was looked up, and whether a request has taken on looking it up again.
@@ -84,6 +93,74 @@ impl Stamp {
     }
 }
 
+/// Lookups of answers nobody holds, one per key at a time (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Fills<K> {
+    /// The keys being looked up, each with the lock its lookup holds; an entry lives while
+    /// any request holds or waits for its lock.
+    pending: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl<K> Default for Fills<K> {
+    fn default() -> Self {
+        Fills {
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// The right to look `key` up; the next request waiting for it goes on when this is dropped.
+pub(crate) struct Fill<'a, K: Hash + Eq> {
+    fills: &'a Fills<K>,
+    key: Option<K>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<K: Hash + Eq + Clone> Fills<K> {
+    /// Waits until no other request is looking `key` up. The caller should then check its
+    /// cache again before looking it up itself.
+    pub(crate) async fn wait(&self, key: &K) -> Fill<'_, K> {
+        let lock = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(pending.entry(key.clone()).or_default())
+        };
+        let guard = lock.lock_owned().await;
+        Fill {
+            fills: self,
+            key: Some(key.clone()),
+            guard: Some(guard),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl<K: Hash + Eq> Drop for Fill<'_, K> {
+    fn drop(&mut self) {
+        let mut pending = self
+            .fills
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Unlocks while the map is held, so a request cannot take the lock from the map
+        // between the count below and the removal.
+        drop(self.guard.take());
+        if let Some(key) = self.key.take()
+            && pending
+                .get(&key)
+                .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            pending.remove(&key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +198,26 @@ mod tests {
     #[test]
     fn a_zero_ttl_keeps_nothing() {
         assert!(matches!(Stamp::now().check(Duration::ZERO), Age::Expired));
+    }
+
+    #[tokio::test]
+    async fn one_lookup_per_key_at_a_time_and_nothing_left_behind() {
+        let fills: Arc<Fills<&'static str>> = Arc::default();
+        let first = fills.wait(&"a").await;
+        // Another key is not held up.
+        drop(fills.wait(&"b").await);
+
+        let waiter = tokio::spawn({
+            let fills = Arc::clone(&fills);
+            async move {
+                drop(fills.wait(&"a").await);
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "waits while the first lookup runs");
+        assert_eq!(fills.pending(), 1);
+        drop(first);
+        waiter.await.unwrap();
+        assert_eq!(fills.pending(), 0, "the last one out removes the key");
     }
 }

@@ -18,7 +18,7 @@ use tributary_quality::{
 };
 use tributary_registry::SchemaId;
 
-use crate::fresh::{Age, Stamp};
+use crate::fresh::{Age, Claim, Fills, Stamp};
 use crate::verdict::Verdict;
 
 /// Most (event type, schema) scorers remembered; past it the cache starts over.
@@ -35,6 +35,14 @@ struct Inner {
     aggregator: Aggregator,
     ttl: Duration,
     scorers: RwLock<HashMap<(EventTypeName, SchemaId), Cached>>,
+    fills: Fills<(EventTypeName, SchemaId)>,
+}
+
+/// See [`QualityHook::kept`].
+enum Kept {
+    Fresh(Arc<Scorer>),
+    Stale((i64, Arc<Scorer>), Option<Claim>),
+    Nothing,
 }
 
 struct Cached {
@@ -63,6 +71,7 @@ impl QualityHook {
                 aggregator,
                 ttl,
                 scorers: RwLock::new(HashMap::new()),
+                fills: Fills::default(),
             }),
         }
     }
@@ -78,25 +87,23 @@ impl QualityHook {
         let key = (event_type.clone(), schema_id);
         // `_claim`: while this request checks the rules version again, the others keep
         // scoring with the scorer they have.
-        let (stale, _claim) = {
-            let scorers = self
-                .inner
-                .scorers
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            match scorers.get(&key) {
-                Some(cached) => {
-                    let claim = match cached.checked.check(self.inner.ttl) {
-                        Age::Fresh => return Arc::clone(&cached.scorer),
-                        Age::Refresh(claim) => Some(claim),
-                        Age::Expired => None,
-                    };
-                    let stale = (cached.rules_version, Arc::clone(&cached.scorer));
-                    (Some(stale), claim)
-                }
-                None => (None, None),
-            }
+        let (stale, claim) = match self.kept(&key) {
+            Kept::Fresh(scorer) => return scorer,
+            Kept::Stale(stale, claim) => (Some(stale), claim),
+            Kept::Nothing => (None, None),
         };
+        // No scorer to go on with (none yet, or past the TTL): one request reads the rules
+        // again, the others wait and use its scorer (see `crate::fresh`).
+        let _fill = if claim.is_none() && !self.inner.ttl.is_zero() {
+            let fill = self.inner.fills.wait(&key).await;
+            if let Kept::Fresh(scorer) = self.kept(&key) {
+                return scorer;
+            }
+            Some(fill)
+        } else {
+            None
+        };
+        let _claim = claim;
         let name = event_type.as_str();
         let version = match self.inner.rules.store.current(name).await {
             Ok(current) => current.map_or(0, |(version, _)| version),
@@ -132,6 +139,25 @@ impl QualityHook {
             },
         );
         scorer
+    }
+
+    /// What is kept for `key`: a scorer to use, one to check again first (with the claim,
+    /// when this request is the one to do so), or nothing.
+    fn kept(&self, key: &(EventTypeName, SchemaId)) -> Kept {
+        let scorers = self
+            .inner
+            .scorers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(cached) = scorers.get(key) else {
+            return Kept::Nothing;
+        };
+        let claim = match cached.checked.check(self.inner.ttl) {
+            Age::Fresh => return Kept::Fresh(Arc::clone(&cached.scorer)),
+            Age::Refresh(claim) => Some(claim),
+            Age::Expired => None,
+        };
+        Kept::Stale((cached.rules_version, Arc::clone(&cached.scorer)), claim)
     }
 
     async fn compile(&self, event_type: &str) -> Scorer {

@@ -12,7 +12,7 @@ use tributary_registry::{
 };
 
 use crate::GatewayError;
-use crate::fresh::{Age, Stamp};
+use crate::fresh::{Age, Fills, Stamp};
 
 /// A schema ready to check events with.
 #[derive(Debug, Clone)]
@@ -46,6 +46,7 @@ pub(crate) struct Schemas {
     registry: Registry,
     ttl: Duration,
     versions: RwLock<HashMap<VersionKey, (Stamp, SchemaId, i32)>>,
+    fills: Fills<VersionKey>,
 }
 
 impl Schemas {
@@ -54,6 +55,7 @@ impl Schemas {
             registry,
             ttl,
             versions: RwLock::new(HashMap::new()),
+            fills: Fills::default(),
         }
     }
 
@@ -73,12 +75,17 @@ impl Schemas {
         pin: Pin,
     ) -> Result<ResolvedSchema, GatewayError> {
         let key = (subject.to_owned(), pin);
-        let kept = self
-            .versions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .map(|(stamp, id, version)| (stamp.check(self.ttl), (*id, *version)));
+        let mut kept = self.kept(&key);
+        // Nothing to serve meanwhile: one request looks it up, the others wait and use its
+        // answer (see `crate::fresh`).
+        let cold = matches!(kept, None | Some((Age::Expired, _)));
+        let _fill = if cold && !self.ttl.is_zero() {
+            let fill = self.fills.wait(&key).await;
+            kept = self.kept(&key);
+            Some(fill)
+        } else {
+            None
+        };
         let (id, version) = match kept {
             Some((Age::Fresh, hit)) => hit,
             // The claim is held until the new answer is kept, or dropped when the lookup fails.
@@ -115,6 +122,14 @@ impl Schemas {
             version,
             compiled,
         })
+    }
+
+    fn kept(&self, key: &VersionKey) -> Option<(Age, (SchemaId, i32))> {
+        self.versions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .map(|(stamp, id, version)| (stamp.check(self.ttl), (*id, *version)))
     }
 
     /// Remembers what `key` resolved to, from now.
