@@ -110,9 +110,11 @@ impl<K> Default for Fills<K> {
 }
 
 /// The right to look `key` up; the next request waiting for it goes on when this is dropped.
+/// Made before waiting, so a request abandoned while it waits still tidies up.
 pub(crate) struct Fill<'a, K: Hash + Eq> {
     fills: &'a Fills<K>,
     key: Option<K>,
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -124,12 +126,14 @@ impl<K: Hash + Eq + Clone> Fills<K> {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(pending.entry(key.clone()).or_default())
         };
-        let guard = lock.lock_owned().await;
-        Fill {
+        let mut fill = Fill {
             fills: self,
             key: Some(key.clone()),
-            guard: Some(guard),
-        }
+            lock: Some(Arc::clone(&lock)),
+            guard: None,
+        };
+        fill.guard = Some(lock.lock_owned().await);
+        fill
     }
 
     #[cfg(test)]
@@ -148,9 +152,10 @@ impl<K: Hash + Eq> Drop for Fill<'_, K> {
             .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // Unlocks while the map is held, so a request cannot take the lock from the map
-        // between the count below and the removal.
+        // Let go while the map is held, so no request can take the lock from the map between
+        // the count below and the removal.
         drop(self.guard.take());
+        drop(self.lock.take());
         if let Some(key) = self.key.take()
             && pending
                 .get(&key)
@@ -219,5 +224,19 @@ mod tests {
         drop(first);
         waiter.await.unwrap();
         assert_eq!(fills.pending(), 0, "the last one out removes the key");
+
+        // A request abandoned while it waits leaves nothing behind either.
+        let first = fills.wait(&"a").await;
+        let abandoned = tokio::spawn({
+            let fills = Arc::clone(&fills);
+            async move {
+                drop(fills.wait(&"a").await);
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(first);
+        abandoned.abort();
+        let _ = abandoned.await;
+        assert_eq!(fills.pending(), 0);
     }
 }
