@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tributary_core::EventTypeName;
 
 use crate::GatewayError;
-use crate::fresh::{Age, Fills, Stamp};
+use crate::fresh::{Age, Fills, Stamp, Turn};
 
 /// How strictly events of a type are held to their schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl CachedEventTypes {
             inner,
             ttl,
             entries: RwLock::new(HashMap::new()),
-            fills: Fills::default(),
+            fills: Fills::new(ttl),
         }
     }
 
@@ -117,14 +117,11 @@ impl CachedEventTypes {
         // Nothing to serve meanwhile: one request looks it up, the others wait and use its
         // answer (see `crate::fresh`).
         let _fill = match kept {
-            None if !self.ttl.is_zero() => {
-                let fill = self.fills.wait(name).await;
-                if let Some((Age::Fresh, info)) = self.kept(name) {
-                    return Ok(info);
-                }
-                Some(fill)
-            }
-            _ => None,
+            None => match self.fills.turn(name, || self.fresh(name)).await {
+                Turn::Served(info) => return Ok(info),
+                Turn::LookUp(fill) => Some(fill),
+            },
+            Some(_) => None,
         };
         let info = match self.inner.resolve(name).await {
             Ok(info) => info.map(Arc::new),
@@ -142,6 +139,14 @@ impl CachedEventTypes {
         }
         entries.insert(name.clone(), (Stamp::now(), info.clone()));
         Ok(info)
+    }
+
+    /// The kept answer for `name`, if it may be used as it is.
+    fn fresh(&self, name: &EventTypeName) -> Option<Option<Arc<EventTypeInfo>>> {
+        match self.kept(name)? {
+            (Age::Fresh, info) => Some(info),
+            _ => None,
+        }
     }
 
     fn kept(&self, name: &EventTypeName) -> Option<(Age, Option<Arc<EventTypeInfo>>)> {

@@ -99,14 +99,9 @@ pub(crate) struct Fills<K> {
     /// The keys being looked up, each with the lock its lookup holds; an entry lives while
     /// any request holds or waits for its lock.
     pending: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl<K> Default for Fills<K> {
-    fn default() -> Self {
-        Fills {
-            pending: Mutex::new(HashMap::new()),
-        }
-    }
+    /// False with a TTL of zero: nothing is kept, so waiting would only queue requests
+    /// behind each other's lookups, and every request looks up for itself.
+    shared: bool,
 }
 
 /// The right to look `key` up; the next request waiting for it goes on when this is dropped.
@@ -118,10 +113,48 @@ pub(crate) struct Fill<'a, K: Hash + Eq> {
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
+/// What a request that found nothing to serve does once it is its turn.
+pub(crate) enum Turn<'a, K: Hash + Eq, T> {
+    /// Another request looked the key up meanwhile: use its answer.
+    Served(T),
+    /// Look it up, holding the fill until the answer is kept (or the lookup failed).
+    LookUp(Fill<'a, K>),
+}
+
 impl<K: Hash + Eq + Clone> Fills<K> {
-    /// Waits until no other request is looking `key` up. The caller should then check its
-    /// cache again before looking it up itself.
-    pub(crate) async fn wait(&self, key: &K) -> Fill<'_, K> {
+    /// Fills for a cache that keeps its answers for `ttl`.
+    pub(crate) fn new(ttl: Duration) -> Fills<K> {
+        Fills {
+            pending: Mutex::new(HashMap::new()),
+            shared: !ttl.is_zero(),
+        }
+    }
+
+    /// For a request that found no answer it may use for `key`: waits until no other request
+    /// is looking `key` up, then asks `fresh` for what the cache holds now. Gives that answer
+    /// if there is one, or else the fill under which this request looks the key up.
+    pub(crate) async fn turn<T>(
+        &self,
+        key: &K,
+        fresh: impl FnOnce() -> Option<T>,
+    ) -> Turn<'_, K, T> {
+        if !self.shared {
+            return Turn::LookUp(Fill {
+                fills: self,
+                key: None,
+                lock: None,
+                guard: None,
+            });
+        }
+        let fill = self.wait(key).await;
+        match fresh() {
+            Some(answer) => Turn::Served(answer),
+            None => Turn::LookUp(fill),
+        }
+    }
+
+    /// Waits until no other request is looking `key` up.
+    async fn wait(&self, key: &K) -> Fill<'_, K> {
         let lock = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(pending.entry(key.clone()).or_default())
@@ -207,7 +240,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_lookup_per_key_at_a_time_and_nothing_left_behind() {
-        let fills: Arc<Fills<&'static str>> = Arc::default();
+        let fills: Arc<Fills<&'static str>> = Arc::new(Fills::new(TTL));
         let first = fills.wait(&"a").await;
         // Another key is not held up.
         drop(fills.wait(&"b").await);
@@ -237,6 +270,58 @@ mod tests {
         drop(first);
         abandoned.abort();
         let _ = abandoned.await;
+        assert_eq!(fills.pending(), 0);
+    }
+
+    /// What the cache holds for a key, as a `turn`'s re-check reads it.
+    type Kept = Arc<Mutex<Option<u32>>>;
+
+    async fn served(fills: &Fills<&'static str>, kept: &Kept) -> Option<u32> {
+        match fills.turn(&"a", || *kept.lock().unwrap()).await {
+            Turn::Served(answer) => Some(answer),
+            Turn::LookUp(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_turn_serves_what_the_lookup_before_it_kept() {
+        let fills = Arc::new(Fills::new(TTL));
+        let kept = Kept::default();
+        let Turn::LookUp(first) = fills.turn(&"a", || *kept.lock().unwrap()).await else {
+            panic!("nothing is kept yet: the first request looks it up");
+        };
+        let waiter = tokio::spawn({
+            let (fills, kept) = (Arc::clone(&fills), Arc::clone(&kept));
+            async move { served(&fills, &kept).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "waits while the first lookup runs");
+        *kept.lock().unwrap() = Some(7);
+        drop(first);
+        assert_eq!(
+            waiter.await.unwrap(),
+            Some(7),
+            "uses the answer the first kept"
+        );
+
+        // A lookup that kept nothing (it failed) leaves the next request to look it up.
+        *kept.lock().unwrap() = None;
+        assert_eq!(served(&fills, &kept).await, None);
+        assert_eq!(fills.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn with_a_zero_ttl_nobody_waits() {
+        let fills = Fills::new(Duration::ZERO);
+        let first = fills.turn(&"a", || None::<u32>).await;
+        let second = tokio::time::timeout(Duration::from_secs(5), fills.turn(&"a", || Some(1)))
+            .await
+            .expect("a second request for the key does not wait");
+        assert!(
+            matches!(second, Turn::LookUp(_)),
+            "with nothing kept, every request looks up for itself"
+        );
+        drop((first, second));
         assert_eq!(fills.pending(), 0);
     }
 }

@@ -18,7 +18,7 @@ use tributary_quality::{
 };
 use tributary_registry::SchemaId;
 
-use crate::fresh::{Age, Claim, Fills, Stamp};
+use crate::fresh::{Age, Claim, Fills, Stamp, Turn};
 use crate::verdict::Verdict;
 
 /// Most (event type, schema) scorers remembered; past it the cache starts over.
@@ -36,6 +36,9 @@ struct Inner {
     ttl: Duration,
     scorers: RwLock<HashMap<(EventTypeName, SchemaId), Cached>>,
     fills: Fills<(EventTypeName, SchemaId)>,
+    /// Reads of the rules version, for the tests of the cache.
+    #[cfg(test)]
+    reads: std::sync::atomic::AtomicUsize,
 }
 
 /// See [`QualityHook::kept`].
@@ -71,7 +74,9 @@ impl QualityHook {
                 aggregator,
                 ttl,
                 scorers: RwLock::new(HashMap::new()),
-                fills: Fills::default(),
+                fills: Fills::new(ttl),
+                #[cfg(test)]
+                reads: Default::default(),
             }),
         }
     }
@@ -94,17 +99,25 @@ impl QualityHook {
         };
         // No scorer to go on with (none yet, or past the TTL): one request reads the rules
         // again, the others wait and use its scorer (see `crate::fresh`).
-        let _fill = if claim.is_none() && !self.inner.ttl.is_zero() {
-            let fill = self.inner.fills.wait(&key).await;
-            if let Kept::Fresh(scorer) = self.kept(&key) {
-                return scorer;
+        let _fill = match claim {
+            Some(_) => None,
+            None => {
+                let fresh = || match self.kept(&key) {
+                    Kept::Fresh(scorer) => Some(scorer),
+                    _ => None,
+                };
+                match self.inner.fills.turn(&key, fresh).await {
+                    Turn::Served(scorer) => return scorer,
+                    Turn::LookUp(fill) => Some(fill),
+                }
             }
-            Some(fill)
-        } else {
-            None
         };
         let _claim = claim;
         let name = event_type.as_str();
+        #[cfg(test)]
+        self.inner
+            .reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let version = match self.inner.rules.store.current(name).await {
             Ok(current) => current.map_or(0, |(version, _)| version),
             Err(error) => {
@@ -275,4 +288,67 @@ pub struct QualityBody {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub failed: Vec<RuleFailure>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use tributary_core::testkit::{ScratchDatabase, scratch_sqlite};
+    use tributary_eventlog::{EmbeddedLog, EmbeddedOptions};
+    use tributary_registry::{EventTypeSettings, EventTypes, Registry};
+
+    use super::*;
+
+    /// A hook over rules in a fresh SQLite database, with an embedded event log under `dir`.
+    async fn hook(dir: &std::path::Path, ttl: Duration) -> (QualityHook, ScratchDatabase) {
+        let scratch = scratch_sqlite().await;
+        scratch.db.migrate().await.unwrap();
+        let log = EmbeddedLog::open(EmbeddedOptions::new(dir.join("log")))
+            .await
+            .unwrap();
+        let event_types = EventTypes::new(
+            scratch.db.clone(),
+            Registry::new(scratch.db.clone()),
+            Arc::new(log),
+            EventTypeSettings {
+                topic_prefix: String::new(),
+                default_partitions: 1,
+                default_retention: None,
+            },
+        );
+        let rules = RuleService::new(scratch.db.clone(), event_types);
+        (QualityHook::new(rules, Aggregator::new(), ttl), scratch)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_miss_together_share_one_scorer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hook, _scratch) = hook(dir.path(), Duration::from_secs(60)).await;
+        let name = EventTypeName::parse("shop.order_placed").unwrap();
+        let requests: Vec<_> = (0..64)
+            .map(|_| {
+                let (hook, name) = (hook.clone(), name.clone());
+                tokio::spawn(async move { hook.scorer(&name, 1).await })
+            })
+            .collect();
+        let mut scorers = Vec::new();
+        for request in requests {
+            scorers.push(request.await.unwrap());
+        }
+        assert!(scorers.iter().all(|s| Arc::ptr_eq(s, &scorers[0])));
+        assert_eq!(hook.inner.reads.load(Ordering::SeqCst), 1);
+        assert_eq!(hook.inner.fills.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn with_a_zero_ttl_every_request_reads_the_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hook, _scratch) = hook(dir.path(), Duration::ZERO).await;
+        let name = EventTypeName::parse("shop.order_placed").unwrap();
+        for _ in 0..3 {
+            hook.scorer(&name, 1).await;
+        }
+        assert_eq!(hook.inner.reads.load(Ordering::SeqCst), 3);
+    }
 }

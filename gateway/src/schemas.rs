@@ -12,7 +12,7 @@ use tributary_registry::{
 };
 
 use crate::GatewayError;
-use crate::fresh::{Age, Fills, Stamp};
+use crate::fresh::{Age, Fills, Stamp, Turn};
 
 /// A schema ready to check events with.
 #[derive(Debug, Clone)]
@@ -47,6 +47,9 @@ pub(crate) struct Schemas {
     ttl: Duration,
     versions: RwLock<HashMap<VersionKey, (Stamp, SchemaId, i32)>>,
     fills: Fills<VersionKey>,
+    /// Lookups made, for the tests of the cache.
+    #[cfg(test)]
+    lookups: std::sync::atomic::AtomicUsize,
 }
 
 impl Schemas {
@@ -55,7 +58,9 @@ impl Schemas {
             registry,
             ttl,
             versions: RwLock::new(HashMap::new()),
-            fills: Fills::default(),
+            fills: Fills::new(ttl),
+            #[cfg(test)]
+            lookups: Default::default(),
         }
     }
 
@@ -78,14 +83,17 @@ impl Schemas {
         let mut kept = self.kept(&key);
         // Nothing to serve meanwhile: one request looks it up, the others wait and use its
         // answer (see `crate::fresh`).
-        let cold = matches!(kept, None | Some((Age::Expired, _)));
-        let _fill = if cold && !self.ttl.is_zero() {
-            let fill = self.fills.wait(&key).await;
-            kept = self.kept(&key);
-            Some(fill)
-        } else {
-            None
-        };
+        let mut _fill = None;
+        if let None | Some((Age::Expired, _)) = kept {
+            let fresh = || match self.kept(&key) {
+                Some((Age::Fresh, hit)) => Some(hit),
+                _ => None,
+            };
+            match self.fills.turn(&key, fresh).await {
+                Turn::Served(hit) => kept = Some((Age::Fresh, hit)),
+                Turn::LookUp(fill) => _fill = Some(fill),
+            }
+        }
         let (id, version) = match kept {
             Some((Age::Fresh, hit)) => hit,
             // The claim is held until the new answer is kept, or dropped when the lookup fails.
@@ -147,6 +155,9 @@ impl Schemas {
 
     /// The schema id and version `pin` names, from the registry.
     async fn lookup(&self, subject: &str, pin: Pin) -> Result<(SchemaId, i32), RegistryError> {
+        #[cfg(test)]
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let spec = match pin {
             Pin::Latest => VersionSpec::Latest,
             Pin::Version(n) => VersionSpec::Number(n),
@@ -183,5 +194,62 @@ impl Schemas {
         };
         let found = self.registry.version(subject, spec, false).await?;
         Ok((found.schema.id, found.version))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use tributary_core::testkit::scratch_sqlite;
+    use tributary_registry::{NewSchema, RegisterOptions, SchemaType};
+
+    use super::*;
+
+    const SUBJECT: &str = "shop.order_placed-value";
+
+    async fn registry_with_one_schema()
+    -> (Registry, SchemaId, tributary_core::testkit::ScratchDatabase) {
+        let scratch = scratch_sqlite().await;
+        scratch.db.migrate().await.unwrap();
+        let registry = Registry::new(scratch.db.clone());
+        let schema = NewSchema {
+            schema_type: SchemaType::Json,
+            schema: r#"{"type": "object"}"#.to_owned(),
+            references: Vec::new(),
+        };
+        let id = registry
+            .register(SUBJECT, &schema, RegisterOptions::default())
+            .await
+            .unwrap();
+        (registry, id, scratch)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_miss_together_share_one_lookup() {
+        let (registry, id, _scratch) = registry_with_one_schema().await;
+        let schemas = Arc::new(Schemas::new(registry, Duration::from_secs(60)));
+        let requests: Vec<_> = (0..64)
+            .map(|_| {
+                let schemas = Arc::clone(&schemas);
+                tokio::spawn(async move { schemas.resolve(SUBJECT, None).await.unwrap() })
+            })
+            .collect();
+        for request in requests {
+            let resolved = request.await.unwrap();
+            assert_eq!((resolved.id, resolved.version), (id, 1));
+        }
+        assert_eq!(schemas.lookups.load(Ordering::SeqCst), 1);
+        assert_eq!(schemas.fills.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn with_a_zero_ttl_every_request_looks_up() {
+        let (registry, id, _scratch) = registry_with_one_schema().await;
+        let schemas = Schemas::new(registry, Duration::ZERO);
+        for _ in 0..3 {
+            assert_eq!(schemas.resolve(SUBJECT, None).await.unwrap().id, id);
+        }
+        assert_eq!(schemas.lookups.load(Ordering::SeqCst), 3);
     }
 }
