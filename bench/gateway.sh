@@ -12,8 +12,9 @@
 # fresh broker and server, batches of 100 events, closed loop at several connection counts
 # (accepted events per server CPU-second); peak RSS. Last, alternating pairs of Tributary's
 # batch run and the floor's, each on a fresh broker: the median of their ratios is the share
-# of the floor the summary judges. Prints a Markdown table; JSON lines and a summary go to
-# bench/out/.
+# of the floor the summary judges. Before the runs and after them it times a Python loop (the
+# machine's speed) and, when `perf` works, counts whole-machine stops (bench/host-stalls.py).
+# Prints a Markdown table; JSON lines and a summary go to bench/out/.
 #   bench/gateway.sh
 # Knobs (environment): GATEWAY_SYSTEMS ("tributary baseline floor"), GATEWAY_SECONDS (8, per
 # closed-loop run), GATEWAY_WARMUP (2), GATEWAY_OPEN_SECONDS (20), GATEWAY_BATCH_CONNECTIONS
@@ -85,8 +86,18 @@ for i in range(5_000_000):
 print(round((time.perf_counter() - t) / 5e6 * 1e9, 1))'
 }
 
+# Whether the whole machine stops now and then (bench/host-stalls.py), which puts every
+# request in flight late by the stop's length; null without a usable `perf`. Before the runs
+# and after them, as the speed.
+host_stalls() {
+  if command -v perf >/dev/null && "$python" bench/host-stalls.py 10 2>/dev/null; then
+    return
+  fi
+  echo null
+}
+
 # The machine and the versions, as the first line of the results.
-jq -cn --arg nproc "$(nproc)" --arg loop "$(cpu_loop_ns)" \
+jq -cn --arg nproc "$(nproc)" --arg loop "$(cpu_loop_ns)" --argjson stalls "$(host_stalls)" \
   --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
   --arg mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)" \
   --arg kernel "$(uname -r)" --arg rustc "$(rustc --version)" \
@@ -94,7 +105,8 @@ jq -cn --arg nproc "$(nproc)" --arg loop "$(cpu_loop_ns)" \
   --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg baseline "$("$venv/bin/pip" freeze | tr '\n' ' ')" \
   '{bench: "gateway-machine", nproc: ($nproc | tonumber), cpu: $cpu, memory: $mem, kernel: $kernel,
     rustc: $rustc, tansu: $tansu, python: $python, load_average_at_start: $load,
-    cpu_loop_ns_at_start: ($loop | tonumber), baseline_packages: $baseline}' |
+    cpu_loop_ns_at_start: ($loop | tonumber), host_stalls_at_start: $stalls,
+    baseline_packages: $baseline}' |
   tee "$out"
 
 # fresh_broker: a new, empty Tansu memory:// broker for the next system. Tansu's cost per
@@ -260,7 +272,9 @@ if [ "$pairs" -gt 0 ] && [[ " $systems " == *" tributary "* ]] && [[ " $systems 
 fi
 
 jq -cn --arg loop "$(cpu_loop_ns)" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
-  '{bench: "gateway-machine-end", cpu_loop_ns_at_end: ($loop | tonumber), load_average_at_end: $load}' |
+  --argjson stalls "$(host_stalls)" \
+  '{bench: "gateway-machine-end", cpu_loop_ns_at_end: ($loop | tonumber), load_average_at_end: $load,
+    host_stalls_at_end: $stalls}' |
   tee -a "$out"
 
 echo >&2

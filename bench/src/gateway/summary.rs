@@ -158,6 +158,9 @@ pub(crate) fn run(args: &SummaryArgs) -> anyhow::Result<()> {
     if let Some(line) = speed_line(&machine) {
         println!("{line}");
     }
+    if let Some(line) = stalls_line(&machine) {
+        println!("{line}");
+    }
     if let Some(line) = pairs_line(&targets["share_of_floor"]) {
         println!("{line}");
     }
@@ -264,7 +267,11 @@ fn machine_record(runs: &[Value]) -> Value {
         machine.as_object_mut(),
         runs.iter().find(|r| r["bench"] == "gateway-machine-end"),
     ) {
-        for key in ["cpu_loop_ns_at_end", "load_average_at_end"] {
+        for key in [
+            "cpu_loop_ns_at_end",
+            "load_average_at_end",
+            "host_stalls_at_end",
+        ] {
             start.insert(key.to_owned(), end[key].clone());
         }
     }
@@ -279,6 +286,27 @@ fn speed_line(machine: &Value) -> Option<String> {
         .map_or_else(|| "—".to_owned(), |ns| ns.to_string());
     Some(format!(
         "machine speed: a fixed Python loop took {start} ns per iteration before the runs and {end} after; compare runs only at similar values"
+    ))
+}
+
+/// Whether the machine stopped as a whole now and then (`bench/host-stalls.py`), before the
+/// runs and after them; `None` when neither was measured.
+fn stalls_line(machine: &Value) -> Option<String> {
+    let probe = |key: &str| {
+        let stalls = &machine[key];
+        let per_second = stalls["stops_per_second"].as_f64()?;
+        let longest = stalls["longest_ms"].as_f64().unwrap_or(0.0);
+        Some(format!("{per_second} a second, longest {longest} ms"))
+    };
+    let (start, end) = (probe("host_stalls_at_start"), probe("host_stalls_at_end"));
+    if start.is_none() && end.is_none() {
+        return None;
+    }
+    let or_dash = |s: Option<String>| s.unwrap_or_else(|| "—".to_owned());
+    Some(format!(
+        "whole-machine stops of 2 ms or more under a waking load (bench/host-stalls.py): {} before the runs, {} after; each makes every request in flight that much later",
+        or_dash(start),
+        or_dash(end)
     ))
 }
 
@@ -416,6 +444,31 @@ mod tests {
         assert!((median_ratio(&pairs).unwrap() - 0.55).abs() < 1e-12);
         assert_eq!(median_ratio(&[]), None);
         assert_eq!(median_ratio(&[(1.0, 0.0)]), None);
+    }
+
+    #[test]
+    fn the_machine_line_carries_the_stops_before_and_after() {
+        let stalls = |per_second: f64, longest: f64| json!({"bench": "host-stalls", "stops_per_second": per_second, "longest_ms": longest});
+        let runs = vec![
+            json!({"bench": "gateway-machine", "host_stalls_at_start": stalls(0.1, 2.1)}),
+            json!({"bench": "gateway-machine-end", "host_stalls_at_end": stalls(0.9, 4.7)}),
+        ];
+        let line = stalls_line(&machine_record(&runs)).expect("both measured");
+        assert!(
+            line.contains(
+                "0.1 a second, longest 2.1 ms before the runs, 0.9 a second, longest 4.7 ms after"
+            ),
+            "{line}"
+        );
+        // Without perf the probe writes null; without either, nothing is said.
+        let runs = vec![
+            json!({"bench": "gateway-machine", "host_stalls_at_start": null}),
+            json!({"bench": "gateway-machine-end", "host_stalls_at_end": stalls(1.0, 5.0)}),
+        ];
+        let line = stalls_line(&machine_record(&runs)).expect("one measured");
+        assert!(line.contains("— before the runs, 1 a second"), "{line}");
+        let runs = vec![json!({"bench": "gateway-machine", "host_stalls_at_start": null})];
+        assert_eq!(stalls_line(&machine_record(&runs)), None);
     }
 
     #[test]
