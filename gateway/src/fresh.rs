@@ -180,6 +180,10 @@ impl<K: Hash + Eq + Clone> Fills<K> {
 
 impl<K: Hash + Eq> Drop for Fill<'_, K> {
     fn drop(&mut self) {
+        // A fill made with a TTL of zero holds no key and no lock: nothing to let go of.
+        let Some(key) = self.key.take() else {
+            return;
+        };
         let mut pending = self
             .fills
             .pending
@@ -189,10 +193,9 @@ impl<K: Hash + Eq> Drop for Fill<'_, K> {
         // the count below and the removal.
         drop(self.guard.take());
         drop(self.lock.take());
-        if let Some(key) = self.key.take()
-            && pending
-                .get(&key)
-                .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        if pending
+            .get(&key)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
         {
             pending.remove(&key);
         }
